@@ -1,0 +1,279 @@
+"""The catalog schema (SQLAlchemy Core). Alembic migrations in ``migrations/`` create it."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+__all__ = ["metadata"] + [
+    "library_meta", "websites", "ingest_runs", "ingest_errors", "photos", "photo_sources",
+    "faces", "jurisdictions", "policy_versions", "users", "api_keys", "attestations",
+    "legal_holds", "deferred_actions", "consents", "optouts", "optout_faces", "audit_log",
+    "productions", "production_items",
+]  # fmt: skip
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+TZ = DateTime(timezone=True)
+
+library_meta = Table(
+    "library_meta", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)  # fmt: skip
+
+websites = Table(
+    "websites", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("domain", String(255), nullable=False, unique=True),
+    Column("publisher", Text),
+    Column("publisher_region", String(16)),
+    Column("terms_url", Text),
+    Column("terms_retrieved_at", TZ),
+    Column("updated_at", TZ),
+)  # fmt: skip
+
+ingest_runs = Table(
+    "ingest_runs", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("started_at", TZ, nullable=False),
+    Column("finished_at", TZ),
+    Column("status", String(16), nullable=False),  # running | finished | interrupted
+    Column("actor", String(64)),
+    Column("inputs", JSON, nullable=False),
+    Column("counters", JSON),
+)  # fmt: skip
+
+ingest_errors = Table(
+    "ingest_errors", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", ForeignKey("ingest_runs.id"), nullable=False, index=True),
+    Column("item", Text, nullable=False),
+    Column("error_type", String(64), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("at", TZ, nullable=False),
+)  # fmt: skip
+
+photos = Table(
+    "photos", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("sha256", String(64), nullable=False, unique=True),
+    Column("md5", String(32), nullable=False),
+    Column("sha1", String(40), nullable=False),
+    Column("byte_size", Integer, nullable=False),
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Column("format", String(16), nullable=False),
+    Column("taken_at", TZ),
+    Column("gps_lat", Float),
+    Column("gps_lon", Float),
+    Column("stored_path", Text),  # relative to the library directory; NULL if not kept
+    Column("first_run_id", ForeignKey("ingest_runs.id")),
+    Column("added_at", TZ, nullable=False),
+    Column("status", String(16), nullable=False, server_default="active"),  # active | destroyed
+    Column("destroyed_at", TZ),
+)  # fmt: skip
+
+photo_sources = Table(
+    "photo_sources", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("photo_id", ForeignKey("photos.id"), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),  # folder | manifest | warc
+    Column("locator", Text, nullable=False),
+    Column("source_url", Text),
+    Column("page_url", Text),
+    Column("website_id", ForeignKey("websites.id"), index=True),
+    Column("retrieved_at", TZ),
+    Column("uploader_region", String(16)),
+    Column("caption", Text),
+    Column("run_id", ForeignKey("ingest_runs.id")),
+    Column("added_at", TZ, nullable=False),
+    UniqueConstraint("photo_id", "kind", "locator", name="uq_photo_sources_item"),
+)  # fmt: skip
+
+faces = Table(
+    "faces", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("photo_id", ForeignKey("photos.id"), nullable=False, index=True),
+    Column("ordinal", Integer, nullable=False),  # position of the face within its photo
+    Column("box_top", Integer, nullable=False),
+    Column("box_right", Integer, nullable=False),
+    Column("box_bottom", Integer, nullable=False),
+    Column("box_left", Integer, nullable=False),
+    Column("landmarks", JSON, nullable=False),
+    Column("detector", String(16), nullable=False),
+    Column("det_score", Float, nullable=False),
+    Column("vector", LargeBinary),  # float32 little-endian, or AES-GCM nonce+ciphertext
+    Column("vector_key_id", String(64)),  # NULL: plain; else the id of the key that sealed it
+    Column("model", String(64), nullable=False),
+    Column("model_version", String(128), nullable=False),
+    Column("vector_collected_at", TZ, nullable=False),
+    Column("last_interaction_at", TZ, nullable=False),
+    Column("blocked", Boolean, nullable=False, server_default="0"),
+    Column("status", String(16), nullable=False, server_default="active"),  # active | destroyed
+    Column("destroyed_at", TZ),
+    UniqueConstraint("photo_id", "ordinal", name="uq_faces_photo_ordinal"),
+    Index("ix_faces_searchable", "status", "blocked"),
+)  # fmt: skip
+
+# A photo's (face_id = 0) or one face's tie to a region, with the signal that gave it.
+jurisdictions = Table(
+    "jurisdictions", metadata,
+    Column("photo_id", ForeignKey("photos.id"), primary_key=True),
+    Column("face_id", Integer, primary_key=True, server_default="0"),
+    Column("region", String(16), primary_key=True),
+    Column("signal", String(16), primary_key=True),  # gps | uploader | publisher | subject
+    Column("ref", Text),  # e.g. the opt-out id, the website domain
+    Index("ix_jurisdictions_region", "region", "signal"),
+)  # fmt: skip
+
+policy_versions = Table(
+    "policy_versions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("body", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("applied_by", String(64), nullable=False),
+    Column("applied_at", TZ, nullable=False),
+)  # fmt: skip
+
+users = Table(
+    "users", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),  # admin | searcher | custodian | auditor
+    Column("customer_type", String(16)),  # government | private | NULL (operator's staff)
+    Column("region", String(16)),
+    Column("disabled", Boolean, nullable=False, server_default="0"),
+    Column("created_at", TZ, nullable=False),
+)  # fmt: skip
+
+api_keys = Table(
+    "api_keys", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", ForeignKey("users.id"), nullable=False, index=True),
+    Column("prefix", String(16), nullable=False),
+    Column("key_hash", Text, nullable=False),  # argon2
+    Column("created_at", TZ, nullable=False),
+    Column("revoked_at", TZ),
+)  # fmt: skip
+
+attestations = Table(
+    "attestations", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", ForeignKey("users.id"), nullable=False, index=True),
+    Column("statement", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("signed_at", TZ, nullable=False),
+    Column("expires_at", TZ),
+)  # fmt: skip
+
+legal_holds = Table(
+    "legal_holds", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("matter", Text, nullable=False),
+    Column("scope_kind", String(16), nullable=False),  # jurisdiction | optout | photos | all
+    Column("scope_value", JSON),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", TZ, nullable=False),
+    Column("released_by", String(64)),
+    Column("released_at", TZ),
+)  # fmt: skip
+
+deferred_actions = Table(
+    "deferred_actions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("action", String(32), nullable=False),  # destroy | erase
+    Column("object_kind", String(16), nullable=False),  # face | photo | optout
+    Column("object_id", Integer, nullable=False),
+    Column("reason", Text),
+    Column("requested_by", String(64), nullable=False),
+    Column("requested_at", TZ, nullable=False),
+    Column("done_at", TZ),
+)  # fmt: skip
+
+consents = Table(
+    "consents", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("subject_ref", Text, nullable=False, index=True),
+    Column("purpose", Text, nullable=False),
+    Column("term", Text, nullable=False),
+    Column("release_sha256", String(64), nullable=False),
+    Column("release_text", Text, nullable=False),
+    Column("recorded_by", String(64), nullable=False),
+    Column("recorded_at", TZ, nullable=False),
+    Column("expires_at", TZ),
+    Column("revoked_at", TZ),
+)  # fmt: skip
+
+optouts = Table(
+    "optouts", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("email", Text),
+    Column("region", String(16), nullable=False),
+    Column("status", String(16), nullable=False),  # matched | no_match | no_face
+    Column("submitted_by", String(64), nullable=False),
+    Column("submitted_at", TZ, nullable=False),
+)  # fmt: skip
+
+optout_faces = Table(
+    "optout_faces", metadata,
+    Column("optout_id", ForeignKey("optouts.id"), primary_key=True),
+    Column("face_id", ForeignKey("faces.id"), primary_key=True),
+    Column("distance", Float, nullable=False),
+    Column("matched_at", TZ, nullable=False),
+)  # fmt: skip
+
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", TZ, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("object_ids", JSON, nullable=False),
+    Column("details", JSON, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False, unique=True),
+)  # fmt: skip
+
+productions = Table(
+    "productions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("matter", Text, nullable=False, index=True),
+    Column("prefix", String(32), nullable=False),
+    Column("first_number", Integer, nullable=False),
+    Column("last_number", Integer, nullable=False),
+    Column("out_dir", Text, nullable=False),
+    Column("manifest_sha256", String(64), nullable=False),
+    Column("produced_by", String(64), nullable=False),
+    Column("produced_at", TZ, nullable=False),
+)  # fmt: skip
+
+production_items = Table(
+    "production_items", metadata,
+    Column("production_id", ForeignKey("productions.id"), primary_key=True),
+    Column("bates", String(64), primary_key=True),
+    Column("photo_id", ForeignKey("photos.id"), nullable=False),
+    Column("sha256", String(64), nullable=False),
+)  # fmt: skip

@@ -1,0 +1,108 @@
+"""All settings in one place: defaults, overridden by ``FACELEDGER_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from faceledger.errors import ConfigError
+
+__all__ = ["Settings", "DEFAULT_LIBRARY", "ENV_PREFIX"]
+
+ENV_PREFIX = "FACELEDGER_"
+DEFAULT_LIBRARY = Path("faceledger-library")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed settings; each field can be set by ``FACELEDGER_<FIELD NAME IN CAPITALS>``."""
+
+    library: Path = field(default=DEFAULT_LIBRARY, metadata={"help": "library directory"})
+    database_url: str = field(
+        default="",
+        metadata={"help": "SQLAlchemy URL of the catalog; empty = SQLite in the library"},
+    )
+    detector: str = field(default="hog", metadata={"help": "face detector: hog or cnn"})
+    detect_max_side: int = field(
+        default=1024, metadata={"help": "detect on a copy whose long side is at most this (px)"}
+    )
+    upsample: int = field(default=0, metadata={"help": "detector upsampling passes"})
+    match_threshold: float = field(
+        default=0.6, metadata={"help": "largest Euclidean distance counted as the same person"}
+    )
+    optout_threshold: float = field(
+        default=0.5, metadata={"help": "stricter distance for matching opt-out selfies"}
+    )
+    max_file_bytes: int = field(
+        default=50 * 1024 * 1024, metadata={"help": "largest image file accepted (bytes)"}
+    )
+    max_pixels: int = field(
+        default=100_000_000, metadata={"help": "largest image accepted (width x height)"}
+    )
+    workers: int = field(
+        default=0, metadata={"help": "processes computing face vectors; 0 = one per core"}
+    )
+    exact_index_max: int = field(
+        default=50_000, metadata={"help": "faces up to which search is exact; above, IVF"}
+    )
+    store_photos: bool = field(
+        default=True, metadata={"help": "keep a copy of each photo in the library"}
+    )
+    key_file: str = field(
+        default="", metadata={"help": "file holding the vector encryption key (outside library)"}
+    )
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
+        """Build settings from defaults, then the environment, then explicit overrides."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _parse(f.name, f.type, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)  # type: ignore[arg-type]
+        if not isinstance(settings.library, Path):
+            settings = replace(settings, library=Path(settings.library))
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Raise ConfigError on a value that cannot work."""
+        if self.detector not in ("hog", "cnn"):
+            raise ConfigError(f"detector must be 'hog' or 'cnn', not {self.detector!r}")
+        if self.detect_max_side < 64:
+            raise ConfigError("detect_max_side must be at least 64 px")
+        if not 0 < self.match_threshold < 2:
+            raise ConfigError("match_threshold must be between 0 and 2")
+        if self.max_pixels <= 0 or self.max_file_bytes <= 0:
+            raise ConfigError("max_pixels and max_file_bytes must be positive")
+
+    @property
+    def catalog_url(self) -> str:
+        """The database URL: the configured one, or SQLite inside the library directory."""
+        return self.database_url or f"sqlite:///{(self.library / 'catalog.sqlite').resolve()}"
+
+    @property
+    def worker_count(self) -> int:
+        """Processes to use for face vectors."""
+        return self.workers or (os.cpu_count() or 1)
+
+
+def _parse(name: str, type_name: object, raw: str) -> object:
+    kind = str(type_name)
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "bool":
+            return raw.strip().lower() in ("1", "true", "yes", "on")
+        if kind == "Path":
+            return Path(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {kind}") from exc
+    return raw

@@ -1,0 +1,106 @@
+"""dlib face engine: HOG or CNN detection on a downscaled copy, 5-point alignment, ResNet vectors."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Protocol
+
+import dlib
+import numpy as np
+from PIL import Image
+
+from faceledger.faces.models import model_path, package_version
+from faceledger.records import Box, DetectedFace
+
+__all__ = ["FaceBackend", "FaceEngine", "MODEL_NAME", "model_version", "downscale"]
+
+MODEL_NAME = "dlib_face_recognition_resnet_model_v1"
+
+
+@cache
+def model_version() -> str:
+    """Version string stored with every vector: model package and dlib versions."""
+    return f"face-recognition-models {package_version()}; dlib {dlib.__version__}"
+
+
+class FaceBackend(Protocol):
+    """What the rest of faceledger needs from a face engine."""
+
+    def faces(self, rgb: np.ndarray) -> list[DetectedFace]:
+        """Detect every face in an RGB uint8 image and compute its vector."""
+        ...
+
+
+def downscale(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """A copy whose long side is at most ``max_side``, and the factor applied (<= 1)."""
+    height, width = rgb.shape[:2]
+    scale = min(1.0, max_side / max(height, width))
+    if scale >= 1.0:
+        return rgb, 1.0
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    small = Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR)
+    return np.asarray(small), scale
+
+
+class FaceEngine:
+    """Loads the dlib models once; :meth:`faces` is pure (image in, faces out)."""
+
+    def __init__(self, detector: str = "hog", detect_max_side: int = 1024, upsample: int = 0):
+        """Load the detector, the 5-point shape predictor and the ResNet embedder."""
+        self.detector_name = detector
+        self.detect_max_side = detect_max_side
+        self.upsample = upsample
+        if detector == "cnn":
+            self._cnn = dlib.cnn_face_detection_model_v1(
+                str(model_path("mmod_human_face_detector.dat"))
+            )
+            self._hog = None
+        else:
+            self._hog = dlib.get_frontal_face_detector()
+            self._cnn = None
+        self._shapes = dlib.shape_predictor(str(model_path("shape_predictor_5_face_landmarks.dat")))
+        self._resnet = dlib.face_recognition_model_v1(
+            str(model_path("dlib_face_recognition_resnet_model_v1.dat"))
+        )
+
+    def detect(self, rgb: np.ndarray) -> list[tuple[dlib.rectangle, float]]:
+        """Face rectangles in original-image coordinates, with detector scores."""
+        small, scale = downscale(rgb, self.detect_max_side)
+        if self._cnn is not None:
+            found = [(d.rect, float(d.confidence)) for d in self._cnn(small, self.upsample)]
+        else:
+            rects, scores, _ = self._hog.run(small, self.upsample, 0.0)
+            found = list(zip(rects, (float(s) for s in scores), strict=True))
+        height, width = rgb.shape[:2]
+        mapped = []
+        for rect, score in found:
+            left = max(0, round(rect.left() / scale))
+            top = max(0, round(rect.top() / scale))
+            right = min(width - 1, round(rect.right() / scale))
+            bottom = min(height - 1, round(rect.bottom() / scale))
+            if right > left and bottom > top:
+                mapped.append((dlib.rectangle(left, top, right, bottom), score))
+        return mapped
+
+    def faces(self, rgb: np.ndarray) -> list[DetectedFace]:
+        """Detect every face, align it on 5 landmarks and compute its 128-d vector."""
+        rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+        found = self.detect(rgb)
+        if not found:
+            return []
+        shapes = [self._shapes(rgb, rect) for rect, _ in found]
+        vectors = self._resnet.compute_face_descriptor(rgb, dlib.full_object_detections(shapes))
+        version = model_version()
+        result = []
+        for (rect, score), shape, vector in zip(found, shapes, vectors, strict=True):
+            result.append(
+                DetectedFace(
+                    box=Box(rect.top(), rect.right(), rect.bottom(), rect.left()),
+                    landmarks=tuple((p.x, p.y) for p in shape.parts()),
+                    score=score,
+                    vector=np.asarray(vector, dtype=np.float32),
+                    model=MODEL_NAME,
+                    model_version=version,
+                )
+            )
+        return result

@@ -1,0 +1,103 @@
+"""Typed records that cross package lines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+__all__ = [
+    "Box",
+    "DetectedFace",
+    "Provenance",
+    "GeoPoint",
+    "PhotoFacts",
+    "Jurisdiction",
+    "Match",
+]
+
+
+@dataclass(frozen=True)
+class Box:
+    """A face rectangle in original-image pixels (dlib order: top, right, bottom, left)."""
+
+    top: int
+    right: int
+    bottom: int
+    left: int
+
+    @property
+    def width(self) -> int:
+        """Width in pixels."""
+        return self.right - self.left
+
+    @property
+    def height(self) -> int:
+        """Height in pixels."""
+        return self.bottom - self.top
+
+
+@dataclass(frozen=True)
+class DetectedFace:
+    """One face found in an image: where, how sure, and its 128-d vector."""
+
+    box: Box
+    landmarks: tuple[tuple[int, int], ...]
+    score: float
+    vector: np.ndarray
+    model: str
+    model_version: str
+
+
+@dataclass(frozen=True)
+class GeoPoint:
+    """A GPS position in decimal degrees (WGS 84)."""
+
+    lat: float
+    lon: float
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where one copy of a photo came from."""
+
+    kind: str  # folder | manifest | warc
+    locator: str  # path, or WARC file + record offset
+    source_url: str | None = None
+    page_url: str | None = None
+    website: str | None = None
+    retrieved_at: datetime | None = None
+    uploader_region: str | None = None
+    caption: str | None = None
+
+
+@dataclass(frozen=True)
+class PhotoFacts:
+    """What the file itself says: hash, size, format, EXIF time and GPS."""
+
+    sha256: str
+    byte_size: int
+    width: int
+    height: int
+    format: str
+    taken_at: datetime | None = None
+    gps: GeoPoint | None = None
+
+
+@dataclass(frozen=True)
+class Jurisdiction:
+    """A region a photo is tied to, and the signal that tied it."""
+
+    region: str  # ISO 3166-1 alpha-2 or ISO 3166-2, e.g. "US-IL"
+    signal: str  # gps | uploader | publisher | subject
+
+
+@dataclass
+class Match:
+    """One search hit: a stored face, its distance from the probe face."""
+
+    face_id: int
+    distance: float
+    photo_id: int = 0
+    extra: dict = field(default_factory=dict)
