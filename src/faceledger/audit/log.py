@@ -1,0 +1,283 @@
+"""A hash-chained, append-only audit log over the catalog's ``audit_log`` table.
+
+Each entry's ``hash`` is the SHA-256 of a canonical JSON object,
+``json.dumps(body, sort_keys=True, separators=(",", ":"))`` (ASCII), whose members are ``id``,
+``at`` (ISO 8601, UTC), ``actor``, ``action``, ``object_ids``, ``details`` and ``prev_hash``; the
+first entry's ``prev_hash`` is 64 zeros and every later one holds the hash of the entry before it.
+Ids are given out by :func:`append` itself, 1, 2, 3, ... without gaps, so a missing entry shows as
+a gap and a moved one as a hash that no longer matches its id.
+
+The chain detects edits, deletions, insertions and reordering anywhere but at the very end: an
+attacker who can write the file can drop the newest entries, or rewrite the whole chain, since
+the hash is unkeyed. Record :attr:`VerifyResult.last_id` and :attr:`VerifyResult.last_hash`
+somewhere outside the database (a signed attestation, a production manifest) and pass them back
+as ``verify(engine, anchor=...)`` to detect that too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii as _json_str
+from typing import Any
+
+from sqlalchemy import JSON, Connection, Engine, Text, bindparam, cast, insert, select, text
+from sqlalchemy.sql import Executable
+
+from faceledger.catalog.schema import audit_log
+from faceledger.clock import as_utc, iso, utcnow
+
+__all__ = ["GENESIS", "VerifyResult", "append", "entry_hash", "export", "verify"]
+
+#: ``prev_hash`` of the first entry.
+GENESIS = "0" * 64
+
+# One 64-bit key for pg_advisory_xact_lock: serialises appends across sessions and hosts.
+_PG_LOCK_KEY = int.from_bytes(hashlib.sha256(b"faceledger.audit_log").digest()[:8], "big", signed=True)
+_STREAM_BATCH = 5_000
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """The outcome of :func:`verify`."""
+
+    ok: bool
+    #: Entries read, the bad one included.
+    checked: int
+    #: Id of the first entry that fails (for a gap: the entry after it); None when ok.
+    first_bad_id: int | None = None
+    reason: str | None = None
+    #: Id and hash of the newest good entry: record them elsewhere to anchor later checks.
+    last_id: int | None = None
+    last_hash: str | None = None
+
+
+# -- hashing -------------------------------------------------------------------------------
+
+
+def _iso_utc(at: datetime) -> str:
+    # Same text as clock.iso(), about 3x faster: a naive datetime's isoformat() skips the
+    # tzinfo call that dominates verify() otherwise. Naive means UTC (as SQLite returns them).
+    if at.tzinfo is not None:
+        at = at.astimezone(UTC).replace(tzinfo=None)
+    return at.isoformat() + "+00:00"
+
+
+def _canonical(value: Any) -> str:
+    # allow_nan=False: NaN is not JSON, and PostgreSQL's json type would refuse it anyway.
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def _body(
+    entry_id: int, at_iso: str, actor: str, action: str, oids_json: str, details_json: str,
+    prev_hash: str,
+) -> bytes:  # fmt: skip
+    # The canonical body spliced from already-canonical member texts: the same bytes as
+    # _canonical({...}) (members in sorted order), without re-encoding the JSON members, which
+    # is most of the cost of verifying a long log.
+    return (
+        f'{{"action":{_json_str(action)},"actor":{_json_str(actor)},"at":{_json_str(at_iso)},'
+        f'"details":{details_json},"id":{entry_id:d},"object_ids":{oids_json},'
+        f'"prev_hash":{_json_str(prev_hash)}}}'
+    ).encode("ascii")
+
+
+def entry_hash(
+    entry_id: int,
+    at: datetime,
+    actor: str,
+    action: str,
+    object_ids: Mapping[str, Any],
+    details: Mapping[str, Any],
+    prev_hash: str,
+) -> str:
+    """The SHA-256 hex digest that chains one entry to the one before it."""
+    body = _body(
+        entry_id, _iso_utc(at), actor, action, _canonical(object_ids), _canonical(details),
+        prev_hash,
+    )  # fmt: skip
+    return hashlib.sha256(body).hexdigest()
+
+
+# -- append --------------------------------------------------------------------------------
+
+_TAIL = select(audit_log.c.id, audit_log.c.hash).order_by(audit_log.c.id.desc()).limit(1)
+# A write that writes nothing: SQLite takes its single write lock before we read the tail, so a
+# concurrent appender waits (busy timeout) instead of computing the same id.
+_SQLITE_TAKE_WRITE_LOCK = text("INSERT INTO audit_log SELECT * FROM audit_log WHERE 0")
+_PG_LOCK = text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=_PG_LOCK_KEY)
+
+
+def _insert_for(dialect: str) -> Executable:
+    # JSON members are stored as the exact canonical text that was hashed (bypassing the JSON
+    # type's own serialiser), so verify() can hash the stored text without re-encoding it.
+    def json_text(name: str) -> Any:
+        param = bindparam(name, type_=Text)
+        # PostgreSQL's json type keeps its input text verbatim; SQLite must not CAST (to it,
+        # "JSON" means NUMERIC affinity and the text would become 0).
+        return cast(param, JSON) if dialect == "postgresql" else param
+
+    return insert(audit_log).values(
+        object_ids=json_text("object_ids_json"), details=json_text("details_json")
+    )
+
+
+_INSERTS: dict[str, Executable] = {}
+
+
+def _plain_object(name: str, value: Any) -> str:
+    try:
+        encoded = _canonical(value or {})
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"audit {name} must be plain JSON: {exc}") from exc
+    if not encoded.startswith("{"):
+        raise ValueError(f"audit {name} must be a JSON object, got {type(value).__name__}")
+    # Re-read so the hash covers exactly what the database will give back (tuples become
+    # lists, int keys become strings), then encode that.
+    return _canonical(json.loads(encoded))
+
+
+def append(
+    conn: Connection,
+    actor: str,
+    action: str,
+    object_ids: dict[str, list[int]] | None = None,
+    details: dict | None = None,
+) -> int:
+    """Append one entry inside the caller's transaction and return its id."""
+    for name, value in (("actor", actor), ("action", action)):
+        if not isinstance(value, str) or not 1 <= len(value) <= 64:
+            raise ValueError(f"audit {name} must be 1-64 characters, got {value!r}")
+    oids_json = _plain_object("object_ids", object_ids)
+    details_json = _plain_object("details", details)
+
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        conn.execute(_SQLITE_TAKE_WRITE_LOCK)
+    elif dialect == "postgresql":
+        conn.execute(_PG_LOCK)
+    # Other databases: the primary key on id is the backstop; a racing append fails, the chain
+    # never forks.
+    last = conn.execute(_TAIL).first()
+    entry_id, prev_hash = (last.id + 1, last.hash) if last else (1, GENESIS)
+    at = utcnow()  # taken under the lock, so time runs forward along the chain on one clock
+    digest = hashlib.sha256(
+        _body(entry_id, _iso_utc(at), actor, action, oids_json, details_json, prev_hash)
+    ).hexdigest()
+    stmt = _INSERTS.get(dialect)
+    if stmt is None:
+        stmt = _INSERTS.setdefault(dialect, _insert_for(dialect))
+    conn.execute(
+        stmt,
+        {
+            "id": entry_id,
+            "at": at,
+            "actor": actor,
+            "action": action,
+            "object_ids_json": oids_json,
+            "details_json": details_json,
+            "prev_hash": prev_hash,
+            "hash": digest,
+        },
+    )
+    return entry_id
+
+
+# -- reading -------------------------------------------------------------------------------
+
+
+def _rows(engine: Engine, since: datetime | None = None) -> Iterator[tuple]:
+    # JSON columns come back as their stored text: verify hashes it as is, export parses it.
+    stmt = select(
+        audit_log.c.id,
+        audit_log.c.at,
+        audit_log.c.actor,
+        audit_log.c.action,
+        cast(audit_log.c.object_ids, Text),
+        cast(audit_log.c.details, Text),
+        audit_log.c.prev_hash,
+        audit_log.c.hash,
+    ).order_by(audit_log.c.id)
+    if since is not None:
+        # SQLite stores UTC wall time and ignores tzinfo when binding: convert first.
+        stmt = stmt.where(audit_log.c.at >= as_utc(since))
+    with engine.connect() as conn:
+        # yield_per streams (a server-side cursor on PostgreSQL): memory stays flat.
+        yield from conn.execution_options(yield_per=_STREAM_BATCH).execute(stmt).tuples()
+
+
+def _recanonical(member: str | None) -> str | None:
+    try:
+        return _canonical(json.loads(member)) if member is not None else None
+    except ValueError:
+        return None
+
+
+def verify(engine: Engine, *, anchor: tuple[int, str] | None = None) -> VerifyResult:
+    """Check the whole chain and name the first entry that was edited, removed, added or moved."""
+    expected_id, prev_hash, checked = 1, GENESIS, 0
+
+    def result(bad_id: int | None = None, reason: str | None = None) -> VerifyResult:
+        last_id = expected_id - 1
+        return VerifyResult(
+            ok=bad_id is None, checked=checked, first_bad_id=bad_id, reason=reason,
+            last_id=last_id or None, last_hash=prev_hash if last_id else None,
+        )  # fmt: skip
+
+    for entry_id, at, actor, action, oids, details, row_prev, row_hash in _rows(engine):
+        checked += 1
+        if entry_id != expected_id:
+            return result(
+                entry_id,
+                f"entry {expected_id} is missing: the log goes from {expected_id - 1} to {entry_id}",
+            )
+        if row_prev != prev_hash:
+            return result(
+                entry_id,
+                f"entry {entry_id} does not follow entry {entry_id - 1}: its prev_hash differs "
+                "(an entry was removed, inserted, moved or rewritten here)",
+            )
+        at_iso = _iso_utc(at)
+        digest = hashlib.sha256(
+            _body(entry_id, at_iso, actor, action, oids, details, row_prev)
+        ).hexdigest()
+        if digest != row_hash:
+            # The stored JSON text may be valid but not canonical (written by other means, or
+            # a jsonb column): hash the canonical form before calling it altered.
+            oids_c, details_c = _recanonical(oids), _recanonical(details)
+            if oids_c is None or details_c is None:
+                return result(entry_id, f"entry {entry_id} holds invalid JSON: it was altered")
+            digest = hashlib.sha256(
+                _body(entry_id, at_iso, actor, action, oids_c, details_c, row_prev)
+            ).hexdigest()
+            if digest != row_hash:
+                return result(entry_id, f"entry {entry_id} does not match its hash: it was altered")
+        if anchor is not None and entry_id == anchor[0] and row_hash != anchor[1]:
+            return result(entry_id, f"entry {entry_id} is not the anchored entry: log rewritten")
+        expected_id, prev_hash = entry_id + 1, row_hash
+
+    if anchor is not None and anchor[0] >= expected_id:
+        return result(
+            expected_id,
+            f"the log ends at entry {expected_id - 1} but the anchor names entry {anchor[0]}: "
+            "the newest entries were removed",
+        )
+    return result()
+
+
+def export(engine: Engine, since: datetime | None = None) -> Iterator[dict]:
+    """Entries in id order (from ``since`` on, if given) as JSON-ready dicts."""
+    for entry_id, at, actor, action, oids, details, prev_hash, digest in _rows(engine, since):
+        yield {
+            "id": entry_id,
+            "at": iso(at),
+            "actor": actor,
+            "action": action,
+            "object_ids": json.loads(oids),
+            "details": json.loads(details),
+            "prev_hash": prev_hash,
+            "hash": digest,
+        }

@@ -1,0 +1,262 @@
+"""The faceledger command line: thin commands over :mod:`faceledger.library` and friends."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from faceledger import __version__
+from faceledger.config import Settings
+from faceledger.errors import FaceledgerError
+from faceledger.library import Library
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    help="Face search over photo collections you hold, with provenance, blocking and an audit "
+    "log built in.\n\nStart with `faceledger init`, then `faceledger ingest FOLDER`, then "
+    "`faceledger search PHOTO`.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+show_app = typer.Typer(help="Show one stored photo or face with its provenance.", no_args_is_help=True)
+app.add_typer(show_app, name="show")
+
+out = Console()
+err = Console(stderr=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+
+
+def _state(ctx: typer.Context) -> dict[str, Any]:
+    return ctx.ensure_object(dict)
+
+
+def cli_errors(fn: Callable) -> Callable:
+    """Turn faceledger errors into one clear line on stderr and a non-zero exit status."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except FaceledgerError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper
+
+
+def emit(data: Any, as_json: bool, human: Callable[[Any], None]) -> None:
+    """Print ``data`` as JSON or through the human renderer."""
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
+    else:
+        human(data)
+
+
+def open_library(ctx: typer.Context) -> tuple[Library, Any]:
+    """The library named by --library/FACELEDGER_LIBRARY and the acting user (--as)."""
+    state = _state(ctx)
+    lib = Library.open(state["settings"])
+    ctx.call_on_close(lib.close)
+    return lib, lib.actor(state["as"])
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    library: Annotated[Path | None, typer.Option(
+        "--library", "-L", envvar="FACELEDGER_LIBRARY",
+        help="Library directory (catalog, indexes, stored photos). Default ./faceledger-library.",
+    )] = None,
+    as_user: Annotated[str | None, typer.Option(
+        "--as", envvar="FACELEDGER_USER", help="Act as this user (default: the library's owner).",
+    )] = None,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:  # fmt: skip
+    """Global options shared by every command."""
+    if version:
+        out.print(f"faceledger {__version__}")
+        raise typer.Exit()
+    try:
+        settings = Settings.from_env(library=library)
+    except FaceledgerError as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(exc.exit_code) from None
+    _state(ctx).update(settings=settings, **{"as": as_user})
+
+
+@app.command()
+@cli_errors
+def init(
+    ctx: typer.Context,
+    owner: Annotated[str, typer.Option(help="Name of the owner (an admin) created now.")] = "owner",
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a library (or upgrade an existing one's schema). Safe to run again."""
+    settings = _state(ctx)["settings"]
+    lib = Library.create(settings, owner=owner)
+    data = {"library": str(settings.library.resolve()), "catalog": settings.catalog_url,
+            "owner": lib.catalog.get_meta("owner"), "policy": str(lib.policy_path)}  # fmt: skip
+    lib.close()
+    emit(data, as_json, lambda d: out.print(
+        f"Library ready at [bold]{d['library']}[/] (owner: {d['owner']}).\n"
+        f"Policy file: {d['policy']}\nNext: faceledger ingest FOLDER"))  # fmt: skip
+
+
+@app.command()
+@cli_errors
+def ingest(
+    ctx: typer.Context,
+    paths: Annotated[list[Path] | None, typer.Argument(
+        help="Image files or folders (searched recursively).", show_default=False)] = None,
+    manifest: Annotated[list[Path] | None, typer.Option(
+        "--manifest", "-m", help="CSV or JSONL manifest: path, source_url, page_url, website, "
+        "retrieved_at, uploader_region, caption. Repeatable.")] = None,
+    warc: Annotated[list[Path] | None, typer.Option(
+        "--warc", "-w", help="WARC/ARC file: each image record becomes a photo. Repeatable.")] = None,
+    as_json: JsonOpt = False,
+) -> None:  # fmt: skip
+    """Add photos with their provenance: detect faces, store vectors, index them.
+
+    Reruns skip photos already stored (by SHA-256) and only add new provenance; a run that was
+    killed can simply be run again. Bad items are reported one by one; the run goes on.
+    """
+    from faceledger.pipeline import ingest as run_ingest
+
+    if not (paths or manifest or warc):
+        raise typer.BadParameter("give at least one PATH, --manifest or --warc")
+    lib, actor = open_library(ctx)
+    columns = (SpinnerColumn(), TextColumn("[bold]ingest"), BarColumn(bar_width=None),
+               TextColumn("{task.completed} items"), TimeElapsedColumn(),
+               TextColumn("{task.description}"))  # fmt: skip
+    with Progress(*columns, console=err, transient=True, disable=as_json) as progress:
+        task = progress.add_task("", total=None)
+
+        def tick(name: str) -> None:
+            progress.update(task, advance=1, description=Path(name.split("#")[0]).name[-40:])
+
+        summary = run_ingest(lib, actor, paths or [], manifest or [], warc or [], on_item=tick)
+    emit(summary.as_dict(), as_json, _print_ingest)
+
+
+def _print_ingest(s: dict) -> None:
+    out.print(
+        f"Run {s['run_id']}: {s['photos_new']} new photos, {s['photos_already_stored']} already "
+        f"stored, {s['sources_added']} provenance rows added; {s['faces']} faces "
+        f"({s['faces_searchable']} searchable, {s['faces_blocked']} blocked by policy)."
+    )
+    if s["errors"]:
+        table = Table("item", "error", title=f"{len(s['errors'])} items failed", title_justify="left")
+        for e in s["errors"]:
+            table.add_row(e["item"], f"{e['error']}: {e['message']}")
+        out.print(table)
+
+
+@app.command()
+@cli_errors
+def search(
+    ctx: typer.Context,
+    images: Annotated[list[Path], typer.Argument(help="Probe photos (read into memory only).")],
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=1000,
+                                       help="Matches to return per face.")] = 10,
+    threshold: Annotated[float | None, typer.Option(
+        "--threshold", "-t", min=0.0, max=2.0,
+        help="Largest distance reported as a match (default from settings: 0.6).")] = None,
+    as_json: JsonOpt = False,
+) -> None:  # fmt: skip
+    """Find stored faces that match the faces in the probe photos.
+
+    The probe images and their vectors are held in memory only: nothing about them is written
+    to the catalog or the library directory. Each search is an entry in the audit log.
+    """
+    from faceledger.search import Probe, search_faces
+
+    lib, actor = open_library(ctx)
+    probes = []
+    for image in images:
+        try:
+            probes.append(Probe(str(image), image.read_bytes()))
+        except OSError as exc:
+            raise typer.BadParameter(f"cannot read {image}: {exc.strerror}") from None
+    results = search_faces(lib, actor, probes, top_k=top_k, threshold=threshold)
+    emit(results, as_json, _print_search)
+
+
+def _print_search(results: list[dict]) -> None:
+    for entry in results:
+        if entry.get("error"):
+            out.print(f"[bold]{entry['probe']}[/]: [red]{entry['error']}[/]")
+            continue
+        out.print(f"[bold]{entry['probe']}[/]: {len(entry['faces'])} face(s)")
+        for n, face in enumerate(entry["faces"], 1):
+            if not face["matches"]:
+                out.print(f"  face {n}: no match")
+                continue
+            table = Table("distance", "face", "photo", "source", "retrieved", "vector collected",
+                          title=f"face {n}", title_justify="left")  # fmt: skip
+            for m in face["matches"]:
+                retrieved = next((p["retrieved_at"] for p in m["provenance"] if p["retrieved_at"]),
+                                 None)  # fmt: skip
+                table.add_row(f"{m['distance']:.3f}", str(m["face_id"]), str(m["photo_id"]),
+                              str(m["source"]), str(retrieved or "-"),
+                              str(m["vector_collected_at"]))  # fmt: skip
+            out.print(table)
+
+
+@show_app.command("photo")
+@cli_errors
+def show_photo(ctx: typer.Context, photo_id: Annotated[int, typer.Argument(help="Photo id.")],
+               as_json: JsonOpt = False) -> None:  # fmt: skip
+    """A photo: hashes, EXIF time and GPS, every provenance row, jurisdictions, faces."""
+    lib, actor = open_library(ctx)
+    emit(lib.show_photo(actor, photo_id), as_json, _print_mapping)
+
+
+@show_app.command("face")
+@cli_errors
+def show_face(ctx: typer.Context, face_id: Annotated[int, typer.Argument(help="Face id.")],
+              as_json: JsonOpt = False) -> None:  # fmt: skip
+    """A face: its box, landmarks, detector score, model and when its vector was collected."""
+    lib, actor = open_library(ctx)
+    emit(lib.show_face(actor, face_id), as_json, _print_mapping)
+
+
+def _print_mapping(data: dict, indent: int = 0) -> None:
+    pad = "  " * indent
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.print(f"{pad}[bold]{key}[/]:")
+            _print_mapping(value, indent + 1)
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            out.print(f"{pad}[bold]{key}[/]: {len(value)}")
+            for item in value:
+                _print_mapping(item, indent + 1)
+                out.print()
+        else:
+            out.print(f"{pad}[bold]{key}[/]: {value}", highlight=False)
+
+
+@app.command()
+@cli_errors
+def stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Counts of photos, provenance rows, websites, faces, runs and errors."""
+    lib, actor = open_library(ctx)
+    emit(lib.stats(actor), as_json, _print_mapping)
+
+
+@app.command()
+@cli_errors
+def reindex(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Rebuild the searchable and vault indexes from the catalog (the source of truth)."""
+    lib, actor = open_library(ctx)
+    emit(lib.reindex(actor), as_json, _print_mapping)

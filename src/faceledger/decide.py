@@ -1,0 +1,183 @@
+"""Jurisdictions and block decisions for photos and faces, from the policy and the catalog.
+
+The rules themselves are pure (``faceledger.policy``); this module gathers their inputs: GPS
+from the photo, uploader regions from provenance, publisher regions from the sites registry,
+and ``subject`` regions from opt-outs whose faces match.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import Connection, delete, insert, select, update
+
+from faceledger.catalog import schema as t
+from faceledger.catalog.vectors import from_blob
+from faceledger.clock import utcnow
+from faceledger.index import FaissIndex
+from faceledger.policy import Policy, block_reasons, jurisdictions_for_gps
+from faceledger.records import DetectedFace, GeoPoint, Jurisdiction, PhotoFacts, Provenance
+
+__all__ = ["Decider", "Decision", "Reevaluation", "DERIVED_SIGNALS"]
+
+#: Signals recomputed from provenance and the sites registry whenever policy is applied.
+DERIVED_SIGNALS = ("uploader", "publisher")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome for one new photo."""
+
+    photo_jurisdictions: list[Jurisdiction]
+    blocked: list[bool]  # one per face
+    subject: list[list[tuple[Jurisdiction, int, float]]]  # per face: (region, opt-out id, distance)
+
+
+@dataclass(frozen=True)
+class Reevaluation:
+    """Faces whose placement changed after re-evaluating policy."""
+
+    blocked: list[int]
+    unblocked: list[int]
+
+
+class Decider:
+    """Decides jurisdictions and blocking with the policy and registry as they are now."""
+
+    def __init__(self, policy: Policy, publisher_regions: dict[str, str],
+                 optout_index: FaissIndex, optout_of_face: dict[int, tuple[int, str]],
+                 optout_threshold: float):  # fmt: skip
+        """Use :meth:`for_library` rather than building one by hand."""
+        self.policy = policy
+        self.publisher_regions = publisher_regions
+        self.optout_index = optout_index
+        self.optout_of_face = optout_of_face
+        self.optout_threshold = optout_threshold
+
+    @classmethod
+    def for_library(cls, lib) -> Decider:
+        """A decider over ``lib``'s policy, sites registry and opt-outs."""
+        catalog = lib.catalog
+        with catalog.engine.connect() as conn:
+            publisher_regions = dict(conn.execute(
+                select(t.websites.c.domain, t.websites.c.publisher_region)
+                .where(t.websites.c.publisher_region.is_not(None))
+            ).all())  # fmt: skip
+            rows = conn.execute(
+                select(t.faces.c.id, t.faces.c.vector, t.faces.c.vector_key_id,
+                       t.optouts.c.id, t.optouts.c.region)
+                .select_from(t.optout_faces.join(t.faces).join(t.optouts))
+                .where(t.faces.c.status == "active")
+            ).all()  # fmt: skip
+        optout_of_face = {r[0]: (r[3], r[4]) for r in rows}
+        ids = np.array([r[0] for r in rows], np.int64)
+        vectors = np.array([from_blob(r[1], r[2], catalog.sealer) for r in rows], np.float32)
+        index = FaissIndex.build(ids, vectors.reshape(-1, 128))
+        return cls(lib.policy, publisher_regions, index, optout_of_face,
+                   lib.settings.optout_threshold)  # fmt: skip
+
+    # -- pure decisions ------------------------------------------------------------------
+    def photo_jurisdictions(self, gps: GeoPoint | None,
+                            provenances: Iterable[Provenance]) -> list[Jurisdiction]:  # fmt: skip
+        """A photo's jurisdictions from its GPS and every provenance row."""
+        found = list(jurisdictions_for_gps(gps))
+        for prov in provenances:
+            if prov.uploader_region:
+                found.append(Jurisdiction(prov.uploader_region, "uploader"))
+            region = self.publisher_regions.get(prov.website or "")
+            if region:
+                found.append(Jurisdiction(region, "publisher"))
+        return sorted(set(found), key=lambda j: (j.signal, j.region))
+
+    def subject_matches(self, vector: np.ndarray) -> list[tuple[Jurisdiction, int, float]]:
+        """Opt-outs whose matched faces this vector matches under the strict threshold."""
+        if len(self.optout_index) == 0:
+            return []
+        distances, ids = self.optout_index.search(vector[None, :], 10)
+        out = {}
+        for distance, face_id in zip(distances[0], ids[0], strict=True):
+            if face_id < 0 or distance > self.optout_threshold:
+                continue
+            optout_id, region = self.optout_of_face[int(face_id)]
+            out.setdefault(optout_id, (Jurisdiction(region, "subject"), optout_id, float(distance)))
+        return list(out.values())
+
+    def decide(self, facts: PhotoFacts, provenances: Sequence[Provenance],
+               faces: Sequence[DetectedFace]) -> Decision:  # fmt: skip
+        """Jurisdictions of a new photo and whether each of its faces is blocked."""
+        photo_j = self.photo_jurisdictions(facts.gps, provenances)
+        subject = [self.subject_matches(face.vector) for face in faces]
+        blocked = [
+            bool(block_reasons(self.policy, photo_j + [s[0] for s in subj])) for subj in subject
+        ]
+        return Decision(photo_j, blocked, subject)
+
+    # -- catalog updates -------------------------------------------------------------------
+    def link_optout(self, conn: Connection, optout_id: int, face_id: int, distance: float) -> None:
+        """Record that a face matched an opt-out (so its vector blocks later arrivals too)."""
+        conn.execute(insert(t.optout_faces).values(
+            optout_id=optout_id, face_id=face_id, distance=distance, matched_at=utcnow()))
+
+    def reevaluate(self, conn: Connection, photo_ids: Sequence[int] | None = None) -> Reevaluation:
+        """Recompute derived jurisdictions, then every face's block flag (all photos or some).
+
+        Idempotent: a second call with nothing changed moves no face.
+        """
+        scope = t.photos.c.id.in_(photo_ids) if photo_ids is not None else True
+        self._refresh_derived(conn, photo_ids)
+        by_photo: dict[int, list[tuple[int, str, str]]] = defaultdict(list)
+        rows = conn.execute(
+            select(t.jurisdictions.c.photo_id, t.jurisdictions.c.face_id,
+                   t.jurisdictions.c.region, t.jurisdictions.c.signal)
+            .where(t.jurisdictions.c.photo_id.in_(select(t.photos.c.id).where(scope)))
+        )  # fmt: skip
+        for photo_id, face_id, region, signal in rows:
+            by_photo[photo_id].append((face_id, region, signal))
+        to_block, to_unblock = [], []
+        faces = conn.execute(
+            select(t.faces.c.id, t.faces.c.photo_id, t.faces.c.blocked)
+            .where(t.faces.c.status == "active", t.faces.c.photo_id.in_(
+                select(t.photos.c.id).where(scope)))
+        )  # fmt: skip
+        for face_id, photo_id, blocked in faces:
+            mine = [Jurisdiction(r, s) for f, r, s in by_photo.get(photo_id, ()) if f in (0, face_id)]
+            should = bool(block_reasons(self.policy, mine))
+            if should and not blocked:
+                to_block.append(face_id)
+            elif blocked and not should:
+                to_unblock.append(face_id)
+        for ids, value in ((to_block, True), (to_unblock, False)):
+            for start in range(0, len(ids), 10_000):
+                conn.execute(update(t.faces).where(t.faces.c.id.in_(ids[start:start + 10_000]))
+                             .values(blocked=value))  # fmt: skip
+        return Reevaluation(to_block, to_unblock)
+
+    def _refresh_derived(self, conn: Connection, photo_ids: Sequence[int] | None) -> None:
+        """Rebuild uploader and publisher jurisdictions from provenance and the registry."""
+        jscope = t.jurisdictions.c.photo_id.in_(photo_ids) if photo_ids is not None else True
+        sscope = t.photo_sources.c.photo_id.in_(photo_ids) if photo_ids is not None else True
+        conn.execute(delete(t.jurisdictions).where(
+            jscope, t.jurisdictions.c.signal.in_(DERIVED_SIGNALS)))
+        uploader = (
+            select(t.photo_sources.c.photo_id, t.photo_sources.c.uploader_region)
+            .where(sscope, t.photo_sources.c.uploader_region.is_not(None)).distinct()
+        )  # fmt: skip
+        publisher = (
+            select(t.photo_sources.c.photo_id, t.websites.c.publisher_region, t.websites.c.domain)
+            .select_from(t.photo_sources.join(t.websites))
+            .where(sscope, t.websites.c.publisher_region.is_not(None)).distinct()
+        )  # fmt: skip
+        rows = [{"photo_id": p, "face_id": 0, "region": r, "signal": "uploader", "ref": None}
+                for p, r in conn.execute(uploader)]  # fmt: skip
+        seen = set()
+        for p, r, domain in conn.execute(publisher):
+            if (p, r) not in seen:
+                seen.add((p, r))
+                rows.append({"photo_id": p, "face_id": 0, "region": r, "signal": "publisher",
+                             "ref": None})  # fmt: skip
+        for start in range(0, len(rows), 10_000):
+            conn.execute(insert(t.jurisdictions), rows[start:start + 10_000])
+

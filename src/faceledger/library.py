@@ -1,0 +1,293 @@
+"""A faceledger library: the catalog, its two vector indexes, the policy file, stored photos.
+
+This is the one place that wires the packages together; the CLI and the web service call it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, func, insert, select
+
+from faceledger import audit
+from faceledger.catalog import SEARCHABLE, VAULT, Catalog
+from faceledger.catalog import schema as t
+from faceledger.clock import utcnow
+from faceledger.config import Settings
+from faceledger.decide import Reevaluation
+from faceledger.errors import LibraryError, NotFoundError, PermissionDenied
+from faceledger.index import FaissIndex
+from faceledger.index.faiss_index import atomic_write
+from faceledger.policy import Policy, authorize, default_policy_text, load_policy
+
+__all__ = ["Library", "Actor", "INDEX_NAMES"]
+
+#: The two vector indexes and the catalog condition each mirrors.
+INDEX_NAMES = {"searchable": SEARCHABLE, "vault": VAULT}
+OWNER_KEY = "owner"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The user a command acts as."""
+
+    name: str
+    role: str
+    customer_type: str | None = None
+    region: str | None = None
+
+    @property
+    def is_custodian(self) -> bool:
+        """Custodians alone may see blocked faces and counts that include them."""
+        return self.role == "custodian"
+
+
+class Library:
+    """An opened library directory (use :meth:`create` for a new one, :meth:`open` otherwise)."""
+
+    def __init__(self, settings: Settings):
+        """Bind to the library in ``settings.library`` (no checks; see :meth:`open`)."""
+        self.settings = settings
+        self.root = settings.library
+        self.catalog = Catalog(settings.catalog_url)
+        self._indexes: dict[str, FaissIndex] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------
+    @classmethod
+    def create(cls, settings: Settings, owner: str = "owner") -> Library:
+        """Create (or upgrade) the library: directories, schema, default policy, owner user."""
+        settings.library.mkdir(parents=True, exist_ok=True)
+        for sub in ("photos", "index"):
+            (settings.library / sub).mkdir(exist_ok=True)
+        lib = cls(settings)
+        lib.catalog.create()
+        if not lib.policy_path.exists():
+            atomic_write(lib.policy_path, default_policy_text().encode())
+        with lib.catalog.begin() as conn:
+            if lib.catalog_meta(conn, OWNER_KEY) is None:
+                conn.execute(
+                    insert(t.users).values(name=owner, role="admin", created_at=utcnow())
+                )
+                lib.catalog.set_meta(conn, OWNER_KEY, owner)
+                lib._record_policy(conn, owner)
+                audit.append(conn, owner, "init", details={"library": str(lib.root.resolve())})
+        return lib
+
+    @classmethod
+    def open(cls, settings: Settings) -> Library:
+        """Open an existing library, with a clear error if it is not one."""
+        if not settings.database_url and not (settings.library / "catalog.sqlite").exists():
+            raise LibraryError(
+                f"{settings.library} is not a faceledger library: run "
+                f"`faceledger --library {settings.library} init` first"
+            )
+        lib = cls(settings)
+        lib.catalog.check_schema()
+        return lib
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.catalog.close()
+
+    @staticmethod
+    def catalog_meta(conn: Connection, key: str) -> str | None:
+        """A library_meta value read inside ``conn``."""
+        return conn.scalar(select(t.library_meta.c.value).where(t.library_meta.c.key == key))
+
+    # -- users -----------------------------------------------------------------------------
+    def actor(self, name: str | None) -> Actor:
+        """The user named ``name`` (default: the owner), refusing disabled or unknown users."""
+        name = name or self.catalog.get_meta(OWNER_KEY)
+        with self.catalog.engine.connect() as conn:
+            row = conn.execute(select(t.users).where(t.users.c.name == name)).mappings().first()
+        if row is None:
+            raise PermissionDenied(f"no user named {name!r}; `faceledger users list` shows them")
+        if row["disabled"]:
+            raise PermissionDenied(f"user {name!r} is disabled")
+        return Actor(row["name"], row["role"], row["customer_type"], row["region"])
+
+    def authorize(self, actor: Actor, action: str) -> None:
+        """Raise PermissionDenied unless ``actor``'s role allows ``action``."""
+        authorize(actor.role, action)
+
+    # -- policy ----------------------------------------------------------------------------
+    @property
+    def policy_path(self) -> Path:
+        """The policy file operators edit."""
+        return self.root / "policy.yaml"
+
+    @cached_property
+    def policy(self) -> Policy:
+        """The policy file, parsed and validated."""
+        try:
+            text = self.policy_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            text = default_policy_text()
+        return load_policy(text)
+
+    def _record_policy(self, conn: Connection, actor: str) -> int:
+        """Store the current policy file text as a new version if it changed."""
+        import hashlib
+
+        body = self.policy_path.read_text(encoding="utf-8")
+        digest = hashlib.sha256(body.encode()).hexdigest()
+        last = conn.scalar(
+            select(t.policy_versions.c.sha256).order_by(t.policy_versions.c.id.desc()).limit(1)
+        )
+        if last == digest:
+            return 0
+        return conn.execute(
+            insert(t.policy_versions).values(
+                body=body, sha256=digest, applied_by=actor, applied_at=utcnow()
+            )
+        ).inserted_primary_key[0]
+
+    # -- vector indexes --------------------------------------------------------------------
+    def _index_path(self, name: str) -> Path:
+        return self.root / "index" / f"{name}.faiss"
+
+    def bump_generation(self, conn: Connection, *names: str) -> None:
+        """Note, in the same transaction, that the faces behind these indexes changed."""
+        for name in names:
+            key = f"generation:{name}"
+            value = int(self.catalog_meta(conn, key) or 0) + 1
+            self.catalog.set_meta(conn, key, str(value))
+
+    def index(self, name: str) -> FaissIndex:
+        """The ``searchable`` or ``vault`` index, in step with the catalog.
+
+        The saved file is trusted only if it was saved at the catalog's current generation for
+        that index; otherwise it is brought in step (a crash between a commit and a save, or an
+        edit by another process) so that a face the catalog blocks can never be found.
+        """
+        if name in self._indexes:
+            return self._indexes[name]
+        path = self._index_path(name)
+        generation = self.catalog.get_meta(f"generation:{name}") or "0"
+        index = None
+        if path.exists():
+            index = FaissIndex.from_bytes(path.read_bytes())
+            saved_gen = _read_text(path.with_suffix(".gen"))
+            if saved_gen != generation:
+                self._sync(name, index)
+        else:
+            ids, vectors = self.catalog.vectors(INDEX_NAMES[name])
+            index = FaissIndex.build(ids, vectors, self.settings.exact_index_max)
+            self._save(name, index, generation)
+        self._indexes[name] = index
+        return index
+
+    def _sync(self, name: str, index: FaissIndex) -> tuple[int, int]:
+        """Make ``index`` hold exactly the catalog's faces for it; returns (added, removed)."""
+        generation = self.catalog.get_meta(f"generation:{name}") or "0"
+        want = self.catalog.face_ids(INDEX_NAMES[name])
+        have = index.ids()
+        extra = np.setdiff1d(have, want, assume_unique=True)
+        missing = np.setdiff1d(want, have, assume_unique=True)
+        removed = index.remove(extra)
+        if len(missing):
+            ids, vectors = self.catalog.vectors(t.faces.c.id.in_(missing.tolist()))
+            index.add(ids, vectors)
+        self._save(name, index, generation)
+        return len(missing), removed
+
+    def _save(self, name: str, index: FaissIndex, generation: str) -> None:
+        path = self._index_path(name)
+        index.save(path)
+        atomic_write(path.with_suffix(".gen"), generation.encode())
+
+    def save_indexes(self) -> None:
+        """Save the loaded indexes, stamped with the catalog's generations."""
+        for name, index in self._indexes.items():
+            self._save(name, index, self.catalog.get_meta(f"generation:{name}") or "0")
+
+    def move_faces(self, moved: Reevaluation) -> None:
+        """Move faces between the searchable and vault indexes after a committed change."""
+        for ids, source, target in ((moved.blocked, "searchable", "vault"),
+                                    (moved.unblocked, "vault", "searchable")):  # fmt: skip
+            if not ids:
+                continue
+            array = np.asarray(ids, np.int64)
+            # Remove first: a face is never findable in the searchable index once blocked.
+            self.index(source).remove(array)
+            found, vectors = self.catalog.vectors(t.faces.c.id.in_(ids))
+            self.index(target).add(found, vectors)
+        self.save_indexes()
+
+    def reindex(self, actor: Actor) -> dict[str, Any]:
+        """Rebuild both vector indexes from the catalog (the source of truth)."""
+        self.authorize(actor, "reindex")
+        out = {}
+        for name, where in INDEX_NAMES.items():
+            generation = self.catalog.get_meta(f"generation:{name}") or "0"
+            ids, vectors = self.catalog.vectors(where)
+            index = FaissIndex.build(ids, vectors, self.settings.exact_index_max)
+            self._save(name, index, generation)
+            self._indexes[name] = index
+            out[name] = {"faces": len(index), "structure": index.plan.describe()}
+        with self.catalog.begin() as conn:
+            audit.append(conn, actor.name, "reindex", details=out)
+        return out
+
+    # -- reads -----------------------------------------------------------------------------
+    def show_photo(self, actor: Actor, photo_id: int) -> dict[str, Any]:
+        """A photo, its provenance and faces; blocked faces only for custodians."""
+        self.authorize(actor, "show")
+        photo = self.catalog.photo(photo_id)
+        if not actor.is_custodian:
+            photo["faces"] = [f for f in photo["faces"] if not f["blocked"]]
+            if not photo["faces"] and self._has_blocked_faces(photo_id):
+                # Saying "this photo has hidden faces" would itself disclose a blocked face.
+                raise NotFoundError(f"no photo with id {photo_id}")
+        with self.catalog.begin() as conn:
+            audit.append(conn, actor.name, "show.photo", {"photos": [photo_id],
+                         "faces": [f["face_id"] for f in photo["faces"]]})  # fmt: skip
+        return photo
+
+    def _has_blocked_faces(self, photo_id: int) -> bool:
+        with self.catalog.engine.connect() as conn:
+            return bool(conn.scalar(
+                select(func.count()).select_from(t.faces)
+                .where(t.faces.c.photo_id == photo_id, VAULT)
+            ))  # fmt: skip
+
+    def show_face(self, actor: Actor, face_id: int) -> dict[str, Any]:
+        """One face (not its vector); a blocked face is 'not found' for all but custodians."""
+        self.authorize(actor, "show")
+        face = self.catalog.face(face_id)
+        if face["blocked"] and not actor.is_custodian:
+            raise NotFoundError(f"no face with id {face_id}")
+        with self.catalog.begin() as conn:
+            audit.append(conn, actor.name, "show.face", {"faces": [face_id]})
+        return face
+
+    def stats(self, actor: Actor) -> dict[str, Any]:
+        """Counts; blocked faces are counted only for custodians."""
+        self.authorize(actor, "stats")
+        out = self.catalog.stats(include_blocked=actor.is_custodian)
+        out["index"] = {"searchable": self.index("searchable").plan.describe()}
+        return out
+
+    @contextmanager
+    def writing(self) -> Iterator[Connection]:
+        """A write transaction on the catalog."""
+        with self.catalog.begin() as conn:
+            yield conn
+
+    def photo_file(self, stored_path: str | None) -> Path | None:
+        """Absolute path of a stored photo file."""
+        return self.root / stored_path if stored_path else None
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        return None
+

@@ -1,0 +1,82 @@
+"""Search by face: probe images are decoded and embedded in memory only, never stored."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from faceledger import audit
+from faceledger.errors import InputError, PermissionDenied
+from faceledger.faces import FaceEngine
+from faceledger.ingest import decode_image
+from faceledger.library import Actor, Library
+from faceledger.policy import search_refusal
+
+__all__ = ["Probe", "search_faces", "embed_probe"]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A probe image held in memory: a name for the report, and its bytes."""
+
+    name: str
+    data: bytes
+
+
+def embed_probe(lib: Library, engine: FaceEngine, probe: Probe) -> list:
+    """The faces in a probe image (boxes and vectors, in memory)."""
+    s = lib.settings
+    rgb, _ = decode_image(probe.data, "", s.max_file_bytes, s.max_pixels)
+    return engine.faces(rgb)
+
+
+def search_faces(
+    lib: Library, actor: Actor, probes: Sequence[Probe], top_k: int = 10,
+    threshold: float | None = None, engine: FaceEngine | None = None,
+) -> list[dict]:  # fmt: skip
+    """For each probe, each face found and its matches in the searchable index.
+
+    Only the searchable index is consulted: blocked faces are physically absent from it. The
+    catalog read repeats the check (a face blocked since the index was loaded is dropped).
+    """
+    lib.authorize(actor, "search")
+    refusal = search_refusal(lib.policy, actor.customer_type, actor.region)
+    if refusal:
+        raise PermissionDenied(f"{actor.name} may not search: {refusal}")
+    threshold = lib.settings.match_threshold if threshold is None else threshold
+    engine = engine or FaceEngine(lib.settings.detector, lib.settings.detect_max_side,
+                                  lib.settings.upsample)  # fmt: skip
+    results: list[dict] = []
+    queries: list[np.ndarray] = []
+    for probe in probes:
+        entry: dict = {"probe": probe.name, "faces": []}
+        try:
+            for face in embed_probe(lib, engine, probe):
+                entry["faces"].append({"box": vars(face.box), "matches": []})
+                queries.append(face.vector)
+        except InputError as exc:
+            entry["error"] = str(exc)
+        results.append(entry)
+    matched: list[int] = []
+    if queries:
+        index = lib.index("searchable")
+        distances, ids = index.search(np.stack(queries), top_k)
+        hits = [
+            [(int(i), float(d)) for d, i in zip(drow, irow, strict=True)
+             if i >= 0 and d <= threshold]
+            for drow, irow in zip(distances, ids, strict=True)
+        ]  # fmt: skip
+        details = lib.catalog.match_details({i for row in hits for i, _ in row})
+        faces = (face for entry in results for face in entry["faces"])
+        for face, row in zip(faces, hits, strict=True):
+            for face_id, distance in row:
+                if face_id in details:
+                    face["matches"].append({**details[face_id], "distance": round(distance, 4)})
+                    matched.append(face_id)
+    with lib.writing() as conn:
+        audit.append(conn, actor.name, "search", {"faces": sorted(set(matched))},
+                     {"probes": len(probes), "probe_faces": len(queries), "top_k": top_k,
+                      "threshold": threshold})  # fmt: skip
+    return results

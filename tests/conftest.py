@@ -1,0 +1,58 @@
+"""Shared fixtures: the shared real-photo data, fresh libraries, one face engine per session."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import pytest
+
+from faceledger.config import Settings
+from faceledger.faces import FaceEngine
+
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
+
+
+def shared_path(*parts: str) -> Path:
+    """A path under ../shared/data; skip when absent, except under CI where absence fails."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        message = f"shared test data not found at {path}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message} (it must be present under CI)")
+        pytest.skip(message)
+    return path
+
+
+def labelled(dataset: str) -> list[tuple[Path, str]]:
+    """(image path, identity) for each labelled image of a shared face set."""
+    root = shared_path("faces", dataset)
+    with (root / "LABELS.csv").open() as handle:
+        return [(root / r["file"], r["identity"]) for r in csv.DictReader(handle) if r["identity"]]
+
+
+def make_settings(root: Path, **overrides) -> Settings:
+    """Settings for a library under ``root``, ignoring the caller's environment."""
+    return Settings.from_env(environ={}, library=root, workers=2, **overrides)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path / "library")
+
+
+@pytest.fixture
+def library(settings: Settings):
+    from faceledger.library import Library
+
+    lib = Library.create(settings)
+    yield lib
+    lib.close()
+
+
+@pytest.fixture(scope="session")
+def engine() -> FaceEngine:
+    return FaceEngine()

@@ -1,0 +1,61 @@
+"""Test helpers: a canonical dump of a catalog, WARC writing, the CLI runner."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from sqlalchemy import select
+from typer.testing import CliRunner
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+from faceledger.catalog import schema as t
+from faceledger.cli import app
+
+runner = CliRunner()
+
+
+def cli(library: Path, *args: str, user: str | None = None):
+    """Run the CLI in-process against ``library``."""
+    prefix = ["--library", str(library)] + (["--as", user] if user else [])
+    return runner.invoke(app, [*prefix, *args], catch_exceptions=False)
+
+
+def canonical_catalog(lib) -> dict:
+    """Everything a catalog holds about photos, provenance and faces, minus ids and clocks."""
+    with lib.catalog.engine.connect() as conn:
+        sha_of = dict(conn.execute(select(t.photos.c.id, t.photos.c.sha256)).all())
+        photos = sorted(
+            (r.sha256, r.md5, r.byte_size, r.width, r.height, r.format, str(r.taken_at),
+             r.gps_lat, r.gps_lon, r.stored_path, r.status)
+            for r in conn.execute(select(t.photos))
+        )
+        sources = sorted(
+            (sha_of[r.photo_id], r.kind, r.locator, r.source_url, r.page_url,
+             str(r.retrieved_at), r.uploader_region, r.caption)
+            for r in conn.execute(select(t.photo_sources))
+        )
+        faces = sorted(
+            (sha_of[r.photo_id], r.ordinal, r.box_top, r.box_right, r.box_bottom, r.box_left,
+             round(r.det_score, 6), r.vector, r.model, r.model_version, r.blocked, r.status)
+            for r in conn.execute(select(t.faces))
+        )
+        jurisdictions = sorted(
+            (sha_of[r.photo_id], r.region, r.signal) for r in conn.execute(select(t.jurisdictions))
+        )
+    return {"photos": photos, "sources": sources, "faces": faces, "jurisdictions": jurisdictions}
+
+
+def write_warc(path: Path, records: list[tuple[str, str, bytes, str]]) -> None:
+    """A WARC of HTTP responses: (target URI, content type, body, WARC-Date) each."""
+    with path.open("wb") as handle:
+        writer = WARCWriter(handle, gzip=True)
+        for uri, content_type, body, date in records:
+            headers = StatusAndHeaders("200 OK", [("Content-Type", content_type)],
+                                       protocol="HTTP/1.1")  # fmt: skip
+            record = writer.create_warc_record(
+                uri, "response", payload=io.BytesIO(body), http_headers=headers,
+                warc_headers_dict={"WARC-Date": date},
+            )  # fmt: skip
+            writer.write_record(record)
