@@ -36,7 +36,9 @@ __all__ = ["GENESIS", "VerifyResult", "append", "entry_hash", "export", "verify"
 GENESIS = "0" * 64
 
 # One 64-bit key for pg_advisory_xact_lock: serialises appends across sessions and hosts.
-_PG_LOCK_KEY = int.from_bytes(hashlib.sha256(b"faceledger.audit_log").digest()[:8], "big", signed=True)
+_PG_LOCK_KEY = int.from_bytes(
+    hashlib.sha256(b"faceledger.audit_log").digest()[:8], "big", signed=True
+)
 _STREAM_BATCH = 5_000
 
 
@@ -82,7 +84,7 @@ def _body(
         f'{{"action":{_json_str(action)},"actor":{_json_str(actor)},"at":{_json_str(at_iso)},'
         f'"details":{details_json},"id":{entry_id:d},"object_ids":{oids_json},'
         f'"prev_hash":{_json_str(prev_hash)}}}'
-    ).encode("ascii")
+    ).encode()  # ASCII when written by append; UTF-8 so altered text fails verify, not crashes
 
 
 def entry_hash(
@@ -111,33 +113,31 @@ _SQLITE_TAKE_WRITE_LOCK = text("INSERT INTO audit_log SELECT * FROM audit_log WH
 _PG_LOCK = text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=_PG_LOCK_KEY)
 
 
-def _insert_for(dialect: str) -> Executable:
+def _insert(json_param: Any) -> Executable:
     # JSON members are stored as the exact canonical text that was hashed (bypassing the JSON
     # type's own serialiser), so verify() can hash the stored text without re-encoding it.
-    def json_text(name: str) -> Any:
-        param = bindparam(name, type_=Text)
-        # PostgreSQL's json type keeps its input text verbatim; SQLite must not CAST (to it,
-        # "JSON" means NUMERIC affinity and the text would become 0).
-        return cast(param, JSON) if dialect == "postgresql" else param
-
     return insert(audit_log).values(
-        object_ids=json_text("object_ids_json"), details=json_text("details_json")
+        object_ids=json_param(bindparam("object_ids_json", type_=Text)),
+        details=json_param(bindparam("details_json", type_=Text)),
     )
 
 
-_INSERTS: dict[str, Executable] = {}
+# PostgreSQL's json type keeps its input text verbatim. SQLite must not CAST: to it "JSON" means
+# NUMERIC affinity, and CAST would turn the text into 0.
+_INSERT_PG = _insert(lambda param: cast(param, JSON))
+_INSERT_TEXT = _insert(lambda param: param)
 
 
 def _plain_object(name: str, value: Any) -> str:
+    # Round-trip through JSON first so the hash covers exactly what the database will give back
+    # (tuples become lists, int keys become strings: mixed keys would not even sort before).
     try:
-        encoded = _canonical(value or {})
+        plain = json.loads(json.dumps(value or {}, allow_nan=False))
     except (TypeError, ValueError) as exc:
         raise ValueError(f"audit {name} must be plain JSON: {exc}") from exc
-    if not encoded.startswith("{"):
+    if not isinstance(plain, dict):
         raise ValueError(f"audit {name} must be a JSON object, got {type(value).__name__}")
-    # Re-read so the hash covers exactly what the database will give back (tuples become
-    # lists, int keys become strings), then encode that.
-    return _canonical(json.loads(encoded))
+    return _canonical(plain)
 
 
 def append(
@@ -167,11 +167,8 @@ def append(
     digest = hashlib.sha256(
         _body(entry_id, _iso_utc(at), actor, action, oids_json, details_json, prev_hash)
     ).hexdigest()
-    stmt = _INSERTS.get(dialect)
-    if stmt is None:
-        stmt = _INSERTS.setdefault(dialect, _insert_for(dialect))
     conn.execute(
-        stmt,
+        _INSERT_PG if dialect == "postgresql" else _INSERT_TEXT,
         {
             "id": entry_id,
             "at": at,
@@ -206,7 +203,7 @@ def _rows(engine: Engine, since: datetime | None = None) -> Iterator[tuple]:
         stmt = stmt.where(audit_log.c.at >= as_utc(since))
     with engine.connect() as conn:
         # yield_per streams (a server-side cursor on PostgreSQL): memory stays flat.
-        yield from conn.execution_options(yield_per=_STREAM_BATCH).execute(stmt).tuples()
+        yield from conn.execution_options(yield_per=_STREAM_BATCH).execute(stmt)
 
 
 def _recanonical(member: str | None) -> str | None:
@@ -232,7 +229,8 @@ def verify(engine: Engine, *, anchor: tuple[int, str] | None = None) -> VerifyRe
         if entry_id != expected_id:
             return result(
                 entry_id,
-                f"entry {expected_id} is missing: the log goes from {expected_id - 1} to {entry_id}",
+                f"entry {expected_id} is missing: the log jumps from {expected_id - 1} "
+                f"to {entry_id}",
             )
         if row_prev != prev_hash:
             return result(

@@ -131,7 +131,7 @@ class Catalog:
             insert(t.photos).values(
                 sha256=facts.sha256, md5=md5, sha1=sha1, byte_size=facts.byte_size,
                 width=facts.width, height=facts.height, format=facts.format,
-                taken_at=facts.taken_at,
+                taken_at=as_utc(facts.taken_at),
                 gps_lat=facts.gps.lat if facts.gps else None,
                 gps_lon=facts.gps.lon if facts.gps else None,
                 stored_path=stored_path, first_run_id=run_id, added_at=utcnow(),
@@ -167,7 +167,7 @@ class Catalog:
                 photo_id=photo_id, kind=prov.kind, locator=prov.locator,
                 source_url=prov.source_url, page_url=prov.page_url,
                 website_id=self.website_id(conn, prov.website),
-                retrieved_at=prov.retrieved_at, uploader_region=prov.uploader_region,
+                retrieved_at=as_utc(prov.retrieved_at), uploader_region=prov.uploader_region,
                 caption=prov.caption, run_id=run_id, added_at=utcnow(),
             )
         )  # fmt: skip

@@ -52,6 +52,8 @@ def decode_image(
             f"{len(data):,} bytes is over the limit of {max_bytes:,} "
             "(raise FACELEDGER_MAX_FILE_BYTES to accept it)"
         )
+    # Pillow refuses at twice this; our own check below refuses at the limit itself.
+    Image.MAX_IMAGE_PIXELS = max_pixels
     try:
         with warnings.catch_warnings():
             # Pillow's own bomb check warns at half its limit; ours is explicit below.
@@ -74,7 +76,10 @@ def decode_image(
     except (ImageTooLargeError, DecodeError):
         raise
     except Image.DecompressionBombError as exc:
-        raise ImageTooLargeError(str(exc)) from exc
+        raise ImageTooLargeError(
+            f"over the limit of {max_pixels:,} pixels (raise FACELEDGER_MAX_PIXELS to accept "
+            f"it); Pillow says: {exc}"
+        ) from exc
     except UnidentifiedImageError as exc:
         raise DecodeError("not a recognised image format (wrong file type?)") from exc
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:

@@ -206,18 +206,22 @@ def iter_warc(warc: Path, max_bytes: int) -> Source:
         with warc.open("rb") as stream:
             records = ArchiveIterator(stream, arc2warc=True)
             for record in records:
+                if record.rec_type is None:  # warcio's way of saying the headers made no sense
+                    yield SourceFailure(f"{where}#{records.get_record_offset()}", InputError(
+                        "malformed WARC record: no WARC-Type header"))
+                    continue
                 if record.rec_type not in ("response", "resource"):
                     continue
-                offset = records.get_record_offset()
                 content_type = _content_type(record)
                 if not content_type.startswith("image/"):
                     continue
-                uri = record.rec_headers.get_header("WARC-Target-URI")
-                name = f"{where}#{offset}"
                 status = record.http_headers.get_statuscode() if record.http_headers else "200"
                 if status and status != "200":
                     continue  # redirects and errors carry no photo
                 body = record.content_stream().read(max_bytes + 1)
+                # Only after reading: asking for the offset makes warcio skip the payload.
+                name = f"{where}#{records.get_record_offset()}"
+                uri = record.rec_headers.get_header("WARC-Target-URI")
                 if len(body) > max_bytes:
                     yield SourceFailure(name, ImageTooLargeError(f"record over {max_bytes:,} bytes"))
                     continue
@@ -232,7 +236,8 @@ def iter_warc(warc: Path, max_bytes: int) -> Source:
                 )  # fmt: skip
                 yield SourceItem(prov, data=body)
     except ArchiveLoadFailed as exc:
-        yield SourceFailure(where, InputError(f"malformed WARC: {exc}"))
+        # warcio's messages span lines of advice; keep them on one line.
+        yield SourceFailure(where, InputError(f"malformed WARC: {' '.join(str(exc).split())}"))
     except (OSError, ValueError, EOFError) as exc:
         yield SourceFailure(where, InputError(f"cannot read the WARC: {exc}"))
 

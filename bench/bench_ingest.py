@@ -1,0 +1,402 @@
+"""Ingest benchmark: faceledger's ingest CLI against the face_recognition CLI on the same photos.
+
+Three measurements, in one run, on one copy of the shared photos laid out flat (the peer's CLI
+reads one folder, not recursively):
+
+1. Throughput, images/s and faces/s, from each CLI's wall time as a separate process:
+     faceledger --library LIB ingest PHOTOS --json        (after `init`, timed apart)
+     face_recognition --cpus 2 EMPTY_KNOWN_DIR PHOTOS     (from bench/.peer-venv)
+   The peer computes a vector for every face of every photo in PHOTOS (its "unknown" folder, run
+   in a pool of --cpus processes); the known folder is empty so it adds no photos of its own.
+2. Time per stage (read + hash, decode, detect, embed; then store) for faceledger, in this process:
+   the first four sequentially on one core with faceledger's own functions, store (catalog
+   transaction, policy, index, photo copy) by timing the ingest pipeline's writer during an
+   in-process ingest.
+3. Accuracy parity: the peer's vectors (bench/peer_encode.py, the CLI's steps) against
+   faceledger's, matched per photo. Same dlib model; they differ in detection settings: the peer
+   detects at up to 1600 px with upsample 1, faceledger at up to 1024 px with no upsample.
+
+    .venv/bin/python bench/bench_ingest.py                 # everything
+    .venv/bin/python bench/bench_ingest.py --only peer     # the peer alone
+    .venv/bin/python bench/bench_ingest.py --only faceledger,stages
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import common
+import numpy as np
+
+PARTS = ("faceledger", "peer", "stages", "parity")
+FACELEDGER_CLI = common.REPO / ".venv/bin/faceledger"
+MATCH = 0.6  # dlib's same-person threshold: a looser match than this is not "the same face"
+
+
+# -- the photo set -------------------------------------------------------------------------------
+def flat_photo_dir(source: Path) -> Path:
+    """Copy every photo under ``source`` into one flat folder with unique names (idempotent)."""
+    files = common.image_files(source)
+    target = common.CACHE / "ingest-photos"
+    names = {
+        f"{i:03d}_{'__'.join(path.relative_to(source).parts)}": path for i, path in enumerate(files)
+    }
+    if target.exists() and sorted(p.name for p in target.iterdir()) == sorted(names):
+        return target
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for name, path in names.items():
+        shutil.copyfile(path, target / name)
+    return target
+
+
+def photo_set_facts(folder: Path) -> dict:
+    """Count, bytes and distinct contents: faceledger stores a duplicate once, the peer twice."""
+    files = sorted(folder.iterdir())
+    shas = {hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+    return {
+        "images": len(files),
+        "distinct_images": len(shas),
+        "megabytes": sum(p.stat().st_size for p in files) / 2**20,
+    }
+
+
+# -- the two CLIs ----------------------------------------------------------------------------------
+def timed_process(command: list[str], env: dict | None = None) -> tuple[float, str, str]:
+    """Wall time of one process run to the end; its stdout and stderr."""
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} exited {done.returncode}:\n{done.stderr[-3000:]}")
+    return wall, done.stdout, done.stderr
+
+
+def run_faceledger_cli(photos: Path, cpus: int) -> dict:
+    """``faceledger ingest`` of the photo folder into a fresh library; wall time and counts."""
+    if not FACELEDGER_CLI.exists():
+        return {"status": "pending", "reason": f"{FACELEDGER_CLI} does not exist yet"}
+    env = os.environ | {"FACELEDGER_WORKERS": str(cpus)}
+    with tempfile.TemporaryDirectory(dir=common.CACHE, prefix="ingest-lib-") as tmp:
+        library = Path(tmp) / "library"
+        base = [str(FACELEDGER_CLI), "--library", str(library)]
+        init_s, _, _ = timed_process([*base, "init", "--json"], env)
+        wall, stdout, _ = timed_process([*base, "ingest", str(photos), "--json"], env)
+    summary = json.loads(stdout)
+    return {
+        "status": "measured",
+        "command": "faceledger --library LIB ingest PHOTOS --json",
+        "workers": cpus,
+        "init_s": init_s,
+        "wall_s": wall,
+        "images": summary.get("photos_new", 0) + summary.get("photos_already_stored", 0),
+        "faces": summary.get("faces"),
+        "errors": len(summary.get("errors", [])),
+        "summary": summary,
+    }
+
+
+def peer_bin() -> Path:
+    """The peer venv's bin directory, created by bench/peer_env.sh if missing."""
+    done = subprocess.run(
+        ["bash", str(common.BENCH / "peer_env.sh")], capture_output=True, text=True, check=True
+    )
+    return Path(done.stdout.strip().splitlines()[-1])
+
+
+def run_peer_cli(photos: Path, cpus: int) -> dict:
+    """``face_recognition --cpus N EMPTY PHOTOS``: wall time; faces counted from its output."""
+    binary = peer_bin() / "face_recognition"
+    known = common.CACHE / "ingest-known-empty"
+    known.mkdir(parents=True, exist_ok=True)
+    env = os.environ | {"PYTHONWARNINGS": "ignore"}  # pkg_resources deprecation notices
+    wall, stdout, _ = timed_process(
+        [str(binary), "--cpus", str(cpus), str(known), str(photos)], env
+    )
+    # One line per face ("path,unknown_person"), or "path,no_persons_found" for a photo without.
+    lines = [line.rsplit(",", 1) for line in stdout.splitlines() if "," in line]
+    faces = sum(1 for _, name in lines if name != "no_persons_found")
+    return {
+        "status": "measured",
+        "command": f"face_recognition --cpus {cpus} EMPTY_KNOWN_DIR PHOTOS",
+        "cpus": cpus,
+        "wall_s": wall,
+        "images": len({path for path, _ in lines}),
+        "images_without_faces": sum(1 for _, name in lines if name == "no_persons_found"),
+        "faces": faces,
+    }
+
+
+# -- faceledger's stages ---------------------------------------------------------------------------
+def stage_profile(photos: Path) -> tuple[dict, dict[str, list[np.ndarray]]]:
+    """Seconds per stage over all photos, one core, faceledger's functions; and the vectors."""
+    import dlib
+
+    from faceledger.config import Settings
+    from faceledger.faces import FaceEngine
+    from faceledger.ingest import decode_image, digests
+
+    settings = Settings.from_env()
+    engine = FaceEngine(settings.detector, settings.detect_max_side, settings.upsample)
+    totals = dict.fromkeys(("read_hash", "decode", "detect", "embed"), 0.0)
+    vectors: dict[str, list[np.ndarray]] = {}
+    for path in sorted(photos.iterdir()):
+        t0 = time.perf_counter()
+        data = path.read_bytes()
+        sha = digests(data).sha256
+        t1 = time.perf_counter()
+        rgb, _ = decode_image(data, sha, settings.max_file_bytes, settings.max_pixels)
+        rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+        t2 = time.perf_counter()
+        found = engine.detect(rgb)
+        t3 = time.perf_counter()
+        # FaceEngine.faces() minus its detect step; its models are reached directly on purpose.
+        shapes = [engine._shapes(rgb, rect) for rect, _ in found]
+        descriptors = (
+            engine._resnet.compute_face_descriptor(rgb, dlib.full_object_detections(shapes))
+            if shapes
+            else []
+        )
+        t4 = time.perf_counter()
+        for key, seconds in zip(totals, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+            totals[key] += seconds
+        vectors[path.name] = [np.asarray(d, dtype=np.float32) for d in descriptors]
+    faces = sum(len(v) for v in vectors.values())
+    return {
+        "seconds": totals,
+        "images": len(vectors),
+        "faces": faces,
+        "settings": {
+            "detector": settings.detector,
+            "detect_max_side": settings.detect_max_side,
+            "upsample": settings.upsample,
+        },
+    }, vectors
+
+
+def store_profile(photos: Path, cpus: int) -> dict:
+    """Time spent storing (policy, catalog transaction, index, photo copy) in an in-process ingest.
+
+    Wraps the pipeline's writer, which runs in the main process while the workers compute; so this
+    is the store stage's own cost, part of which overlaps with the workers' decode/detect/embed.
+    """
+    from faceledger import pipeline
+    from faceledger.config import Settings
+    from faceledger.library import Library
+
+    writer = getattr(pipeline, "_Writer", None)
+    if writer is None or not hasattr(writer, "new_photo"):
+        return {"status": "not measured: faceledger.pipeline has no _Writer.new_photo"}
+    spent = {"store": 0.0, "save_indexes": 0.0}
+    original_new_photo = writer.new_photo
+    original_save = Library.save_indexes
+
+    def new_photo(self, *args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return original_new_photo(self, *args, **kwargs)
+        finally:
+            spent["store"] += time.perf_counter() - started
+
+    def save_indexes(self, *args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return original_save(self, *args, **kwargs)
+        finally:
+            spent["save_indexes"] += time.perf_counter() - started
+
+    writer.new_photo, Library.save_indexes = new_photo, save_indexes
+    try:
+        with tempfile.TemporaryDirectory(dir=common.CACHE, prefix="ingest-lib-") as tmp:
+            settings = Settings.from_env(library=Path(tmp) / "library", workers=cpus)
+            lib = Library.create(settings)
+            try:
+                started = time.perf_counter()
+                summary = pipeline.ingest(lib, lib.actor(None), [photos])
+                wall = time.perf_counter() - started
+            finally:
+                lib.close()
+    finally:
+        writer.new_photo, Library.save_indexes = original_new_photo, original_save
+    return {"status": "measured", "wall_s": wall, **spent, "summary": summary.as_dict()}
+
+
+# -- parity ----------------------------------------------------------------------------------------
+def peer_vectors(photos: Path, cpus: int) -> dict[str, list[dict]]:
+    """The peer's faces per photo, computed by its own code in its own venv."""
+    python = peer_bin() / "python"
+    command = [str(python), str(common.BENCH / "peer_encode.py"), str(photos), "--cpus", str(cpus)]
+    _, stdout, _ = timed_process(command, os.environ | {"PYTHONWARNINGS": "ignore"})
+    return {entry["file"]: entry["faces"] for entry in json.loads(stdout)}
+
+
+def parity(ours: dict[str, list[np.ndarray]], peer: dict[str, list[dict]]) -> dict:
+    """Match each photo's faces by vector (greedy, nearest first, under MATCH) and compare."""
+    distances, only_peer, only_ours, peer_only_sizes = [], 0, 0, []
+    per_photo_count_equal = 0
+    for name in sorted(set(ours) | set(peer)):
+        a = ours.get(name, [])
+        b = [np.asarray(face["vector"], np.float32) for face in peer.get(name, [])]
+        per_photo_count_equal += len(a) == len(b)
+        pairs = sorted(
+            (float(np.linalg.norm(x - y)), i, j) for i, x in enumerate(a) for j, y in enumerate(b)
+        )
+        used_a, used_b = set(), set()
+        for dist, i, j in pairs:
+            if dist < MATCH and i not in used_a and j not in used_b:
+                used_a.add(i)
+                used_b.add(j)
+                distances.append(dist)
+        only_ours += len(a) - len(used_a)
+        only_peer += len(b) - len(used_b)
+        for j, face in enumerate(peer.get(name, [])):
+            if j not in used_b:
+                top, right, bottom, left = face["box"]
+                peer_only_sizes.append(max(right - left, bottom - top))
+    dist = np.asarray(distances)
+    return {
+        "faces_faceledger": sum(len(v) for v in ours.values()),
+        "faces_peer": sum(len(v) for v in peer.values()),
+        "matched": len(distances),
+        "only_faceledger": only_ours,
+        "only_peer": only_peer,
+        "only_peer_face_sizes_px": sorted(peer_only_sizes),
+        "photos_with_same_face_count": per_photo_count_equal,
+        "photos": len(set(ours) | set(peer)),
+        "matched_distance_median": float(np.median(dist)) if len(dist) else None,
+        "matched_distance_p95": float(np.percentile(dist, 95)) if len(dist) else None,
+        "matched_distance_max": float(dist.max()) if len(dist) else None,
+    }
+
+
+# -- report ----------------------------------------------------------------------------------------
+def rate(result: dict) -> dict:
+    """images/s and faces/s from a CLI result."""
+    if result.get("status") != "measured":
+        return {}
+    return {
+        "images_per_s": result["images"] / result["wall_s"],
+        "faces_per_s": (result["faces"] or 0) / result["wall_s"],
+    }
+
+
+def tables(report: dict) -> str:
+    """Markdown tables as pasted into BENCHMARKS.md."""
+    out = []
+    ours, peer = report.get("faceledger", {}), report.get("peer", {})
+    rows = [("faceledger ingest", ours), ("face_recognition CLI (peer)", peer)]
+    if any(r.get("status") == "measured" for _, r in rows):
+        out += [
+            "| tool | images | faces | wall s | images/s | faces/s |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for label, r in rows:
+            if r.get("status") == "measured":
+                out.append(
+                    f"| {label} | {r['images']} | {r['faces']} | {r['wall_s']:.1f} | "
+                    f"{r['images_per_s']:.2f} | {r['faces_per_s']:.2f} |"
+                )
+            elif r:
+                out.append(f"| {label} | pending | | | | |")
+        if "ratio_images_per_s" in report:
+            out.append(
+                f"\nfaceledger / peer: {report['ratio_images_per_s']:.2f}× images/s, "
+                f"{report['ratio_faces_per_s']:.2f}× faces/s"
+            )
+    stages = report.get("stages")
+    if stages:
+        seconds = dict(stages["seconds"])
+        store = report.get("store", {})
+        if store.get("status") == "measured":
+            seconds["store"] = store["store"] + store["save_indexes"]
+        total = sum(seconds.values())
+        out += [
+            "",
+            "| stage (one core, sequential) | total s | ms / image | share |",
+            "|---|---:|---:|---:|",
+        ]
+        for key, value in seconds.items():
+            out.append(
+                f"| {key} | {value:.2f} | {1e3 * value / stages['images']:.1f} | "
+                f"{100 * value / total:.0f}% |"
+            )
+    par = report.get("parity")
+    if par:
+        out += [
+            "",
+            "| parity | faceledger | peer |",
+            "|---|---:|---:|",
+            f"| faces found | {par['faces_faceledger']} | {par['faces_peer']} |",
+            f"| found by one only | {par['only_faceledger']} | {par['only_peer']} |",
+            f"\nmatched faces: {par['matched']}; vector distance between the two tools' vectors "
+            f"of the same face: median {par['matched_distance_median']:.3f}, "
+            f"p95 {par['matched_distance_p95']:.3f}, max {par['matched_distance_max']:.3f} "
+            f"(match threshold 0.6); sizes of faces only the peer found (px): "
+            f"{par['only_peer_face_sizes_px']}",
+        ]
+    return "\n".join(out)
+
+
+def main() -> None:
+    """Run the chosen parts, print tables, write bench/results/ingest-*.json."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--photos", type=Path, default=common.FACES_DIR)
+    parser.add_argument("--cpus", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--only", default=",".join(PARTS), help=f"comma list of {PARTS}")
+    args = parser.parse_args()
+    parts = set(args.only.split(","))
+    if parts - set(PARTS):
+        parser.error(f"unknown part(s) {parts - set(PARTS)}")
+    common.CACHE.mkdir(parents=True, exist_ok=True)
+    photos = flat_photo_dir(args.photos)
+    report = {
+        "benchmark": "ingest",
+        "machine": common.machine(),
+        "args": vars(args),
+        "photo_set": photo_set_facts(photos),
+        "load_average_start": os.getloadavg(),
+    }
+    print(f"photos: {report['photo_set']}  (load average {os.getloadavg()[0]:.2f})")
+    if "faceledger" in parts:
+        print("faceledger ingest CLI …", flush=True)
+        report["faceledger"] = run_faceledger_cli(photos, args.cpus)
+        report["faceledger"] |= rate(report["faceledger"])
+    if "peer" in parts:
+        print("face_recognition CLI …", flush=True)
+        report["peer"] = run_peer_cli(photos, args.cpus)
+        report["peer"] |= rate(report["peer"])
+    ours, peer = report.get("faceledger", {}), report.get("peer", {})
+    if ours.get("status") == peer.get("status") == "measured":
+        report["ratio_images_per_s"] = ours["images_per_s"] / peer["images_per_s"]
+        report["ratio_faces_per_s"] = ours["faces_per_s"] / peer["faces_per_s"]
+    vectors = None
+    if "stages" in parts or "parity" in parts:
+        print("stage profile …", flush=True)
+        report["stages"], vectors = stage_profile(photos)
+    if "stages" in parts:
+        print("store profile …", flush=True)
+        try:
+            report["store"] = store_profile(photos, args.cpus)
+        except Exception as exc:  # the pipeline is young; a broken probe must not lose the rest
+            report["store"] = {"status": f"not measured: {type(exc).__name__}: {exc}"}
+    if "parity" in parts:
+        print("peer vectors for parity …", flush=True)
+        report["parity"] = parity(vectors, peer_vectors(photos, args.cpus))
+    report["load_average_end"] = os.getloadavg()
+    report["tables_md"] = tables(report)
+    path = common.write_results("ingest", report)
+    print("\n" + report["tables_md"])
+    print(f"\nresults in {path}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
