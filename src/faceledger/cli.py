@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-import functools
-import json
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from faceledger import __version__
+from faceledger.cli_support import (
+    JsonOpt,
+    cli_errors,
+    emit,
+    err,
+    open_library,
+    out,
+    print_mapping,
+    state,
+)
 from faceledger.config import Settings
 from faceledger.errors import FaceledgerError
 from faceledger.library import Library
@@ -30,46 +35,6 @@ app = typer.Typer(
 )
 show_app = typer.Typer(help="Show one stored photo or face with its provenance.", no_args_is_help=True)
 app.add_typer(show_app, name="show")
-
-out = Console()
-err = Console(stderr=True)
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
-
-
-def _state(ctx: typer.Context) -> dict[str, Any]:
-    return ctx.ensure_object(dict)
-
-
-def cli_errors(fn: Callable) -> Callable:
-    """Turn faceledger errors into one clear line on stderr and a non-zero exit status."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except FaceledgerError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False)
-            raise typer.Exit(exc.exit_code) from None
-
-    return wrapper
-
-
-def emit(data: Any, as_json: bool, human: Callable[[Any], None]) -> None:
-    """Print ``data`` as JSON or through the human renderer."""
-    if as_json:
-        sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
-    else:
-        human(data)
-
-
-def open_library(ctx: typer.Context) -> tuple[Library, Any]:
-    """The library named by --library/FACELEDGER_LIBRARY and the acting user (--as)."""
-    state = _state(ctx)
-    lib = Library.open(state["settings"])
-    ctx.call_on_close(lib.close)
-    return lib, lib.actor(state["as"])
-
 
 @app.callback()
 def main(
@@ -92,7 +57,7 @@ def main(
     except FaceledgerError as exc:
         err.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(exc.exit_code) from None
-    _state(ctx).update(settings=settings, **{"as": as_user})
+    state(ctx).update(settings=settings, **{"as": as_user})
 
 
 @app.command()
@@ -103,7 +68,7 @@ def init(
     as_json: JsonOpt = False,
 ) -> None:
     """Create a library (or upgrade an existing one's schema). Safe to run again."""
-    settings = _state(ctx)["settings"]
+    settings = state(ctx)["settings"]
     lib = Library.create(settings, owner=owner)
     data = {"library": str(settings.library.resolve()), "catalog": settings.catalog_url,
             "owner": lib.catalog.get_meta("owner"), "policy": str(lib.policy_path)}  # fmt: skip
@@ -219,7 +184,7 @@ def show_photo(ctx: typer.Context, photo_id: Annotated[int, typer.Argument(help=
                as_json: JsonOpt = False) -> None:  # fmt: skip
     """A photo: hashes, EXIF time and GPS, every provenance row, jurisdictions, faces."""
     lib, actor = open_library(ctx)
-    emit(lib.show_photo(actor, photo_id), as_json, _print_mapping)
+    emit(lib.show_photo(actor, photo_id), as_json, print_mapping)
 
 
 @show_app.command("face")
@@ -228,22 +193,7 @@ def show_face(ctx: typer.Context, face_id: Annotated[int, typer.Argument(help="F
               as_json: JsonOpt = False) -> None:  # fmt: skip
     """A face: its box, landmarks, detector score, model and when its vector was collected."""
     lib, actor = open_library(ctx)
-    emit(lib.show_face(actor, face_id), as_json, _print_mapping)
-
-
-def _print_mapping(data: dict, indent: int = 0) -> None:
-    pad = "  " * indent
-    for key, value in data.items():
-        if isinstance(value, dict):
-            out.print(f"{pad}[bold]{key}[/]:")
-            _print_mapping(value, indent + 1)
-        elif isinstance(value, list) and value and isinstance(value[0], dict):
-            out.print(f"{pad}[bold]{key}[/]: {len(value)}")
-            for item in value:
-                _print_mapping(item, indent + 1)
-                out.print()
-        else:
-            out.print(f"{pad}[bold]{key}[/]: {value}", highlight=False)
+    emit(lib.show_face(actor, face_id), as_json, print_mapping)
 
 
 @app.command()
@@ -251,7 +201,7 @@ def _print_mapping(data: dict, indent: int = 0) -> None:
 def stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Counts of photos, provenance rows, websites, faces, runs and errors."""
     lib, actor = open_library(ctx)
-    emit(lib.stats(actor), as_json, _print_mapping)
+    emit(lib.stats(actor), as_json, print_mapping)
 
 
 @app.command()
@@ -259,4 +209,10 @@ def stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 def reindex(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Rebuild the searchable and vault indexes from the catalog (the source of truth)."""
     lib, actor = open_library(ctx)
-    emit(lib.reindex(actor), as_json, _print_mapping)
+    emit(lib.reindex(actor), as_json, print_mapping)
+
+
+# Command groups that live in modules of their own.
+from faceledger import cli_blocking  # noqa: E402
+
+cli_blocking.register(app)

@@ -5,6 +5,7 @@ This is the one place that wires the packages together; the CLI and the web serv
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from faceledger.clock import utcnow
 from faceledger.config import Settings
 from faceledger.decide import Reevaluation
 from faceledger.errors import LibraryError, NotFoundError, PermissionDenied
+from faceledger.governance import keys, vault  # governance hooks: encryption, vault access
 from faceledger.index import FaissIndex
 from faceledger.index.faiss_index import atomic_write
 from faceledger.policy import Policy, authorize, default_policy_text, load_policy
@@ -56,6 +58,8 @@ class Library:
         self.settings = settings
         self.root = settings.library
         self.catalog = Catalog(settings.catalog_url)
+        # governance hook: encryption at rest (AES-GCM with the configured key, else locked)
+        self.catalog.sealer = keys.library_sealer(settings, self.catalog)
         self._indexes: dict[str, FaissIndex] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -75,7 +79,7 @@ class Library:
                     insert(t.users).values(name=owner, role="admin", created_at=utcnow())
                 )
                 lib.catalog.set_meta(conn, OWNER_KEY, owner)
-                lib._record_policy(conn, owner)
+                lib.record_policy(conn, owner)
                 audit.append(conn, owner, "init", details={"library": str(lib.root.resolve())})
         return lib
 
@@ -116,6 +120,10 @@ class Library:
         """Raise PermissionDenied unless ``actor``'s role allows ``action``."""
         authorize(actor.role, action)
 
+    def require_vault_access(self, actor: Actor) -> None:
+        """Refuse unless ``actor`` may read the vault (a custodian; see governance for more)."""
+        self.authorize(actor, "vault.read")
+
     # -- policy ----------------------------------------------------------------------------
     @property
     def policy_path(self) -> Path:
@@ -131,17 +139,16 @@ class Library:
             text = default_policy_text()
         return load_policy(text)
 
-    def _record_policy(self, conn: Connection, actor: str) -> int:
-        """Store the current policy file text as a new version if it changed."""
-        import hashlib
-
+    def record_policy(self, conn: Connection, actor: str) -> int:
+        """Store the current policy file text as a new version if it changed; the version id."""
         body = self.policy_path.read_text(encoding="utf-8")
         digest = hashlib.sha256(body.encode()).hexdigest()
-        last = conn.scalar(
-            select(t.policy_versions.c.sha256).order_by(t.policy_versions.c.id.desc()).limit(1)
-        )
-        if last == digest:
-            return 0
+        last = conn.execute(
+            select(t.policy_versions.c.id, t.policy_versions.c.sha256)
+            .order_by(t.policy_versions.c.id.desc()).limit(1)
+        ).first()  # fmt: skip
+        if last is not None and last.sha256 == digest:
+            return last.id
         return conn.execute(
             insert(t.policy_versions).values(
                 body=body, sha256=digest, applied_by=actor, applied_at=utcnow()
@@ -172,7 +179,8 @@ class Library:
         generation = self.catalog.get_meta(f"generation:{name}") or "0"
         index = None
         if path.exists():
-            index = FaissIndex.from_bytes(path.read_bytes())
+            # governance hook: a sealed index file is opened with the library's key
+            index = FaissIndex.from_bytes(keys.open_index(self.catalog, path.read_bytes()))
             saved_gen = _read_text(path.with_suffix(".gen"))
             if saved_gen != generation:
                 self._sync(name, index)
@@ -199,7 +207,7 @@ class Library:
 
     def _save(self, name: str, index: FaissIndex, generation: str) -> None:
         path = self._index_path(name)
-        index.save(path)
+        index.save(path, seal=keys.seal_index(self.catalog))  # governance hook: sealed file
         atomic_write(path.with_suffix(".gen"), generation.encode())
 
     def save_indexes(self) -> None:
@@ -240,6 +248,9 @@ class Library:
         """A photo, its provenance and faces; blocked faces only for custodians."""
         self.authorize(actor, "show")
         photo = self.catalog.photo(photo_id)
+        if actor.is_custodian and any(f["blocked"] for f in photo["faces"]):
+            vault.require_vault_access(self, actor, [f["face_id"] for f in photo["faces"]
+                                                     if f["blocked"]])  # governance hook
         if not actor.is_custodian:
             photo["faces"] = [f for f in photo["faces"] if not f["blocked"]]
             if not photo["faces"] and self._has_blocked_faces(photo_id):
@@ -263,6 +274,8 @@ class Library:
         face = self.catalog.face(face_id)
         if face["blocked"] and not actor.is_custodian:
             raise NotFoundError(f"no face with id {face_id}")
+        if face["blocked"]:
+            vault.require_vault_access(self, actor, [face_id])  # governance hook
         with self.catalog.begin() as conn:
             audit.append(conn, actor.name, "show.face", {"faces": [face_id]})
         return face

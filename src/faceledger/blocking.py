@@ -1,0 +1,29 @@
+"""Applying the policy: re-evaluate every photo, move faces between the indexes, record it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faceledger import audit
+from faceledger.decide import Decider
+from faceledger.library import Actor, Library
+
+__all__ = ["apply_policy"]
+
+
+def apply_policy(lib: Library, actor: Actor) -> dict[str, Any]:
+    """Re-decide every face under the current policy file and sites registry (idempotent)."""
+    lib.authorize(actor, "policy.apply")
+    lib.__dict__.pop("policy", None)  # re-read the file: it is what changed
+    decider = Decider.for_library(lib)
+    with lib.writing() as conn:
+        version = lib.record_policy(conn, actor.name)
+        moved = decider.reevaluate(conn)
+        if moved.blocked or moved.unblocked:
+            lib.bump_generation(conn, "searchable", "vault")
+        result = {"policy_version": version, "blocked": len(moved.blocked),
+                  "unblocked": len(moved.unblocked)}  # fmt: skip
+        audit.append(conn, actor.name, "policy.apply",
+                     {"blocked": moved.blocked, "unblocked": moved.unblocked}, result)
+    lib.move_faces(moved)
+    return result

@@ -1,0 +1,297 @@
+"""Governance commands: users, attestations, legal holds, retention, erasure, consent, audit
+log, encryption keys. Each is thin: parse, one governance call, print (or --json).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from faceledger.cli_support import JsonOpt, cli_errors, emit, err, open_library, out, print_mapping
+from faceledger.errors import ConfigError
+from faceledger.governance import (
+    attestations,
+    auditing,
+    consent,
+    destruction,
+    holds,
+    keys,
+    retention,
+    users,
+)
+from faceledger.policy import ROLES
+
+__all__ = ["register"]
+
+users_app = typer.Typer(help="Users, their roles and API keys (admins manage them).",
+                        no_args_is_help=True)  # fmt: skip
+hold_app = typer.Typer(help="Legal holds: nothing they cover is destroyed or erased; releasing "
+                       "one carries out the destruction it deferred.", no_args_is_help=True)
+retention_app = typer.Typer(help="The retention schedule of the policy file.", no_args_is_help=True)
+consent_app = typer.Typer(help="Written releases (consent) of the people photographed.",
+                          no_args_is_help=True)  # fmt: skip
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+key_app = typer.Typer(help="The key that encrypts face vectors and index files at rest.",
+                      no_args_is_help=True)  # fmt: skip
+
+
+def register(app: typer.Typer) -> None:
+    """Add the governance commands to ``app`` (once; a second call changes nothing)."""
+    if getattr(app, "_faceledger_governance", False):
+        return
+    app._faceledger_governance = True  # type: ignore[attr-defined]
+    app.add_typer(users_app, name="users")
+    app.command("attest")(attest)
+    app.add_typer(hold_app, name="hold")
+    app.add_typer(retention_app, name="retention")
+    app.command("erase")(erase)
+    app.add_typer(consent_app, name="consent")
+    app.add_typer(audit_app, name="audit")
+    app.add_typer(key_app, name="key")
+
+
+def _table(rows: list[dict], columns: list[str], title: str) -> None:
+    if not rows:
+        out.print(f"No {title}.")
+        return
+    table = Table(*columns, title=title, title_justify="left")
+    for row in rows:
+        table.add_row(*("-" if row.get(c) is None else str(row.get(c)) for c in columns))
+    out.print(table)
+
+
+# -- users ------------------------------------------------------------------------------------
+@users_app.command("add")
+@cli_errors
+def users_add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The new user's name (what --as takes).")],
+    role: Annotated[str, typer.Option(help=f"One of: {', '.join(ROLES)}.")],
+    customer_type: Annotated[str | None, typer.Option(
+        help="government or private, for a customer; leave out for the operator's staff.")] = None,
+    region: Annotated[str | None, typer.Option(
+        help="Where a customer is, e.g. US-IL (the policy may refuse some regions).")] = None,
+    as_json: JsonOpt = False,
+) -> None:  # fmt: skip
+    """Add a user with a role. Roles: admin runs the library, searcher searches, custodian
+    answers for the vault and discovery, auditor checks the record."""
+    lib, actor = open_library(ctx)
+    emit(users.add_user(lib, actor, name, role, customer_type, region), as_json, print_mapping)
+
+
+@users_app.command("list")
+@cli_errors
+def users_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Every user: role, customer type, region, disabled, active API keys, attestation."""
+    lib, actor = open_library(ctx)
+    emit(users.list_users(lib, actor), as_json, lambda rows: _table(
+        rows, ["name", "role", "customer_type", "region", "disabled", "api_keys", "attested"],
+        "users"))  # fmt: skip
+
+
+@users_app.command("disable")
+@cli_errors
+def users_disable(ctx: typer.Context, name: Annotated[str, typer.Argument(help="User name.")],
+                  as_json: JsonOpt = False) -> None:  # fmt: skip
+    """Disable a user and revoke their API keys (the user stays in the audit record)."""
+    lib, actor = open_library(ctx)
+    emit(users.disable_user(lib, actor, name), as_json, print_mapping)
+
+
+@users_app.command("key")
+@cli_errors
+def users_key(ctx: typer.Context, name: Annotated[str, typer.Argument(help="User name.")],
+              as_json: JsonOpt = False) -> None:  # fmt: skip
+    """Issue a new API key for a user, revoking their older ones. The key is shown once:
+    faceledger stores only its argon2 hash."""
+    lib, actor = open_library(ctx)
+    emit(users.new_api_key(lib, actor, name), as_json, print_mapping)
+
+
+# -- attestations -----------------------------------------------------------------------------
+@cli_errors
+def attest(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The user signing (yourself, unless you are admin "
+                                             "recording a statement signed on paper).")],
+    statement_file: Annotated[Path, typer.Option(
+        help="Text of the signed statement; its text and SHA-256 are kept.")],
+    valid_days: Annotated[int, typer.Option(min=1, help="Days the attestation stays current.")]
+    = attestations.DEFAULT_VALID_DAYS,
+    as_json: JsonOpt = False,
+) -> None:  # fmt: skip
+    """Record a signed statement about how the user may use their access. A custodian needs a
+    current one to read the vault (blocked faces)."""
+    lib, actor = open_library(ctx)
+    emit(attestations.attest(lib, actor, name, statement_file, valid_days), as_json,
+         print_mapping)  # fmt: skip
+
+
+# -- holds ------------------------------------------------------------------------------------
+@hold_app.command("create")
+@cli_errors
+def hold_create(
+    ctx: typer.Context,
+    matter: Annotated[str, typer.Option(help='The matter, e.g. "1:21-cv-00135".')],
+    scope: Annotated[str, typer.Option(help=f"What is held: {holds.SCOPE_HELP}.")],
+    as_json: JsonOpt = False,
+) -> None:  # fmt: skip
+    """Place a legal hold. Held photos and faces are not destroyed by retention or erasure;
+    such requests are recorded and carried out when the last hold on them is released."""
+    lib, actor = open_library(ctx)
+    emit(holds.create_hold(lib, actor, matter, scope), as_json, print_mapping)
+
+
+@hold_app.command("list")
+@cli_errors
+def hold_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Every legal hold, active and released, with how many photos each covers now."""
+    lib, actor = open_library(ctx)
+    emit(holds.list_holds(lib, actor), as_json, lambda rows: _table(
+        rows, ["hold", "matter", "scope", "value", "active", "photos_held", "created_by",
+               "created_at", "released_at"], "legal holds"))  # fmt: skip
+
+
+@hold_app.command("release")
+@cli_errors
+def hold_release(ctx: typer.Context, hold_id: Annotated[int, typer.Argument(help="Hold id.")],
+                 as_json: JsonOpt = False) -> None:  # fmt: skip
+    """Release a hold, then carry out the deferred destruction no other hold blocks."""
+    lib, actor = open_library(ctx)
+    emit(holds.release_hold(lib, actor, hold_id), as_json, print_mapping)
+
+
+# -- retention and erasure --------------------------------------------------------------------
+@retention_app.command("run")
+@cli_errors
+def retention_run(
+    ctx: typer.Context,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report what is due.")] = False,
+    as_json: JsonOpt = False,
+) -> None:  # fmt: skip
+    """Destroy the face vectors the policy's schedule makes due (3 years after the last
+    interaction by default), except what a legal hold covers. Each destruction leaves a
+    certificate in the audit log."""
+    lib, actor = open_library(ctx)
+    emit(retention.run_retention(lib, actor, dry_run=dry_run), as_json, print_mapping)
+
+
+@cli_errors
+def erase(
+    ctx: typer.Context,
+    face: Annotated[int | None, typer.Option(help="Erase this face.")] = None,
+    photo: Annotated[int | None, typer.Option(help="Erase this photo, its file and faces.")]
+    = None,
+    optout: Annotated[int | None, typer.Option(help="Erase every face matched to this opt-out.")]
+    = None,
+    as_json: JsonOpt = False,
+) -> None:  # fmt: skip
+    """Destroy a face, a photo or an opt-out's faces everywhere: catalog, vector blobs, both
+    indexes, files. Held items are deferred until their hold is released."""
+    lib, actor = open_library(ctx)
+    emit(destruction.erase(lib, actor, face=face, photo=photo, optout=optout), as_json,
+         print_mapping)  # fmt: skip
+
+
+# -- consent ----------------------------------------------------------------------------------
+@consent_app.command("record")
+@cli_errors
+def consent_record(
+    ctx: typer.Context,
+    subject: Annotated[str, typer.Option(help="Who consented: your reference for the person.")],
+    purpose: Annotated[str, typer.Option(help="The purpose consented to.")],
+    term: Annotated[str, typer.Option(help="How long the data may be kept and used.")],
+    release_file: Annotated[Path, typer.Option(
+        help="The signed written release; its text and SHA-256 are kept.")],
+    as_json: JsonOpt = False,
+) -> None:  # fmt: skip
+    """Record a written release (BIPA 15(b)): subject, purpose, term and the release text."""
+    lib, actor = open_library(ctx)
+    emit(consent.record_consent(lib, actor, subject, purpose, term, release_file), as_json,
+         print_mapping)  # fmt: skip
+
+
+@consent_app.command("list")
+@cli_errors
+def consent_list(
+    ctx: typer.Context,
+    subject: Annotated[str | None, typer.Option(help="Only this subject's records.")] = None,
+    as_json: JsonOpt = False,
+) -> None:  # fmt: skip
+    """Consent records: subject, purpose, term, hash of the release, who recorded it."""
+    lib, actor = open_library(ctx)
+    emit(consent.list_consents(lib, actor, subject), as_json, lambda rows: _table(
+        rows, ["consent", "subject", "purpose", "term", "recorded_by", "recorded_at"],
+        "consent records"))  # fmt: skip
+
+
+# -- audit log --------------------------------------------------------------------------------
+@audit_app.command("verify")
+@cli_errors
+def audit_verify(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Check the hash chain; exits 1 and names the first entry that was edited, deleted,
+    inserted or moved."""
+    lib, actor = open_library(ctx)
+    result = auditing.verify_log(lib, actor)
+    emit(result, as_json, lambda r: out.print(
+        f"audit log intact: {r['checked']} entries, last {r['last_id']} {r['last_hash']}"
+        if r["ok"] else f"[bold red]audit log broken at entry {r['first_bad_id']}:[/] "
+        f"{r['reason']}"))  # fmt: skip
+    if not result["ok"]:
+        raise typer.Exit(1)
+
+
+@audit_app.command("export")
+@cli_errors
+def audit_export(
+    ctx: typer.Context,
+    since: Annotated[str | None, typer.Option(
+        help="Only entries at or after this time (ISO 8601, e.g. 2024-01-31 or "
+             "2024-01-31T12:00:00+00:00; no zone means UTC).")] = None,
+    as_json: JsonOpt = False,
+) -> None:  # fmt: skip
+    """Export audit entries with their hashes (JSON with --json). The export is itself logged."""
+    try:
+        start = datetime.fromisoformat(since) if since else None
+    except ValueError:
+        err.print(f"[bold red]error:[/] --since {since!r} is not an ISO 8601 time")
+        raise typer.Exit(ConfigError.exit_code) from None
+    lib, actor = open_library(ctx)
+    entries = list(auditing.export_log(lib, actor, start))
+    emit(entries, as_json, lambda rows: _table(
+        rows, ["id", "at", "actor", "action", "object_ids"], "audit entries"))  # fmt: skip
+
+
+# -- keys -------------------------------------------------------------------------------------
+@key_app.command("generate")
+@cli_errors
+def key_generate(
+    ctx: typer.Context,
+    key_file: Annotated[Path, typer.Option(help="Where to write the key (outside the library; "
+                                                "never overwritten).")],
+    as_json: JsonOpt = False,
+) -> None:  # fmt: skip
+    """Write a new random encryption key to a file (mode 0600). Use it with
+    `faceledger key rotate --new-key-file`, then set FACELEDGER_KEY_FILE to it."""
+    lib, actor = open_library(ctx)
+    lib.authorize(actor, "key.rotate")
+    kid = keys.new_key_file(lib.root, key_file)
+    emit({"key_file": str(key_file), "key_id": kid}, as_json, print_mapping)
+
+
+@key_app.command("rotate")
+@cli_errors
+def key_rotate(
+    ctx: typer.Context,
+    new_key_file: Annotated[Path, typer.Option(
+        help="Key file to re-encrypt with (created if missing; must be outside the library).")],
+    as_json: JsonOpt = False,
+) -> None:  # fmt: skip
+    """Re-encrypt every face vector and both index files with a new key (this also encrypts a
+    library that had none). The current key must be loaded (FACELEDGER_KEY_FILE)."""
+    lib, actor = open_library(ctx)
+    emit(keys.rotate(lib, actor, new_key_file), as_json, print_mapping)

@@ -1,0 +1,52 @@
+"""Small helpers the governance modules share: reading signed texts, scrubbing freed storage."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine
+
+from faceledger.errors import ConfigError
+
+__all__ = ["read_document", "secure_delete", "checkpoint", "inside"]
+
+
+def read_document(path: Path, what: str) -> tuple[str, str]:
+    """The UTF-8 text of a statement or release file and the SHA-256 of its bytes."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the {what} file {path}: {exc.strerror}") from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"the {what} file {path} is not UTF-8 text") from exc
+    if not text.strip():
+        raise ConfigError(f"the {what} file {path} is empty")
+    return text, hashlib.sha256(data).hexdigest()
+
+
+def secure_delete(conn: Connection) -> None:
+    """Make SQLite zero the space freed by this connection's deletes and updates.
+
+    Without it a wiped vector blob survives in the page's free space, readable with a hex editor.
+    """
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("PRAGMA secure_delete=ON")
+
+
+def checkpoint(engine: Engine) -> None:
+    """Fold the SQLite write-ahead log into the database and empty it (old page images go)."""
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def inside(path: Path, root: Path) -> bool:
+    """Whether ``path`` is ``root`` or lies under it (symlinks resolved)."""
+    try:
+        Path(path).resolve().relative_to(Path(root).resolve())
+    except ValueError:
+        return False
+    return True

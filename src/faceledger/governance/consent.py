@@ -1,0 +1,72 @@
+"""Consent records: the written release (BIPA 15(b)) a subject signed, its text and hash."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, insert, select
+
+from faceledger import audit
+from faceledger.catalog import schema as t
+from faceledger.clock import as_utc, iso, utcnow
+from faceledger.errors import ConfigError
+from faceledger.governance.common import read_document
+
+if TYPE_CHECKING:
+    from faceledger.library import Actor, Library
+
+__all__ = ["record_consent", "list_consents", "has_consent"]
+
+
+def record_consent(
+    lib: Library, actor: Actor, subject: str, purpose: str, term: str, release_file: Path,
+    expires_at: datetime | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Record a subject's written release for a purpose and term."""
+    lib.authorize(actor, "consent.record")
+    for name, value in (("--subject", subject), ("--purpose", purpose), ("--term", term)):
+        if not value.strip():
+            raise ConfigError(f"{name} must not be empty")
+    text, digest = read_document(release_file, "release")
+    now = utcnow()
+    with lib.writing() as conn:
+        consent_id = conn.execute(insert(t.consents).values(
+            subject_ref=subject, purpose=purpose, term=term, release_sha256=digest,
+            release_text=text, recorded_by=actor.name, recorded_at=now,
+            expires_at=as_utc(expires_at),
+        )).inserted_primary_key[0]  # fmt: skip
+        audit.append(conn, actor.name, "consent.record", {"consents": [consent_id]},
+                     {"subject": subject, "purpose": purpose, "term": term,
+                      "release_sha256": digest})  # fmt: skip
+    return {"consent": consent_id, "subject": subject, "purpose": purpose, "term": term,
+            "release_sha256": digest, "recorded_at": iso(now),
+            "expires_at": iso(expires_at)}  # fmt: skip
+
+
+def list_consents(lib: Library, actor: Actor, subject: str | None = None) -> list[dict[str, Any]]:
+    """Consent records (not the release texts), newest first."""
+    lib.authorize(actor, "consent.list")
+    c = t.consents
+    stmt = select(c.c.id, c.c.subject_ref, c.c.purpose, c.c.term, c.c.release_sha256,
+                  c.c.recorded_by, c.c.recorded_at, c.c.expires_at, c.c.revoked_at
+                  ).order_by(c.c.id.desc())  # fmt: skip
+    if subject:
+        stmt = stmt.where(c.c.subject_ref == subject)
+    with lib.catalog.engine.connect() as conn:
+        return [
+            {"consent": r.id, "subject": r.subject_ref, "purpose": r.purpose, "term": r.term,
+             "release_sha256": r.release_sha256, "recorded_by": r.recorded_by,
+             "recorded_at": iso(r.recorded_at), "expires_at": iso(r.expires_at),
+             "revoked_at": iso(r.revoked_at)}
+            for r in conn.execute(stmt)
+        ]  # fmt: skip
+
+
+def has_consent(conn: Connection, subject: str, now: datetime | None = None) -> bool:
+    """Whether ``subject`` has a consent on record that is neither revoked nor expired."""
+    now = as_utc(now or utcnow())
+    rows = conn.execute(select(t.consents.c.expires_at).where(
+        t.consents.c.subject_ref == subject, t.consents.c.revoked_at.is_(None))).scalars().all()
+    return any(e is None or as_utc(e) > now for e in rows)

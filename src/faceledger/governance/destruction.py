@@ -1,0 +1,224 @@
+"""The one destruction routine (retention, erasure and deferred requests all use it).
+
+Destruction is total outside legal holds: the vector blob is wiped and the face row reduced to a
+tombstone (id, photo id, status, time), face-level jurisdictions and opt-out links are deleted,
+the face leaves both vector indexes and their saved files, photo files are deleted when photos
+are destroyed, and SQLite's freed pages and write-ahead log are scrubbed. A certificate (ids,
+SHA-256 of what was destroyed, time, actor, rule) is written to the audit log in the same
+transaction. Held items are not touched: a deferred_actions row records the request instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from sqlalchemy import Connection, delete, insert, select, update
+
+from faceledger import audit
+from faceledger.catalog import schema as t
+from faceledger.clock import iso, utcnow
+from faceledger.errors import ConfigError, NotFoundError
+from faceledger.governance.common import checkpoint, secure_delete
+from faceledger.governance.holds import held_photo_ids
+
+if TYPE_CHECKING:
+    from faceledger.library import Actor, Library
+
+__all__ = ["destroy", "erase", "carry_out_deferred"]
+
+_CHUNK = 500
+
+
+def _chunks(ids: list[int]) -> Iterable[list[int]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start : start + _CHUNK]
+
+
+def _defer(conn: Connection, action: str, kind: str, object_id: int, reason: str,
+           actor: str) -> int | None:  # fmt: skip
+    """Record a request that a hold blocks (once: a repeated request adds no second row)."""
+    d = t.deferred_actions
+    exists = conn.scalar(select(d.c.id).where(
+        d.c.action == action, d.c.object_kind == kind, d.c.object_id == object_id,
+        d.c.done_at.is_(None)))  # fmt: skip
+    if exists is not None:
+        return None
+    return conn.execute(insert(d).values(
+        action=action, object_kind=kind, object_id=object_id, reason=reason,
+        requested_by=actor, requested_at=utcnow(),
+    )).inserted_primary_key[0]  # fmt: skip
+
+
+def destroy(
+    lib: Library, actor: Actor, *, face_ids: Iterable[int] = (), photo_ids: Iterable[int] = (),
+    action: str, rule: str, deferred_ids: Iterable[int] = (),
+) -> dict[str, Any]:  # fmt: skip
+    """Destroy these faces and photos (a photo's faces with it) unless held; defer the held.
+
+    ``action`` is ``destroy`` (retention) or ``erase``; ``rule`` names why, for the certificate.
+    ``deferred_ids`` are deferred_actions rows this call carries out (marked done with it).
+    Callers authorize; this routine only destroys.
+    """
+    want_photos = sorted({int(i) for i in photo_ids})
+    want_faces = {int(i) for i in face_ids}
+    # Load both indexes first: if they cannot be opened (no key), nothing is committed.
+    indexes = [lib.index("searchable"), lib.index("vault")]
+    now = utcnow()
+    with lib.writing() as conn:
+        secure_delete(conn)
+        held = held_photo_ids(conn)
+        photos = {}
+        for chunk in _chunks(want_photos):
+            for row in conn.execute(select(t.photos.c.id, t.photos.c.sha256, t.photos.c.status,
+                                           t.photos.c.stored_path)
+                                    .where(t.photos.c.id.in_(chunk))):  # fmt: skip
+                photos[row.id] = row
+        for pid in want_photos:
+            if pid not in photos:
+                raise NotFoundError(f"no photo with id {pid}")
+        live_photos = [p for p in want_photos if photos[p].status == "active"]
+        face_rows = []
+        for chunk in _chunks(sorted(want_faces)):
+            face_rows += conn.execute(select(t.faces.c.id, t.faces.c.photo_id, t.faces.c.vector)
+                                      .where(t.faces.c.id.in_(chunk), t.faces.c.status == "active")
+                                      ).all()  # fmt: skip
+        for chunk in _chunks(live_photos):
+            face_rows += conn.execute(select(t.faces.c.id, t.faces.c.photo_id, t.faces.c.vector)
+                                      .where(t.faces.c.photo_id.in_(chunk),
+                                             t.faces.c.status == "active")).all()  # fmt: skip
+        faces = {r.id: r for r in face_rows}
+
+        deferred = []
+        for pid in live_photos:
+            if pid in held:
+                new = _defer(conn, action, "photo", pid, rule, actor.name)
+                deferred.append({"photo": pid, "deferred_action": new})
+        photo_targets = [p for p in live_photos if p not in held]
+        face_targets = []
+        for fid, row in sorted(faces.items()):
+            if row.photo_id in held:
+                if row.photo_id not in live_photos:  # a held photo's faces wait with it
+                    new = _defer(conn, action, "face", fid, rule, actor.name)
+                    deferred.append({"face": fid, "deferred_action": new})
+            else:
+                face_targets.append(fid)
+
+        certificate_faces = [
+            {"id": fid, "photo_id": faces[fid].photo_id,
+             "vector_sha256": hashlib.sha256(faces[fid].vector or b"").hexdigest()}
+            for fid in face_targets
+        ]  # fmt: skip
+        certificate_photos = [
+            {"id": pid, "sha256": photos[pid].sha256, "file": photos[pid].stored_path}
+            for pid in photo_targets
+        ]
+        for chunk in _chunks(face_targets):
+            conn.execute(update(t.faces).where(t.faces.c.id.in_(chunk)).values(
+                vector=None, vector_key_id=None, landmarks=[], box_top=0, box_right=0,
+                box_bottom=0, box_left=0, det_score=0.0, status="destroyed", destroyed_at=now,
+            ))  # fmt: skip
+            conn.execute(delete(t.jurisdictions).where(t.jurisdictions.c.face_id.in_(chunk)))
+            conn.execute(delete(t.optout_faces).where(t.optout_faces.c.face_id.in_(chunk)))
+        for chunk in _chunks(photo_targets):
+            conn.execute(update(t.photos).where(t.photos.c.id.in_(chunk)).values(
+                status="destroyed", destroyed_at=now, stored_path=None, gps_lat=None,
+                gps_lon=None,
+            ))  # fmt: skip
+            conn.execute(delete(t.jurisdictions).where(t.jurisdictions.c.photo_id.in_(chunk)))
+        if face_targets:
+            lib.bump_generation(conn, "searchable", "vault")
+        done = [int(i) for i in deferred_ids]
+        for chunk in _chunks(done):
+            conn.execute(update(t.deferred_actions).where(t.deferred_actions.c.id.in_(chunk))
+                         .values(done_at=now))  # fmt: skip
+        entry = None
+        if face_targets or photo_targets or done:
+            entry = audit.append(
+                conn, actor.name, "destroy" if action == "destroy" else "erase",
+                {"faces": face_targets, "photos": photo_targets, "deferred_actions": done},
+                {"certificate": {"rule": rule, "destroyed_at": iso(now), "actor": actor.name,
+                                 "faces": certificate_faces, "photos": certificate_photos}},
+            )  # fmt: skip
+        new_deferred = [d for d in deferred if d["deferred_action"] is not None]
+        if new_deferred:
+            audit.append(conn, actor.name, f"{action}.deferred",
+                         {"deferred_actions": [d["deferred_action"] for d in new_deferred]},
+                         {"rule": rule, "held": new_deferred})  # fmt: skip
+    # After the commit: the indexes lose the faces (a crash here is healed on the next load,
+    # since the generation moved), then the files go.
+    gone = np.asarray(face_targets, np.int64)
+    for index in indexes:
+        index.remove(gone)
+    lib.save_indexes()
+    for item in certificate_photos:
+        path = lib.photo_file(item["file"])
+        if path is not None:
+            path.unlink(missing_ok=True)
+    checkpoint(lib.catalog.engine)
+    return {"rule": rule, "destroyed_faces": face_targets, "destroyed_photos": photo_targets,
+            "deferred": deferred, "certificate": entry}  # fmt: skip
+
+
+def erase(
+    lib: Library, actor: Actor, *, face: int | None = None, photo: int | None = None,
+    optout: int | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Erase one face, one photo (file and faces) or every face matched to an opt-out."""
+    lib.authorize(actor, "erase")
+    if sum(x is not None for x in (face, photo, optout)) != 1:
+        raise ConfigError("give exactly one of --face ID, --photo ID or --optout ID")
+    with lib.catalog.engine.connect() as conn:
+        if face is not None:
+            if conn.scalar(select(t.faces.c.id).where(t.faces.c.id == face)) is None:
+                raise NotFoundError(f"no face with id {face}")
+            return destroy(lib, actor, face_ids=[face], action="erase",
+                           rule=f"erasure request: face {face}")  # fmt: skip
+        if photo is not None:
+            return destroy(lib, actor, photo_ids=[photo], action="erase",
+                           rule=f"erasure request: photo {photo}")  # fmt: skip
+        if conn.scalar(select(t.optouts.c.id).where(t.optouts.c.id == optout)) is None:
+            raise NotFoundError(f"no opt-out with id {optout}")
+        ids = list(conn.scalars(select(t.optout_faces.c.face_id)
+                                .where(t.optout_faces.c.optout_id == optout)))  # fmt: skip
+    return destroy(lib, actor, face_ids=ids, action="erase",
+                   rule=f"erasure request: opt-out {optout}")  # fmt: skip
+
+
+def carry_out_deferred(lib: Library, actor: Actor) -> dict[str, Any]:
+    """Carry out every deferred request whose items no active hold covers any more."""
+    d = t.deferred_actions
+    with lib.catalog.engine.connect() as conn:
+        pending = conn.execute(select(d).where(d.c.done_at.is_(None))).mappings().all()
+        held = held_photo_ids(conn)
+        face_photo = dict(conn.execute(
+            select(t.faces.c.id, t.faces.c.photo_id).where(t.faces.c.id.in_(
+                [r["object_id"] for r in pending if r["object_kind"] == "face"]))
+        ).all())  # fmt: skip
+    groups: dict[str, dict[str, list[int]]] = {}
+    still_held = []
+    for r in pending:
+        kind, oid = r["object_kind"], r["object_id"]
+        photo_id = oid if kind == "photo" else face_photo.get(oid)
+        if photo_id in held:
+            still_held.append(r["id"])
+            continue
+        g = groups.setdefault(r["action"], {"faces": [], "photos": [], "ids": []})
+        g["faces" if kind == "face" else "photos"].append(oid)
+        g["ids"].append(r["id"])
+    results = []
+    for action, g in groups.items():
+        results.append(destroy(
+            lib, actor, face_ids=g["faces"], photo_ids=g["photos"], action=action,
+            rule=f"deferred {action} carried out after hold release "
+                 f"(requests {', '.join(map(str, g['ids']))})",
+            deferred_ids=g["ids"],
+        ))  # fmt: skip
+    return {
+        "carried_out": sum(len(g["ids"]) for g in groups.values()),
+        "still_held": len(still_held),
+        "destroyed_faces": sorted(f for r in results for f in r["destroyed_faces"]),
+        "destroyed_photos": sorted(p for r in results for p in r["destroyed_photos"]),
+    }

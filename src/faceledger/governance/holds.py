@@ -1,0 +1,159 @@
+"""Legal holds: what they cover, and releasing them (which carries out deferred destruction).
+
+A hold's scope is evaluated when destruction is asked for, not when the hold is made: a
+``jurisdiction=US-IL`` hold also covers photos tied to Illinois after it was created.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, insert, or_, select, update
+
+from faceledger import audit
+from faceledger.catalog import schema as t
+from faceledger.clock import iso, utcnow
+from faceledger.errors import ConfigError, NotFoundError
+
+if TYPE_CHECKING:
+    from faceledger.library import Actor, Library
+
+__all__ = ["parse_scope", "create_hold", "list_holds", "release_hold", "held_photo_ids",
+           "is_held"]  # fmt: skip
+
+SCOPE_HELP = "jurisdiction=REGION, optout=ID, photos=FILE (one photo id a line) or all"
+
+
+def parse_scope(scope: str) -> tuple[str, Any]:
+    """A hold scope as (kind, value); photos=FILE is read into a list of photo ids now."""
+    kind, sep, value = scope.partition("=")
+    kind, value = kind.strip().lower(), value.strip()
+    if kind == "all" and not sep:
+        return "all", None
+    if kind == "jurisdiction" and value:
+        country, _, sub = value.partition("-")
+        if len(country) != 2 or not country.isalpha() or (sub and not 1 <= len(sub) <= 3):
+            raise ConfigError(f"{value!r} is not a region code; write e.g. US-IL or FR")
+        return kind, value.upper()
+    if kind == "optout" and value.isdigit():
+        return kind, int(value)
+    if kind == "photos" and value:
+        try:
+            lines = Path(value).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ConfigError(f"cannot read the photo list {value}: {exc.strerror}") from exc
+        ids = []
+        for number, line in enumerate(lines, 1):
+            line = line.split("#", 1)[0].strip()
+            if not line:
+                continue
+            if not line.isdigit():
+                raise ConfigError(f"{value}:{number}: {line!r} is not a photo id")
+            ids.append(int(line))
+        if not ids:
+            raise ConfigError(f"the photo list {value} holds no photo ids")
+        return kind, sorted(set(ids))
+    raise ConfigError(f"cannot read the hold scope {scope!r}; give {SCOPE_HELP}")
+
+
+def create_hold(lib: Library, actor: Actor, matter: str, scope: str) -> dict[str, Any]:
+    """Place a legal hold for ``matter`` over ``scope``."""
+    lib.authorize(actor, "hold.manage")
+    if not matter.strip():
+        raise ConfigError("a hold needs the matter it is for, e.g. --matter 1:21-cv-00135")
+    kind, value = parse_scope(scope)
+    with lib.writing() as conn:
+        if kind == "optout" and conn.scalar(
+            select(t.optouts.c.id).where(t.optouts.c.id == value)
+        ) is None:  # fmt: skip
+            raise NotFoundError(f"no opt-out with id {value}")
+        now = utcnow()
+        hold_id = conn.execute(insert(t.legal_holds).values(
+            matter=matter, scope_kind=kind, scope_value=value, created_by=actor.name,
+            created_at=now,
+        )).inserted_primary_key[0]  # fmt: skip
+        photos = _scope_photos(conn, kind, value)
+        audit.append(conn, actor.name, "hold.create", {"holds": [hold_id]},
+                     {"matter": matter, "scope": kind, "value": value,
+                      "photos_now": len(photos)})  # fmt: skip
+    return {"hold": hold_id, "matter": matter, "scope": kind, "value": value,
+            "photos_held_now": len(photos), "created_at": iso(now)}  # fmt: skip
+
+
+def list_holds(lib: Library, actor: Actor, include_released: bool = True) -> list[dict[str, Any]]:
+    """Every hold, newest first, with how many photos it covers now."""
+    lib.authorize(actor, "hold.list")
+    with lib.catalog.engine.connect() as conn:
+        stmt = select(t.legal_holds).order_by(t.legal_holds.c.id.desc())
+        if not include_released:
+            stmt = stmt.where(t.legal_holds.c.released_at.is_(None))
+        out = []
+        for r in conn.execute(stmt).mappings():
+            active = r["released_at"] is None
+            out.append({
+                "hold": r["id"], "matter": r["matter"], "scope": r["scope_kind"],
+                "value": r["scope_value"], "created_by": r["created_by"],
+                "created_at": iso(r["created_at"]), "released_by": r["released_by"],
+                "released_at": iso(r["released_at"]), "active": active,
+                "photos_held": len(_scope_photos(conn, r["scope_kind"], r["scope_value"]))
+                if active else 0,
+            })  # fmt: skip
+        return out
+
+
+def release_hold(lib: Library, actor: Actor, hold_id: int) -> dict[str, Any]:
+    """Release a hold, then carry out the deferred destruction it no longer blocks."""
+    from faceledger.governance.destruction import carry_out_deferred
+
+    lib.authorize(actor, "hold.manage")
+    with lib.writing() as conn:
+        row = conn.execute(
+            select(t.legal_holds).where(t.legal_holds.c.id == hold_id)
+        ).mappings().first()  # fmt: skip
+        if row is None:
+            raise NotFoundError(f"no legal hold with id {hold_id}; `faceledger hold list`")
+        if row["released_at"] is not None:
+            raise ConfigError(f"hold {hold_id} was already released on {iso(row['released_at'])}")
+        conn.execute(update(t.legal_holds).where(t.legal_holds.c.id == hold_id)
+                     .values(released_by=actor.name, released_at=utcnow()))  # fmt: skip
+        audit.append(conn, actor.name, "hold.release", {"holds": [hold_id]},
+                     {"matter": row["matter"]})  # fmt: skip
+    done = carry_out_deferred(lib, actor)
+    return {"hold": hold_id, "matter": row["matter"], "released": True, "deferred": done}
+
+
+def _scope_photos(conn: Connection, kind: str, value: Any) -> set[int]:
+    """Ids of the photos (any status) a scope covers now."""
+    if kind == "all":
+        return set(conn.scalars(select(t.photos.c.id)))
+    if kind == "jurisdiction":
+        region = str(value).upper()
+        j = t.jurisdictions
+        return set(conn.scalars(
+            select(j.c.photo_id).where(or_(j.c.region == region, j.c.region.like(f"{region}-%")))
+        ))  # fmt: skip
+    if kind == "optout":
+        return set(conn.scalars(
+            select(t.faces.c.photo_id).select_from(t.optout_faces.join(t.faces))
+            .where(t.optout_faces.c.optout_id == int(value))
+        ))  # fmt: skip
+    if kind == "photos":
+        return {int(i) for i in value or ()}
+    raise ConfigError(f"unknown hold scope {kind!r} in the catalog")
+
+
+def held_photo_ids(conn: Connection) -> set[int]:
+    """Ids of every photo that some active legal hold covers now (its faces are held too)."""
+    held: set[int] = set()
+    for kind, value in conn.execute(
+        select(t.legal_holds.c.scope_kind, t.legal_holds.c.scope_value)
+        .where(t.legal_holds.c.released_at.is_(None))
+    ):  # fmt: skip
+        held |= _scope_photos(conn, kind, value)
+    return held
+
+
+def is_held(conn: Connection, photo_id: int) -> bool:
+    """Whether an active legal hold covers this photo (and so all of its faces)."""
+    return int(photo_id) in held_photo_ids(conn)

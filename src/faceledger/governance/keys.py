@@ -1,0 +1,181 @@
+"""Encryption at rest: the library's vector sealer, sealed index files, key files, rotation.
+
+The catalog records the id (never the key) of the key that seals the library's vectors in
+``library_meta`` under :data:`KEY_META`; the key itself stays outside the library directory, in
+a key file (``FACELEDGER_KEY_FILE``) or ``$FACELEDGER_KEY``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import bindparam, select, update
+
+from faceledger import audit
+from faceledger.catalog import Catalog
+from faceledger.catalog import schema as t
+from faceledger.catalog.crypto import KEY_ENV, AesGcmSealer, generate_key_file, load_key
+from faceledger.catalog.vectors import VectorSealer
+from faceledger.config import Settings
+from faceledger.errors import ConfigError, KeyMissingError
+from faceledger.governance.common import checkpoint, inside, secure_delete
+
+if TYPE_CHECKING:
+    from faceledger.library import Actor, Library
+
+__all__ = [
+    "KEY_META",
+    "LockedSealer",
+    "library_sealer",
+    "seal_index",
+    "open_index",
+    "new_key_file",
+    "rotate",
+]
+
+#: library_meta key holding the id of the key the library's vectors are sealed with.
+KEY_META = "vector_key_id"
+#: A sealed index file starts with this, then the 16-character key id, then nonce+ciphertext.
+INDEX_MAGIC = b"FLSEALED1\n"
+_KID_LEN = 16
+_BATCH = 1000
+
+
+def _missing(kid: str) -> str:
+    return (
+        f"the face vectors of this library are encrypted with key {kid} and that key is not "
+        f"loaded: set FACELEDGER_KEY_FILE to its key file (or {KEY_ENV} to its base64 text)"
+    )
+
+
+class LockedSealer:
+    """The sealer of a library opened without a key: plain vectors only, sealed ones refused."""
+
+    key_id: str | None = None
+
+    def __init__(self, expected_key_id: Callable[[], str | None]):
+        """``expected_key_id`` says (lazily) which key the library's vectors need, if any."""
+        self._expected = expected_key_id
+
+    def seal(self, data: bytes) -> bytes:
+        """Plain bytes, unless the library is encrypted: then refuse rather than leak."""
+        kid = self._expected()
+        if kid:
+            raise KeyMissingError(_missing(kid))
+        return data
+
+    def open(self, blob: bytes, key_id: str | None) -> bytes:
+        """A plain blob as is; a sealed one cannot be opened without its key."""
+        if key_id is None:
+            return blob
+        raise KeyMissingError(_missing(key_id))
+
+
+def library_sealer(settings: Settings, catalog: Catalog) -> VectorSealer:
+    """The sealer for a library: AES-GCM with the configured key, else a locked one."""
+    key = load_key(settings.key_file or None)
+    if key is None:
+        return LockedSealer(lambda: catalog.get_meta(KEY_META))
+    return AesGcmSealer.from_keys(key)
+
+
+def seal_index(catalog: Catalog) -> Callable[[bytes], bytes] | None:
+    """The ``seal`` callable for saving an index file, or None where the library is plain."""
+    sealer = catalog.sealer
+    if sealer.key_id is None:
+        sealer.seal(b"")  # a locked sealer raises KeyMissingError if the library is encrypted
+        return None
+    kid = sealer.key_id
+    return lambda data: INDEX_MAGIC + kid.encode("ascii") + sealer.seal(data)
+
+
+def open_index(catalog: Catalog, data: bytes) -> bytes:
+    """The FAISS bytes of a saved index file, opening it if it was sealed."""
+    if not data.startswith(INDEX_MAGIC):
+        return data
+    start = len(INDEX_MAGIC)
+    kid = data[start : start + _KID_LEN].decode("ascii", "replace")
+    try:
+        return catalog.sealer.open(data[start + _KID_LEN :], kid)
+    except KeyMissingError as exc:
+        raise KeyMissingError(
+            f"{exc}; if the catalog's key was rotated since this index file was saved, "
+            "`faceledger reindex` rebuilds it with the current key"
+        ) from exc
+
+
+def new_key_file(library_root: Path, path: Path) -> str:
+    """Write a new key to ``path``, which must lie outside the library; return its key id."""
+    if inside(path, library_root):
+        raise ConfigError(
+            f"{path} is inside the library directory {library_root}: keep the key elsewhere, "
+            "or anyone who copies the library can read its vectors"
+        )
+    return generate_key_file(path)
+
+
+def rotate(lib: Library, actor: Actor, new_key_path: Path) -> dict[str, Any]:
+    """Re-seal every vector blob and both index files with the key in ``new_key_path``.
+
+    The key file is created when it does not exist. Vectors stored in plain (a library that had
+    no key) are sealed too, so this also turns encryption on.
+    """
+    lib.authorize(actor, "key.rotate")
+    created = None
+    if not Path(new_key_path).exists():
+        created = new_key_file(lib.root, new_key_path)
+    elif inside(new_key_path, lib.root):
+        new_key_file(lib.root, new_key_path)  # raises the inside-the-library error
+    new_key = load_key(new_key_path)
+    assert new_key is not None
+    new_sealer = AesGcmSealer.from_keys(new_key)
+    old_sealer = lib.catalog.sealer
+    # Load both indexes with the old key now: after the commit only the new key will open them.
+    indexes = [lib.index(name) for name in ("searchable", "vault")]
+    old_ids: set[str | None] = set()
+    count = 0
+    with lib.writing() as conn:
+        secure_delete(conn)  # the old blobs (maybe plain) must not survive in free pages
+        rows = conn.execute(
+            select(t.faces.c.id, t.faces.c.vector, t.faces.c.vector_key_id)
+            .where(t.faces.c.vector.is_not(None))
+        ).all()  # fmt: skip
+        stmt = (
+            update(t.faces)
+            .where(t.faces.c.id == bindparam("fid"))
+            .values(vector=bindparam("blob"), vector_key_id=bindparam("kid"))
+        )
+        batch = []
+        for face_id, blob, kid in rows:
+            old_ids.add(kid)
+            plain = old_sealer.open(blob, kid)
+            batch.append({"fid": face_id, "blob": new_sealer.seal(plain), "kid": new_sealer.key_id})
+            if len(batch) >= _BATCH:
+                conn.execute(stmt, batch)
+                count += len(batch)
+                batch = []
+        if batch:
+            conn.execute(stmt, batch)
+            count += len(batch)
+        previous = lib.catalog_meta(conn, KEY_META)
+        lib.catalog.set_meta(conn, KEY_META, new_sealer.key_id or "")
+        details = {
+            "new_key_id": new_sealer.key_id,
+            "previous_key_id": previous,
+            "resealed_from": sorted(k or "plain" for k in old_ids),
+            "faces": count,
+        }
+        audit.append(conn, actor.name, "key.rotate", {}, details)
+    lib.catalog.sealer = new_sealer
+    del indexes
+    lib.save_indexes()  # the indexes loaded above, now sealed with the new key
+    checkpoint(lib.catalog.engine)
+    return {
+        **details,
+        "key_file": str(new_key_path),
+        "key_file_created": created is not None,
+        "next": f"set FACELEDGER_KEY_FILE={new_key_path} from now on",
+    }
+

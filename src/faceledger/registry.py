@@ -1,0 +1,104 @@
+"""The sites registry the operator keeps: who publishes each website, where, under what terms."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from faceledger import audit
+from faceledger.catalog import schema as t
+from faceledger.clock import as_utc, iso, utcnow
+from faceledger.errors import ManifestError
+from faceledger.library import Actor, Library
+
+__all__ = ["SITE_FIELDS", "import_sites", "list_sites", "parse_sites"]
+
+SITE_FIELDS = ("domain", "publisher", "publisher_region", "terms_url", "terms_retrieved_at")
+_REGION = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
+
+
+def parse_sites(path: Path) -> list[dict[str, Any]]:
+    """Validated rows of a CSV or JSONL sites file; raises ManifestError naming the bad row."""
+    if not path.is_file():
+        raise ManifestError(f"{path}: no such file")
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        if path.suffix.lower() in (".jsonl", ".ndjson"):
+            raw = []
+            for n, line in enumerate(handle, 1):
+                if line.strip():
+                    try:
+                        raw.append((n, json.loads(line)))
+                    except json.JSONDecodeError as exc:
+                        raise ManifestError(f"{path}:{n}: not valid JSON ({exc.msg})") from exc
+        else:
+            reader = csv.DictReader(handle)
+            raw = [(reader.line_num, row) for row in reader]
+    rows = []
+    for n, row in raw:
+        where = f"{path}:{n}"
+        if not isinstance(row, dict):
+            raise ManifestError(f"{where}: a row must be an object")
+        unknown = set(row) - set(SITE_FIELDS)
+        if unknown:
+            raise ManifestError(f"{where}: unknown field(s) {sorted(unknown)}; allowed: "
+                                f"{', '.join(SITE_FIELDS)}")  # fmt: skip
+        clean = {k: (str(row.get(k) or "").strip() or None) for k in SITE_FIELDS}
+        if not clean["domain"]:
+            raise ManifestError(f"{where}: domain is required")
+        clean["domain"] = clean["domain"].lower().removeprefix("www.")
+        region = clean["publisher_region"]
+        if region:
+            clean["publisher_region"] = region = region.upper()
+            if not _REGION.match(region):
+                raise ManifestError(f"{where}: publisher_region {region!r} is not like US-IL")
+        when = clean["terms_retrieved_at"]
+        if when:
+            try:
+                parsed = datetime.fromisoformat(when.replace("Z", "+00:00"))
+            except ValueError as exc:
+                raise ManifestError(f"{where}: terms_retrieved_at {when!r} is not ISO 8601") from exc
+            clean["terms_retrieved_at"] = as_utc(parsed) if parsed.tzinfo else parsed.replace(
+                tzinfo=UTC)
+        rows.append(clean)
+    return rows
+
+
+def import_sites(lib: Library, actor: Actor, path: Path) -> dict[str, int]:
+    """Insert or update websites from a file (all rows or none). Run `policy apply` after."""
+    lib.authorize(actor, "sites.import")
+    rows = parse_sites(path)
+    added = updated = 0
+    with lib.writing() as conn:
+        for row in rows:
+            values = {**row, "updated_at": utcnow()}
+            found = conn.scalar(select(t.websites.c.id).where(t.websites.c.domain == row["domain"]))
+            if found is None:
+                conn.execute(insert(t.websites).values(**values))
+                added += 1
+            else:
+                conn.execute(update(t.websites).where(t.websites.c.id == found).values(**values))
+                updated += 1
+        audit.append(conn, actor.name, "sites.import", details={
+            "file": str(path), "added": added, "updated": updated})
+    return {"added": added, "updated": updated}
+
+
+def list_sites(lib: Library, actor: Actor) -> list[dict[str, Any]]:
+    """Every website in the registry, with how many provenance rows cite it."""
+    lib.authorize(actor, "sites.list")
+    from sqlalchemy import func
+
+    with lib.catalog.engine.connect() as conn:
+        rows = conn.execute(
+            select(t.websites, func.count(t.photo_sources.c.id).label("sources"))
+            .select_from(t.websites.outerjoin(t.photo_sources))
+            .group_by(t.websites.c.id).order_by(t.websites.c.domain)
+        ).mappings().all()  # fmt: skip
+    return [{**{k: row[k] for k in SITE_FIELDS}, "sources": row["sources"],
+             "terms_retrieved_at": iso(row["terms_retrieved_at"])} for row in rows]  # fmt: skip
