@@ -11,7 +11,6 @@ import pytest
 from faceledger.config import Settings
 from faceledger.faces import FaceEngine
 
-
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 

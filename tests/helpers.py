@@ -12,6 +12,7 @@ from warcio.warcwriter import WARCWriter
 
 from faceledger.catalog import schema as t
 from faceledger.cli import app
+from faceledger.clock import iso
 
 runner = CliRunner()
 
@@ -27,18 +28,49 @@ def canonical_catalog(lib) -> dict:
     with lib.catalog.engine.connect() as conn:
         sha_of = dict(conn.execute(select(t.photos.c.id, t.photos.c.sha256)).all())
         photos = sorted(
-            (r.sha256, r.md5, r.byte_size, r.width, r.height, r.format, str(r.taken_at),
-             r.gps_lat, r.gps_lon, r.stored_path, r.status)
+            (
+                r.sha256,
+                r.md5,
+                r.byte_size,
+                r.width,
+                r.height,
+                r.format,
+                iso(r.taken_at),
+                r.gps_lat,
+                r.gps_lon,
+                r.stored_path,
+                r.status,
+            )
             for r in conn.execute(select(t.photos))
         )
         sources = sorted(
-            (sha_of[r.photo_id], r.kind, r.locator, r.source_url, r.page_url,
-             str(r.retrieved_at), r.uploader_region, r.caption)
+            (
+                sha_of[r.photo_id],
+                r.kind,
+                r.locator,
+                r.source_url,
+                r.page_url,
+                iso(r.retrieved_at),
+                r.uploader_region,
+                r.caption,
+            )
             for r in conn.execute(select(t.photo_sources))
         )
         faces = sorted(
-            (sha_of[r.photo_id], r.ordinal, r.box_top, r.box_right, r.box_bottom, r.box_left,
-             round(r.det_score, 6), r.vector, r.model, r.model_version, r.blocked, r.status)
+            (
+                sha_of[r.photo_id],
+                r.ordinal,
+                r.box_top,
+                r.box_right,
+                r.box_bottom,
+                r.box_left,
+                round(r.det_score, 6),
+                r.vector,
+                r.model,
+                r.model_version,
+                r.blocked,
+                r.status,
+            )
             for r in conn.execute(select(t.faces))
         )
         jurisdictions = sorted(
@@ -52,10 +84,14 @@ def write_warc(path: Path, records: list[tuple[str, str, bytes, str]]) -> None:
     with path.open("wb") as handle:
         writer = WARCWriter(handle, gzip=True)
         for uri, content_type, body, date in records:
-            headers = StatusAndHeaders("200 OK", [("Content-Type", content_type)],
-                                       protocol="HTTP/1.1")  # fmt: skip
+            headers = StatusAndHeaders(
+                "200 OK", [("Content-Type", content_type)], protocol="HTTP/1.1"
+            )
             record = writer.create_warc_record(
-                uri, "response", payload=io.BytesIO(body), http_headers=headers,
+                uri,
+                "response",
+                payload=io.BytesIO(body),
+                http_headers=headers,
                 warc_headers_dict={"WARC-Date": date},
-            )  # fmt: skip
+            )
             writer.write_record(record)

@@ -15,12 +15,22 @@ from faceledger.library import Library
 
 def _png_claiming(width: int, height: int) -> bytes:
     """A tiny PNG whose header claims a huge size (a decompression bomb's shape)."""
+
     def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(
-            ">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(body))
+            + kind
+            + body
+            + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+        )
+
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
-            + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 16))
+        + chunk(b"IEND", b"")
+    )
 
 
 def test_bad_items_are_reported_and_the_run_goes_on(tmp_path, settings):
@@ -58,8 +68,16 @@ def test_bad_items_are_reported_and_the_run_goes_on(tmp_path, settings):
     bad_warc = batch / "broken.warc.gz"
     bad_warc.write_bytes(b"WARC/1.0\r\nthis is not a warc record\r\n")
 
-    result = cli(settings.library, "ingest", str(batch), "--manifest", str(manifest),
-                 "--warc", str(bad_warc), "--json")  # fmt: skip
+    result = cli(
+        settings.library,
+        "ingest",
+        str(batch),
+        "--manifest",
+        str(manifest),
+        "--warc",
+        str(bad_warc),
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     errors = {e["item"].rsplit("/", 1)[-1]: e for e in summary["errors"]}
@@ -69,7 +87,9 @@ def test_bad_items_are_reported_and_the_run_goes_on(tmp_path, settings):
     assert errors["bomb.png"]["error"] == "ImageTooLargeError"
     assert "FACELEDGER_MAX_PIXELS" in errors["bomb.png"]["message"]
     assert errors["bomb2.gif"]["error"] == "ImageTooLargeError"
-    by_row = {e["item"].rsplit(":", 1)[-1]: e for e in summary["errors"] if "manifest.csv:" in e["item"]}
+    by_row = {
+        e["item"].rsplit(":", 1)[-1]: e for e in summary["errors"] if "manifest.csv:" in e["item"]
+    }
     assert by_row["3"]["error"] == "UnsafePathError"  # ../secret.jpg
     assert by_row["4"]["error"] == "UnsafePathError"  # /etc/passwd
     assert by_row["6"]["error"] == "ManifestError" and "retrieved_at" in by_row["6"]["message"]
@@ -78,8 +98,7 @@ def test_bad_items_are_reported_and_the_run_goes_on(tmp_path, settings):
     assert by_row["9"]["error"] == "ManifestError"
     missing = [e for e in summary["errors"] if e["item"].endswith("missing.jpg")]
     assert missing and "does not exist" in missing[0]["message"]
-    assert any("broken.warc.gz" in e["item"] and "WARC" in e["message"]
-               for e in summary["errors"])  # fmt: skip
+    assert any("broken.warc.gz" in e["item"] and "WARC" in e["message"] for e in summary["errors"])
     # The good photo went in, with both its folder and manifest provenance.
     assert summary["photos_new"] == 1
     assert summary["sources_added"] == 2
@@ -98,8 +117,11 @@ def test_every_broken_pillow_file_is_handled(tmp_path, settings):
     result = cli(settings.library, "ingest", str(broken), "--json")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
-    images = [p for p in broken.iterdir() if p.suffix.lower() in
-              {".jpg", ".png", ".gif", ".tif", ".webp", ".bmp", ".jpeg", ".tiff"}]  # fmt: skip
+    images = [
+        p
+        for p in broken.iterdir()
+        if p.suffix.lower() in {".jpg", ".png", ".gif", ".tif", ".webp", ".bmp", ".jpeg", ".tiff"}
+    ]
     handled = summary["photos_new"] + summary["photos_already_stored"] + len(summary["errors"])
     assert handled == len(images)
     assert len(summary["errors"]) >= 8

@@ -27,12 +27,18 @@ def add_user(library_dir, name: str, role: str) -> None:
     """A user straight in the catalog, with an attestation on file (vault reads need one)."""
     lib = Library.open(_settings_for(library_dir))
     with lib.writing() as conn:
-        uid = conn.execute(insert(t.users).values(name=name, role=role, created_at=utcnow())
-                           ).inserted_primary_key[0]
+        uid = conn.execute(
+            insert(t.users).values(name=name, role=role, created_at=utcnow())
+        ).inserted_primary_key[0]
         text = f"I, {name}, will use vault access only for legal duties."
-        conn.execute(insert(t.attestations).values(
-            user_id=uid, statement=text, sha256=hashlib.sha256(text.encode()).hexdigest(),
-            signed_at=utcnow()))
+        conn.execute(
+            insert(t.attestations).values(
+                user_id=uid,
+                statement=text,
+                sha256=hashlib.sha256(text.encode()).hexdigest(),
+                signed_at=utcnow(),
+            )
+        )
     lib.close()
 
 
@@ -46,15 +52,18 @@ def _settings_for(library_dir):
 def searched_face_ids(library_dir, probe, user=None) -> set[int]:
     result = cli(library_dir, "search", str(probe), "--json", "--top-k", "50", user=user)
     assert result.exit_code == 0, result.output
-    return {m["face_id"] for e in json.loads(result.stdout) for f in e["faces"]
-            for m in f["matches"]}
+    return {
+        m["face_id"] for e in json.loads(result.stdout) for f in e["faces"] for m in f["matches"]
+    }
 
 
 def face_of(lib, filename: str) -> int:
     with lib.catalog.engine.connect() as conn:
-        return conn.scalar(select(t.faces.c.id).join(t.photo_sources,
-                           t.photo_sources.c.photo_id == t.faces.c.photo_id)
-                           .where(t.photo_sources.c.locator.like(f"%{filename}")))
+        return conn.scalar(
+            select(t.faces.c.id)
+            .join(t.photo_sources, t.photo_sources.c.photo_id == t.faces.c.photo_id)
+            .where(t.photo_sources.c.locator.like(f"%{filename}"))
+        )
 
 
 def count_json(library_dir, *args, user="custodian"):
@@ -76,7 +85,8 @@ def blocked_library(tmp_path, settings):
     shutil.copy(data / "img2.jpg", manifest_dir / "img2.jpg")
     (manifest_dir / "m.csv").write_text(
         "path,source_url,page_url,uploader_region\n"
-        "img2.jpg,https://cdn.example.com/img2.jpg,https://news.example.com/a,US-IL\n")
+        "img2.jpg,https://cdn.example.com/img2.jpg,https://news.example.com/a,US-IL\n"
+    )
     # img5 also arrives from a news site whose publisher the registry will later place in IL.
     shutil.copy(data / "img5.jpg", manifest_dir / "img5.jpg")
     with (manifest_dir / "m.csv").open("a") as handle:
@@ -85,8 +95,9 @@ def blocked_library(tmp_path, settings):
     add_user(settings.library, "custodian", "custodian")
     add_user(settings.library, "auditor", "auditor")
     add_user(settings.library, "searcher", "searcher")
-    result = cli(settings.library, "ingest", str(folder), "--manifest",
-                 str(manifest_dir / "m.csv"), "--json")
+    result = cli(
+        settings.library, "ingest", str(folder), "--manifest", str(manifest_dir / "m.csv"), "--json"
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["faces_blocked"] == 1 and summary["errors"] == []
@@ -106,10 +117,12 @@ def test_blocked_at_ingest_is_never_visible(blocked_library):
         found = searched_face_ids(settings.library, data / "img4.jpg", user=user)
         assert img1 in found and img2 not in found
     # Even a huge top-k and threshold cannot reach it.
-    result = cli(settings.library, "search", str(data / "img2.jpg"), "--json", "-k", "1000",
-                 "-t", "2.0")
-    assert img2 not in {m["face_id"] for e in json.loads(result.stdout) for f in e["faces"]
-                        for m in f["matches"]}
+    result = cli(
+        settings.library, "search", str(data / "img2.jpg"), "--json", "-k", "1000", "-t", "2.0"
+    )
+    assert img2 not in {
+        m["face_id"] for e in json.loads(result.stdout) for f in e["faces"] for m in f["matches"]
+    }
     owner = lib.actor(None)
     with pytest.raises(NotFoundError):
         lib.show_face(owner, img2)
@@ -125,8 +138,10 @@ def test_blocked_at_ingest_is_never_visible(blocked_library):
     stats = json.loads(cli(settings.library, "stats", "--json", user="custodian").stdout)
     assert stats["blocked_faces"] == 1
     # Counts: refused with --blocked to anyone but a custodian; ground truth for custodians.
-    assert cli(settings.library, "discovery", "count", "--blocked",
-               user="auditor").exit_code == PermissionDenied.exit_code
+    assert (
+        cli(settings.library, "discovery", "count", "--blocked", user="auditor").exit_code
+        == PermissionDenied.exit_code
+    )
     assert cli(settings.library, "discovery", "count", "--blocked").exit_code != 0
     searchable = count_json(settings.library, user="auditor")
     assert searchable["total"] == {"photos": 3, "faces": 3, "source_urls": 1}
@@ -143,11 +158,13 @@ def test_policy_apply_sites_and_rule_removal(blocked_library, tmp_path):
     lib = Library.open(settings)
     img5 = face_of(lib, "img5.jpg")
     sites = tmp_path / "sites.csv"
-    sites.write_text("domain,publisher,publisher_region,terms_url,terms_retrieved_at\n"
-                     "daily.example.org,Daily Example LLC,US-IL,https://daily.example.org/tos,"
-                     "2024-01-02T00:00:00Z\n")
+    sites.write_text(
+        "domain,publisher,publisher_region,terms_url,terms_retrieved_at\n"
+        "daily.example.org,Daily Example LLC,US-IL,https://daily.example.org/tos,"
+        "2024-01-02T00:00:00Z\n"
+    )
     assert cli(settings.library, "sites", "import", str(sites)).exit_code == 0
-    # The registry alone changes nothing until policy is applied... 
+    # The registry alone changes nothing until policy is applied...
     applied = json.loads(cli(settings.library, "policy", "apply", "--json").stdout)
     assert applied["blocked"] == 1 and applied["unblocked"] == 0
     # ...and applying again moves nothing.
@@ -156,38 +173,70 @@ def test_policy_apply_sites_and_rule_removal(blocked_library, tmp_path):
     assert img5 not in searched_face_ids(settings.library, data / "img4.jpg")
     assert img5 not in Library.open(settings).index("searchable").ids()
 
-    sources = json.loads(cli(settings.library, "discovery", "sources", "--blocked", "-j",
-                             "US-IL", "--json", user="custodian").stdout)
-    truth = {("https://cdn.example.com/img2.jpg", "news.example.com", None, None),
-             (None, None, None, None),  # img5's folder copy: a path, no URL
-             ("https://img.daily.example.org/5.jpg", "daily.example.org", "Daily Example LLC",
-              "https://daily.example.org/tos")}
-    assert {(s["source_url"], s["website"], s["publisher"], s["terms_url"])
-            for s in sources} == truth
-    dates = json.loads(cli(settings.library, "discovery", "vector-dates", "--blocked",
-                           "--json", user="custodian").stdout)
+    sources = json.loads(
+        cli(
+            settings.library,
+            "discovery",
+            "sources",
+            "--blocked",
+            "-j",
+            "US-IL",
+            "--json",
+            user="custodian",
+        ).stdout
+    )
+    truth = {
+        ("https://cdn.example.com/img2.jpg", "news.example.com", None, None),
+        (None, None, None, None),  # img5's folder copy: a path, no URL
+        (
+            "https://img.daily.example.org/5.jpg",
+            "daily.example.org",
+            "Daily Example LLC",
+            "https://daily.example.org/tos",
+        ),
+    }
+    assert {
+        (s["source_url"], s["website"], s["publisher"], s["terms_url"]) for s in sources
+    } == truth
+    dates = json.loads(
+        cli(
+            settings.library, "discovery", "vector-dates", "--blocked", "--json", user="custodian"
+        ).stdout
+    )
     assert sorted(d["face_id"] for d in dates) == sorted([face_of(lib, "img2.jpg"), img5])
     assert all(d["vector_collected_at"] and d["model"] for d in dates)
 
     # Drop the publisher signal: what only it blocked comes back; uploader blocks stay.
     policy = settings.library / "policy.yaml"
-    policy.write_text(policy.read_text().replace(
-        "signals: [gps, uploader, publisher, subject]", "signals: [gps, uploader, subject]"))
+    policy.write_text(
+        policy.read_text().replace(
+            "signals: [gps, uploader, publisher, subject]", "signals: [gps, uploader, subject]"
+        )
+    )
     moved = json.loads(cli(settings.library, "policy", "apply", "--json").stdout)
     assert moved == {**moved, "blocked": 0, "unblocked": 1}
     assert img5 in searched_face_ids(settings.library, data / "img4.jpg")
     assert face_of(lib, "img2.jpg") not in searched_face_ids(settings.library, data / "img4.jpg")
 
 
-def test_optout_blocks_matches_now_and_later_without_keeping_the_selfie(blocked_library,
-                                                                        tmp_path):
+def test_optout_blocks_matches_now_and_later_without_keeping_the_selfie(blocked_library, tmp_path):
     settings, data = blocked_library
     lib = Library.open(settings)
     img3 = face_of(lib, "img3.jpg")  # person04
     selfie = data / "img55.jpg"  # another photo of person04, never ingested
     assert img3 in searched_face_ids(settings.library, selfie)
-    result = cli(settings.library, "optout", "submit", "--photo", str(selfie), "--region",
-                 "US-IL", "--name", "Person Four", "--json")
+    result = cli(
+        settings.library,
+        "optout",
+        "submit",
+        "--photo",
+        str(selfie),
+        "--region",
+        "US-IL",
+        "--name",
+        "Person Four",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     optout = json.loads(result.stdout)
     assert optout["status"] == "matched" and optout["matched_faces"] == [img3]
@@ -210,6 +259,7 @@ def test_optout_blocks_matches_now_and_later_without_keeping_the_selfie(blocked_
     summary = json.loads(cli(settings.library, "ingest", str(later), "--json").stdout)
     assert summary["faces_blocked"] == 1
     assert face_of(lib, "img53.jpg") not in searched_face_ids(settings.library, selfie)
-    shown = json.loads(cli(settings.library, "optout", "show", str(optout["optout_id"]),
-                           "--json").stdout)
+    shown = json.loads(
+        cli(settings.library, "optout", "show", str(optout["optout_id"]), "--json").stdout
+    )
     assert sorted(f["face_id"] for f in shown["faces"]) == [img3, face_of(lib, "img53.jpg")]

@@ -29,26 +29,53 @@ def test_folder_manifest_and_warc_provenance(tmp_path, settings):
     shutil.copy(images[0], man_dir / "same-as-a.jpg")  # same bytes as a.jpg: one photo
     shutil.copy(images[2], man_dir / "c.jpg")
     rows = [
-        {"path": "same-as-a.jpg", "source_url": "https://img.example.com/a.jpg",
-         "page_url": "https://www.example.com/people/a", "retrieved_at": "2023-02-03T04:05:06Z",
-         "uploader_region": "us-ca", "caption": "A at the lake"},
-        {"path": "c.jpg", "source_url": "https://cdn.other.org/c.jpg",
-         "retrieved_at": "2022-12-31T23:00:00+02:00"},
-    ]  # fmt: skip
+        {
+            "path": "same-as-a.jpg",
+            "source_url": "https://img.example.com/a.jpg",
+            "page_url": "https://www.example.com/people/a",
+            "retrieved_at": "2023-02-03T04:05:06Z",
+            "uploader_region": "us-ca",
+            "caption": "A at the lake",
+        },
+        {
+            "path": "c.jpg",
+            "source_url": "https://cdn.other.org/c.jpg",
+            "retrieved_at": "2022-12-31T23:00:00+02:00",
+        },
+    ]
     manifest = man_dir / "manifest.jsonl"
     manifest.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
 
     warc = tmp_path / "crawl.warc.gz"
-    write_warc(warc, [
-        ("https://photos.example.net/b.jpg", "image/jpeg", images[1].read_bytes(),
-         "2021-06-07T08:09:10Z"),
-        ("https://photos.example.net/page.html", "text/html", b"<html></html>",
-         "2021-06-07T08:09:11Z"),
-    ])  # fmt: skip
+    write_warc(
+        warc,
+        [
+            (
+                "https://photos.example.net/b.jpg",
+                "image/jpeg",
+                images[1].read_bytes(),
+                "2021-06-07T08:09:10Z",
+            ),
+            (
+                "https://photos.example.net/page.html",
+                "text/html",
+                b"<html></html>",
+                "2021-06-07T08:09:11Z",
+            ),
+        ],
+    )
 
     assert cli(settings.library, "init").exit_code == 0
-    result = cli(settings.library, "ingest", str(folder), "--manifest", str(manifest),
-                 "--warc", str(warc), "--json")  # fmt: skip
+    result = cli(
+        settings.library,
+        "ingest",
+        str(folder),
+        "--manifest",
+        str(manifest),
+        "--warc",
+        str(warc),
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["photos_new"] == 3
@@ -73,7 +100,9 @@ def test_folder_manifest_and_warc_provenance(tmp_path, settings):
     assert man_row["retrieved_at"].startswith("2023-02-03T04:05:06")
     assert man_row["uploader_region"] == "US-CA"
     assert man_row["caption"] == "A at the lake"
-    assert {"region": "US-CA", "signal": "uploader", "face_id": 0, "ref": None} in a["jurisdictions"]
+    assert {"region": "US-CA", "signal": "uploader", "face_id": 0, "ref": None} in a[
+        "jurisdictions"
+    ]
 
     b = by_sha[sha[images[1].name]]
     warc_row = next(s for s in b["sources"] if s["kind"] == "warc")
@@ -91,11 +120,22 @@ def test_folder_manifest_and_warc_provenance(tmp_path, settings):
         assert "face-recognition-models" in face["model_version"]
         assert face["vector_collected_at"]
         assert (settings.library / photo["stored_path"]).read_bytes() == next(
-            p.read_bytes() for p in images if sha[p.name] == photo["sha256"])
+            p.read_bytes() for p in images if sha[p.name] == photo["sha256"]
+        )
 
     # A rerun stores nothing new and adds no provenance twice.
-    again = json.loads(cli(settings.library, "ingest", str(folder), "--manifest", str(manifest),
-                           "--warc", str(warc), "--json").stdout)  # fmt: skip
+    again = json.loads(
+        cli(
+            settings.library,
+            "ingest",
+            str(folder),
+            "--manifest",
+            str(manifest),
+            "--warc",
+            str(warc),
+            "--json",
+        ).stdout
+    )
     assert again["photos_new"] == 0 and again["sources_added"] == 0
     assert again["photos_already_stored"] == 5
 

@@ -29,9 +29,13 @@ def test_sigkill_midway_then_rerun_gives_the_same_catalog(tmp_path):
         assert cli(s.library, "init").exit_code == 0
 
     env = {**os.environ, "FACELEDGER_WORKERS": "2"}
-    proc = subprocess.Popen(_faceledger(killed.library, "ingest", str(photos)), env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        _faceledger(killed.library, "ingest", str(photos)),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     lib = Library.open(killed)
     deadline = time.monotonic() + 120
     stored = 0
@@ -46,8 +50,9 @@ def test_sigkill_midway_then_rerun_gives_the_same_catalog(tmp_path):
     proc.wait()
     assert stored >= 5
 
-    rerun = subprocess.run(_faceledger(killed.library, "ingest", str(photos)), env=env,
-                           capture_output=True, text=True)  # fmt: skip
+    rerun = subprocess.run(
+        _faceledger(killed.library, "ingest", str(photos)), env=env, capture_output=True, text=True
+    )
     assert rerun.returncode == 0, rerun.stderr
     assert cli(reference.library, "ingest", str(photos)).exit_code == 0
 

@@ -21,9 +21,17 @@ def apply_policy(lib: Library, actor: Actor) -> dict[str, Any]:
         moved = decider.reevaluate(conn)
         if moved.blocked or moved.unblocked:
             lib.bump_generation(conn, "searchable", "vault")
-        result = {"policy_version": version, "blocked": len(moved.blocked),
-                  "unblocked": len(moved.unblocked)}  # fmt: skip
-        audit.append(conn, actor.name, "policy.apply",
-                     {"blocked": moved.blocked, "unblocked": moved.unblocked}, result)
+        result = {
+            "policy_version": version,
+            "blocked": len(moved.blocked),
+            "unblocked": len(moved.unblocked),
+        }
+        audit.append(
+            conn,
+            actor.name,
+            "policy.apply",
+            {"blocked": moved.blocked, "unblocked": moved.unblocked},
+            result,
+        )
     lib.move_faces(moved)
     return result

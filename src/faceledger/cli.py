@@ -33,21 +33,34 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode="markdown",
 )
-show_app = typer.Typer(help="Show one stored photo or face with its provenance.", no_args_is_help=True)
+show_app = typer.Typer(
+    help="Show one stored photo or face with its provenance.", no_args_is_help=True
+)
 app.add_typer(show_app, name="show")
+
 
 @app.callback()
 def main(
     ctx: typer.Context,
-    library: Annotated[Path | None, typer.Option(
-        "--library", "-L", envvar="FACELEDGER_LIBRARY",
-        help="Library directory (catalog, indexes, stored photos). Default ./faceledger-library.",
-    )] = None,
-    as_user: Annotated[str | None, typer.Option(
-        "--as", envvar="FACELEDGER_USER", help="Act as this user (default: the library's owner).",
-    )] = None,
+    library: Annotated[
+        Path | None,
+        typer.Option(
+            "--library",
+            "-L",
+            envvar="FACELEDGER_LIBRARY",
+            help="Library directory (catalog, indexes, photos). Default ./faceledger-library.",
+        ),
+    ] = None,
+    as_user: Annotated[
+        str | None,
+        typer.Option(
+            "--as",
+            envvar="FACELEDGER_USER",
+            help="Act as this user (default: the library's owner).",
+        ),
+    ] = None,
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
-) -> None:  # fmt: skip
+) -> None:
     """Global options shared by every command."""
     if version:
         out.print(f"faceledger {__version__}")
@@ -70,27 +83,48 @@ def init(
     """Create a library (or upgrade an existing one's schema). Safe to run again."""
     settings = state(ctx)["settings"]
     lib = Library.create(settings, owner=owner)
-    data = {"library": str(settings.library.resolve()), "catalog": settings.catalog_url,
-            "owner": lib.catalog.get_meta("owner"), "policy": str(lib.policy_path)}  # fmt: skip
+    data = {
+        "library": str(settings.library.resolve()),
+        "catalog": settings.catalog_url,
+        "owner": lib.catalog.get_meta("owner"),
+        "policy": str(lib.policy_path),
+    }
     lib.close()
-    emit(data, as_json, lambda d: out.print(
-        f"Library ready at [bold]{d['library']}[/] (owner: {d['owner']}).\n"
-        f"Policy file: {d['policy']}\nNext: faceledger ingest FOLDER"))  # fmt: skip
+    emit(
+        data,
+        as_json,
+        lambda d: out.print(
+            f"Library ready at [bold]{d['library']}[/] (owner: {d['owner']}).\n"
+            f"Policy file: {d['policy']}\nNext: faceledger ingest FOLDER"
+        ),
+    )
 
 
 @app.command()
 @cli_errors
 def ingest(
     ctx: typer.Context,
-    paths: Annotated[list[Path] | None, typer.Argument(
-        help="Image files or folders (searched recursively).", show_default=False)] = None,
-    manifest: Annotated[list[Path] | None, typer.Option(
-        "--manifest", "-m", help="CSV or JSONL manifest: path, source_url, page_url, website, "
-        "retrieved_at, uploader_region, caption. Repeatable.")] = None,
-    warc: Annotated[list[Path] | None, typer.Option(
-        "--warc", "-w", help="WARC/ARC file: each image record becomes a photo. Repeatable.")] = None,
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Image files or folders (searched recursively).", show_default=False),
+    ] = None,
+    manifest: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--manifest",
+            "-m",
+            help="CSV or JSONL manifest: path, source_url, page_url, website, "
+            "retrieved_at, uploader_region, caption. Repeatable.",
+        ),
+    ] = None,
+    warc: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--warc", "-w", help="WARC/ARC file: each image record becomes a photo. Repeatable."
+        ),
+    ] = None,
     as_json: JsonOpt = False,
-) -> None:  # fmt: skip
+) -> None:
     """Add photos with their provenance: detect faces, store vectors, index them.
 
     Reruns skip photos already stored (by SHA-256) and only add new provenance; a run that was
@@ -101,9 +135,14 @@ def ingest(
     if not (paths or manifest or warc):
         raise typer.BadParameter("give at least one PATH, --manifest or --warc")
     lib, actor = open_library(ctx)
-    columns = (SpinnerColumn(), TextColumn("[bold]ingest"), BarColumn(bar_width=None),
-               TextColumn("{task.completed} items"), TimeElapsedColumn(),
-               TextColumn("{task.description}"))  # fmt: skip
+    columns = (
+        SpinnerColumn(),
+        TextColumn("[bold]ingest"),
+        BarColumn(bar_width=None),
+        TextColumn("{task.completed} items"),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+    )
     with Progress(*columns, console=err, transient=True, disable=as_json) as progress:
         task = progress.add_task("", total=None)
 
@@ -121,7 +160,9 @@ def _print_ingest(s: dict) -> None:
         f"({s['faces_searchable']} searchable, {s['faces_blocked']} blocked by policy)."
     )
     if s["errors"]:
-        table = Table("item", "error", title=f"{len(s['errors'])} items failed", title_justify="left")
+        table = Table(
+            "item", "error", title=f"{len(s['errors'])} items failed", title_justify="left"
+        )
         for e in s["errors"]:
             table.add_row(e["item"], f"{e['error']}: {e['message']}")
         out.print(table)
@@ -132,13 +173,21 @@ def _print_ingest(s: dict) -> None:
 def search(
     ctx: typer.Context,
     images: Annotated[list[Path], typer.Argument(help="Probe photos (read into memory only).")],
-    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=1000,
-                                       help="Matches to return per face.")] = 10,
-    threshold: Annotated[float | None, typer.Option(
-        "--threshold", "-t", min=0.0, max=2.0,
-        help="Largest distance reported as a match (default from settings: 0.6).")] = None,
+    top_k: Annotated[
+        int, typer.Option("--top-k", "-k", min=1, max=1000, help="Matches to return per face.")
+    ] = 10,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--threshold",
+            "-t",
+            min=0.0,
+            max=2.0,
+            help="Largest distance reported as a match (default from settings: 0.6).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
-) -> None:  # fmt: skip
+) -> None:
     """Find stored faces that match the faces in the probe photos.
 
     The probe images and their vectors are held in memory only: nothing about them is written
@@ -167,21 +216,38 @@ def _print_search(results: list[dict]) -> None:
             if not face["matches"]:
                 out.print(f"  face {n}: no match")
                 continue
-            table = Table("distance", "face", "photo", "source", "retrieved", "vector collected",
-                          title=f"face {n}", title_justify="left")  # fmt: skip
+            table = Table(
+                "distance",
+                "face",
+                "photo",
+                "source",
+                "retrieved",
+                "vector collected",
+                title=f"face {n}",
+                title_justify="left",
+            )
             for m in face["matches"]:
-                retrieved = next((p["retrieved_at"] for p in m["provenance"] if p["retrieved_at"]),
-                                 None)  # fmt: skip
-                table.add_row(f"{m['distance']:.3f}", str(m["face_id"]), str(m["photo_id"]),
-                              str(m["source"]), str(retrieved or "-"),
-                              str(m["vector_collected_at"]))  # fmt: skip
+                retrieved = next(
+                    (p["retrieved_at"] for p in m["provenance"] if p["retrieved_at"]), None
+                )
+                table.add_row(
+                    f"{m['distance']:.3f}",
+                    str(m["face_id"]),
+                    str(m["photo_id"]),
+                    str(m["source"]),
+                    str(retrieved or "-"),
+                    str(m["vector_collected_at"]),
+                )
             out.print(table)
 
 
 @show_app.command("photo")
 @cli_errors
-def show_photo(ctx: typer.Context, photo_id: Annotated[int, typer.Argument(help="Photo id.")],
-               as_json: JsonOpt = False) -> None:  # fmt: skip
+def show_photo(
+    ctx: typer.Context,
+    photo_id: Annotated[int, typer.Argument(help="Photo id.")],
+    as_json: JsonOpt = False,
+) -> None:
     """A photo: hashes, EXIF time and GPS, every provenance row, jurisdictions, faces."""
     lib, actor = open_library(ctx)
     emit(lib.show_photo(actor, photo_id), as_json, print_mapping)
@@ -189,8 +255,11 @@ def show_photo(ctx: typer.Context, photo_id: Annotated[int, typer.Argument(help=
 
 @show_app.command("face")
 @cli_errors
-def show_face(ctx: typer.Context, face_id: Annotated[int, typer.Argument(help="Face id.")],
-              as_json: JsonOpt = False) -> None:  # fmt: skip
+def show_face(
+    ctx: typer.Context,
+    face_id: Annotated[int, typer.Argument(help="Face id.")],
+    as_json: JsonOpt = False,
+) -> None:
     """A face: its box, landmarks, detector score, model and when its vector was collected."""
     lib, actor = open_library(ctx)
     emit(lib.show_face(actor, face_id), as_json, print_mapping)
@@ -216,3 +285,8 @@ def reindex(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 from faceledger import cli_blocking  # noqa: E402
 
 cli_blocking.register(app)
+
+
+from faceledger import cli_governance  # noqa: E402  (governance commands, issue 4)
+
+cli_governance.register(app)

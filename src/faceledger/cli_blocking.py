@@ -12,20 +12,33 @@ from faceledger.cli_support import JsonOpt, cli_errors, emit, open_library, out,
 
 __all__ = ["register", "discovery_app"]
 
-sites_app = typer.Typer(help="The sites registry: publisher, region and terms of each website.",
-                        no_args_is_help=True)  # fmt: skip
-policy_app = typer.Typer(help="The policy file: blocking, customer and retention rules.",
-                         no_args_is_help=True)  # fmt: skip
-optout_app = typer.Typer(help="Opt-out requests matched by face (the selfie is never stored).",
-                         no_args_is_help=True)  # fmt: skip
-discovery_app = typer.Typer(help="Answers for litigation and audits: counts, sources, dates.",
-                            no_args_is_help=True)  # fmt: skip
+sites_app = typer.Typer(
+    help="The sites registry: publisher, region and terms of each website.", no_args_is_help=True
+)
+policy_app = typer.Typer(
+    help="The policy file: blocking, customer and retention rules.", no_args_is_help=True
+)
+optout_app = typer.Typer(
+    help="Opt-out requests matched by face (the selfie is never stored).", no_args_is_help=True
+)
+discovery_app = typer.Typer(
+    help="Answers for litigation and audits: counts, sources, dates.", no_args_is_help=True
+)
 
-Jurisdiction = Annotated[str | None, typer.Option(
-    "--jurisdiction", "-j", help="Region code such as US-IL (a country code covers its states).")]
-Blocked = Annotated[bool | None, typer.Option(
-    "--blocked/--searchable", help="Only blocked faces (custodians) or only searchable ones; "
-    "default: both for custodians, searchable for everyone else.")]
+Jurisdiction = Annotated[
+    str | None,
+    typer.Option(
+        "--jurisdiction", "-j", help="Region code such as US-IL (a country code covers its states)."
+    ),
+]
+Blocked = Annotated[
+    bool | None,
+    typer.Option(
+        "--blocked/--searchable",
+        help="Only blocked faces (custodians) or only searchable ones; "
+        "default: both for custodians, searchable for everyone else.",
+    ),
+]
 
 
 def _table(rows: list[dict], columns: list[str], title: str = "") -> None:
@@ -37,16 +50,28 @@ def _table(rows: list[dict], columns: list[str], title: str = "") -> None:
 
 @sites_app.command("import")
 @cli_errors
-def sites_import(ctx: typer.Context, file: Annotated[Path, typer.Argument(
-        help="CSV or JSONL: domain, publisher, publisher_region, terms_url, terms_retrieved_at")],
-        as_json: JsonOpt = False) -> None:  # fmt: skip
+def sites_import(
+    ctx: typer.Context,
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV or JSONL: domain, publisher, publisher_region, terms_url, terms_retrieved_at"
+        ),
+    ],
+    as_json: JsonOpt = False,
+) -> None:
     """Add or update websites; then run `faceledger policy apply` to re-decide blocking."""
     from faceledger.registry import import_sites
 
     lib, actor = open_library(ctx)
-    emit(import_sites(lib, actor, file), as_json, lambda d: out.print(
-        f"{d['added']} websites added, {d['updated']} updated. "
-        "Run `faceledger policy apply` to re-decide blocking."))
+    emit(
+        import_sites(lib, actor, file),
+        as_json,
+        lambda d: out.print(
+            f"{d['added']} websites added, {d['updated']} updated. "
+            "Run `faceledger policy apply` to re-decide blocking."
+        ),
+    )
 
 
 @sites_app.command("list")
@@ -56,8 +81,13 @@ def sites_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     from faceledger.registry import list_sites
 
     lib, actor = open_library(ctx)
-    emit(list_sites(lib, actor), as_json, lambda rows: _table(
-        rows, ["domain", "publisher", "publisher_region", "terms_url", "sources"]))
+    emit(
+        list_sites(lib, actor),
+        as_json,
+        lambda rows: _table(
+            rows, ["domain", "publisher", "publisher_region", "terms_url", "sources"]
+        ),
+    )
 
 
 @policy_app.command("show")
@@ -66,8 +96,9 @@ def policy_show(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """The policy in force, as parsed from the library's policy.yaml."""
     lib, actor = open_library(ctx)
     lib.authorize(actor, "policy.show")
-    emit(lib.policy.model_dump(mode="json") | {"file": str(lib.policy_path)}, as_json,
-         print_mapping)
+    emit(
+        lib.policy.model_dump(mode="json") | {"file": str(lib.policy_path)}, as_json, print_mapping
+    )
 
 
 @policy_app.command("apply")
@@ -77,9 +108,14 @@ def policy_apply(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     from faceledger.blocking import apply_policy
 
     lib, actor = open_library(ctx)
-    emit(apply_policy(lib, actor), as_json, lambda d: out.print(
-        f"Policy version {d['policy_version']}: {d['blocked']} faces moved to the vault, "
-        f"{d['unblocked']} made searchable again."))
+    emit(
+        apply_policy(lib, actor),
+        as_json,
+        lambda d: out.print(
+            f"Policy version {d['policy_version']}: {d['blocked']} faces moved to the vault, "
+            f"{d['unblocked']} made searchable again."
+        ),
+    )
 
 
 @optout_app.command("submit")
@@ -96,9 +132,14 @@ def optout_submit(
     from faceledger.optout import submit_optout
 
     lib, actor = open_library(ctx)
-    emit(submit_optout(lib, actor, photo, region, name, email), as_json, lambda d: out.print(
-        f"Opt-out {d['optout_id']}: {d['status']}; {len(d['matched_faces'])} faces matched, "
-        f"{d['newly_blocked']} newly blocked."))
+    emit(
+        submit_optout(lib, actor, photo, region, name, email),
+        as_json,
+        lambda d: out.print(
+            f"Opt-out {d['optout_id']}: {d['status']}; {len(d['matched_faces'])} faces matched, "
+            f"{d['newly_blocked']} newly blocked."
+        ),
+    )
 
 
 @optout_app.command("list")
@@ -108,14 +149,22 @@ def optout_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     from faceledger.optout import list_optouts
 
     lib, actor = open_library(ctx)
-    emit(list_optouts(lib, actor), as_json, lambda rows: _table(
-        rows, ["id", "name", "region", "status", "matched_faces", "submitted_at"]))
+    emit(
+        list_optouts(lib, actor),
+        as_json,
+        lambda rows: _table(
+            rows, ["id", "name", "region", "status", "matched_faces", "submitted_at"]
+        ),
+    )
 
 
 @optout_app.command("show")
 @cli_errors
-def optout_show(ctx: typer.Context, optout_id: Annotated[int, typer.Argument(help="Opt-out id.")],
-                as_json: JsonOpt = False) -> None:  # fmt: skip
+def optout_show(
+    ctx: typer.Context,
+    optout_id: Annotated[int, typer.Argument(help="Opt-out id.")],
+    as_json: JsonOpt = False,
+) -> None:
     """One opt-out request and the faces it matched."""
     from faceledger.optout import show_optout
 
@@ -126,11 +175,14 @@ def optout_show(ctx: typer.Context, optout_id: Annotated[int, typer.Argument(hel
 @discovery_app.command("count")
 @cli_errors
 def discovery_count(
-    ctx: typer.Context, blocked: Blocked = None, jurisdiction: Jurisdiction = None,
-    signal: Annotated[str | None, typer.Option(
-        "--signal", "-s", help="gps, uploader, publisher or subject.")] = None,
+    ctx: typer.Context,
+    blocked: Blocked = None,
+    jurisdiction: Jurisdiction = None,
+    signal: Annotated[
+        str | None, typer.Option("--signal", "-s", help="gps, uploader, publisher or subject.")
+    ] = None,
     as_json: JsonOpt = False,
-) -> None:  # fmt: skip
+) -> None:
     """How many photos, faces and source URLs: in total and per signal."""
     from faceledger.discovery.answers import answer
 
@@ -141,36 +193,65 @@ def discovery_count(
         rows = [{"signal": "all", **d["total"]}]
         rows += [{"signal": s, **c} for s, c in d["by_signal"].items()]
         scope = "blocked" if d["blocked"] else "searchable" if d["blocked"] is False else "all"
-        _table(rows, ["signal", "photos", "faces", "source_urls"],
-               f"{scope} faces" + (f" tied to {d['jurisdiction']}" if d["jurisdiction"] else ""))
+        _table(
+            rows,
+            ["signal", "photos", "faces", "source_urls"],
+            f"{scope} faces" + (f" tied to {d['jurisdiction']}" if d["jurisdiction"] else ""),
+        )
 
     emit(data, as_json, human)
 
 
 @discovery_app.command("sources")
 @cli_errors
-def discovery_sources(ctx: typer.Context, blocked: Blocked = None,
-                      jurisdiction: Jurisdiction = None, as_json: JsonOpt = False) -> None:  # fmt: skip
+def discovery_sources(
+    ctx: typer.Context,
+    blocked: Blocked = None,
+    jurisdiction: Jurisdiction = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Source URLs, page URLs, websites, terms of service, publishers and their regions."""
     from faceledger.discovery.answers import answer
 
     lib, actor = open_library(ctx)
-    emit(answer(lib, actor, "sources", blocked=blocked, jurisdiction=jurisdiction), as_json,
-         lambda rows: _table(rows, ["photo_id", "source_url", "page_url", "website", "publisher",
-                                    "publisher_region", "terms_url"]))  # fmt: skip
+    emit(
+        answer(lib, actor, "sources", blocked=blocked, jurisdiction=jurisdiction),
+        as_json,
+        lambda rows: _table(
+            rows,
+            [
+                "photo_id",
+                "source_url",
+                "page_url",
+                "website",
+                "publisher",
+                "publisher_region",
+                "terms_url",
+            ],
+        ),
+    )
 
 
 @discovery_app.command("vector-dates")
 @cli_errors
-def discovery_vector_dates(ctx: typer.Context, blocked: Blocked = None,
-                           jurisdiction: Jurisdiction = None, as_json: JsonOpt = False) -> None:  # fmt: skip
+def discovery_vector_dates(
+    ctx: typer.Context,
+    blocked: Blocked = None,
+    jurisdiction: Jurisdiction = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Per face: id, photo, source URL, retrieval date, vector collection date and model."""
     from faceledger.discovery.answers import answer
 
     lib, actor = open_library(ctx)
-    emit(answer(lib, actor, "vector_dates", blocked=blocked, jurisdiction=jurisdiction), as_json,
-         lambda rows: _table(rows, ["face_id", "photo_id", "source_url", "retrieved_at",
-                                    "vector_collected_at", "model"]))  # fmt: skip
+    emit(
+        answer(lib, actor, "vector_dates", blocked=blocked, jurisdiction=jurisdiction),
+        as_json,
+        lambda rows: _table(
+            rows,
+            ["face_id", "photo_id", "source_url", "retrieved_at", "vector_collected_at", "model"],
+        ),
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -57,7 +57,6 @@ def open_library(ctx: typer.Context) -> tuple[Library, Actor]:
     return lib, lib.actor(st["as"])
 
 
-
 def print_mapping(data: dict, indent: int = 0) -> None:
     """Print a nested mapping as indented key: value lines."""
     pad = "  " * indent

@@ -47,9 +47,14 @@ class Reevaluation:
 class Decider:
     """Decides jurisdictions and blocking with the policy and registry as they are now."""
 
-    def __init__(self, policy: Policy, publisher_regions: dict[str, str],
-                 optout_index: FaissIndex, optout_of_face: dict[int, tuple[int, str]],
-                 optout_threshold: float):  # fmt: skip
+    def __init__(
+        self,
+        policy: Policy,
+        publisher_regions: dict[str, str],
+        optout_index: FaissIndex,
+        optout_of_face: dict[int, tuple[int, str]],
+        optout_threshold: float,
+    ):
         """Use :meth:`for_library` rather than building one by hand."""
         self.policy = policy
         self.publisher_regions = publisher_regions
@@ -62,26 +67,36 @@ class Decider:
         """A decider over ``lib``'s policy, sites registry and opt-outs."""
         catalog = lib.catalog
         with catalog.engine.connect() as conn:
-            publisher_regions = dict(conn.execute(
-                select(t.websites.c.domain, t.websites.c.publisher_region)
-                .where(t.websites.c.publisher_region.is_not(None))
-            ).all())  # fmt: skip
+            publisher_regions = dict(
+                conn.execute(
+                    select(t.websites.c.domain, t.websites.c.publisher_region).where(
+                        t.websites.c.publisher_region.is_not(None)
+                    )
+                ).all()
+            )
             rows = conn.execute(
-                select(t.faces.c.id, t.faces.c.vector, t.faces.c.vector_key_id,
-                       t.optouts.c.id, t.optouts.c.region)
+                select(
+                    t.faces.c.id,
+                    t.faces.c.vector,
+                    t.faces.c.vector_key_id,
+                    t.optouts.c.id,
+                    t.optouts.c.region,
+                )
                 .select_from(t.optout_faces.join(t.faces).join(t.optouts))
                 .where(t.faces.c.status == "active")
-            ).all()  # fmt: skip
+            ).all()
         optout_of_face = {r[0]: (r[3], r[4]) for r in rows}
         ids = np.array([r[0] for r in rows], np.int64)
         vectors = np.array([from_blob(r[1], r[2], catalog.sealer) for r in rows], np.float32)
         index = FaissIndex.build(ids, vectors.reshape(-1, 128))
-        return cls(lib.policy, publisher_regions, index, optout_of_face,
-                   lib.settings.optout_threshold)  # fmt: skip
+        return cls(
+            lib.policy, publisher_regions, index, optout_of_face, lib.settings.optout_threshold
+        )
 
     # -- pure decisions ------------------------------------------------------------------
-    def photo_jurisdictions(self, gps: GeoPoint | None,
-                            provenances: Iterable[Provenance]) -> list[Jurisdiction]:  # fmt: skip
+    def photo_jurisdictions(
+        self, gps: GeoPoint | None, provenances: Iterable[Provenance]
+    ) -> list[Jurisdiction]:
         """A photo's jurisdictions from its GPS and every provenance row."""
         found = list(jurisdictions_for_gps(gps))
         for prov in provenances:
@@ -105,8 +120,9 @@ class Decider:
             out.setdefault(optout_id, (Jurisdiction(region, "subject"), optout_id, float(distance)))
         return list(out.values())
 
-    def decide(self, facts: PhotoFacts, provenances: Sequence[Provenance],
-               faces: Sequence[DetectedFace]) -> Decision:  # fmt: skip
+    def decide(
+        self, facts: PhotoFacts, provenances: Sequence[Provenance], faces: Sequence[DetectedFace]
+    ) -> Decision:
         """Jurisdictions of a new photo and whether each of its faces is blocked."""
         photo_j = self.photo_jurisdictions(facts.gps, provenances)
         subject = [self.subject_matches(face.vector) for face in faces]
@@ -118,8 +134,11 @@ class Decider:
     # -- catalog updates -------------------------------------------------------------------
     def link_optout(self, conn: Connection, optout_id: int, face_id: int, distance: float) -> None:
         """Record that a face matched an opt-out (so its vector blocks later arrivals too)."""
-        conn.execute(insert(t.optout_faces).values(
-            optout_id=optout_id, face_id=face_id, distance=distance, matched_at=utcnow()))
+        conn.execute(
+            insert(t.optout_faces).values(
+                optout_id=optout_id, face_id=face_id, distance=distance, matched_at=utcnow()
+            )
+        )
 
     def reevaluate(self, conn: Connection, photo_ids: Sequence[int] | None = None) -> Reevaluation:
         """Recompute derived jurisdictions, then every face's block flag (all photos or some).
@@ -130,20 +149,26 @@ class Decider:
         self._refresh_derived(conn, photo_ids)
         by_photo: dict[int, list[tuple[int, str, str]]] = defaultdict(list)
         rows = conn.execute(
-            select(t.jurisdictions.c.photo_id, t.jurisdictions.c.face_id,
-                   t.jurisdictions.c.region, t.jurisdictions.c.signal)
-            .where(t.jurisdictions.c.photo_id.in_(select(t.photos.c.id).where(scope)))
-        )  # fmt: skip
+            select(
+                t.jurisdictions.c.photo_id,
+                t.jurisdictions.c.face_id,
+                t.jurisdictions.c.region,
+                t.jurisdictions.c.signal,
+            ).where(t.jurisdictions.c.photo_id.in_(select(t.photos.c.id).where(scope)))
+        )
         for photo_id, face_id, region, signal in rows:
             by_photo[photo_id].append((face_id, region, signal))
         to_block, to_unblock = [], []
         faces = conn.execute(
-            select(t.faces.c.id, t.faces.c.photo_id, t.faces.c.blocked)
-            .where(t.faces.c.status == "active", t.faces.c.photo_id.in_(
-                select(t.photos.c.id).where(scope)))
-        )  # fmt: skip
+            select(t.faces.c.id, t.faces.c.photo_id, t.faces.c.blocked).where(
+                t.faces.c.status == "active",
+                t.faces.c.photo_id.in_(select(t.photos.c.id).where(scope)),
+            )
+        )
         for face_id, photo_id, blocked in faces:
-            mine = [Jurisdiction(r, s) for f, r, s in by_photo.get(photo_id, ()) if f in (0, face_id)]
+            mine = [
+                Jurisdiction(r, s) for f, r, s in by_photo.get(photo_id, ()) if f in (0, face_id)
+            ]
             should = bool(block_reasons(self.policy, mine))
             if should and not blocked:
                 to_block.append(face_id)
@@ -151,33 +176,35 @@ class Decider:
                 to_unblock.append(face_id)
         for ids, value in ((to_block, True), (to_unblock, False)):
             for start in range(0, len(ids), 10_000):
-                conn.execute(update(t.faces).where(t.faces.c.id.in_(ids[start:start + 10_000]))
-                             .values(blocked=value))  # fmt: skip
+                conn.execute(
+                    update(t.faces)
+                    .where(t.faces.c.id.in_(ids[start : start + 10_000]))
+                    .values(blocked=value)
+                )
         return Reevaluation(to_block, to_unblock)
 
     def _refresh_derived(self, conn: Connection, photo_ids: Sequence[int] | None) -> None:
         """Rebuild uploader and publisher jurisdictions from provenance and the registry."""
         jscope = t.jurisdictions.c.photo_id.in_(photo_ids) if photo_ids is not None else True
         sscope = t.photo_sources.c.photo_id.in_(photo_ids) if photo_ids is not None else True
-        conn.execute(delete(t.jurisdictions).where(
-            jscope, t.jurisdictions.c.signal.in_(DERIVED_SIGNALS)))
+        conn.execute(
+            delete(t.jurisdictions).where(jscope, t.jurisdictions.c.signal.in_(DERIVED_SIGNALS))
+        )
         uploader = (
             select(t.photo_sources.c.photo_id, t.photo_sources.c.uploader_region)
-            .where(sscope, t.photo_sources.c.uploader_region.is_not(None)).distinct()
-        )  # fmt: skip
+            .where(sscope, t.photo_sources.c.uploader_region.is_not(None))
+            .distinct()
+        )
         publisher = (
-            select(t.photo_sources.c.photo_id, t.websites.c.publisher_region, t.websites.c.domain)
+            select(t.photo_sources.c.photo_id, t.websites.c.publisher_region)
             .select_from(t.photo_sources.join(t.websites))
-            .where(sscope, t.websites.c.publisher_region.is_not(None)).distinct()
-        )  # fmt: skip
-        rows = [{"photo_id": p, "face_id": 0, "region": r, "signal": "uploader", "ref": None}
-                for p, r in conn.execute(uploader)]  # fmt: skip
-        seen = set()
-        for p, r, domain in conn.execute(publisher):
-            if (p, r) not in seen:
-                seen.add((p, r))
-                rows.append({"photo_id": p, "face_id": 0, "region": r, "signal": "publisher",
-                             "ref": None})  # fmt: skip
+            .where(sscope, t.websites.c.publisher_region.is_not(None))
+            .distinct()
+        )
+        rows = [
+            {"photo_id": p, "face_id": 0, "region": r, "signal": signal, "ref": None}
+            for signal, query in (("uploader", uploader), ("publisher", publisher))
+            for p, r in conn.execute(query)
+        ]
         for start in range(0, len(rows), 10_000):
-            conn.execute(insert(t.jurisdictions), rows[start:start + 10_000])
-
+            conn.execute(insert(t.jurisdictions), rows[start : start + 10_000])

@@ -46,7 +46,9 @@ def build_collection(root: Path) -> tuple[Path, Path, Path]:
         "astronaut_crop.jpg": astronaut.crop((100, 0, 380, 300)),
         "camera.png": camera,
     }
-    composite = Image.new("RGB", (hopper.width + astronaut.width, max(hopper.height, astronaut.height)))
+    composite = Image.new(
+        "RGB", (hopper.width + astronaut.width, max(hopper.height, astronaut.height))
+    )
     composite.paste(hopper, (0, 0))
     composite.paste(astronaut, (hopper.width, 0))
     derived["group_hopper_astronaut.jpg"] = composite
@@ -55,15 +57,29 @@ def build_collection(root: Path) -> tuple[Path, Path, Path]:
     manifest = root / "manifest.csv"
     with manifest.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["path", "source_url", "page_url", "retrieved_at", "uploader_region",
-                         "caption"])  # fmt: skip
-        writer.writerow(["collection/hopper_original.jpg",
-                         "https://history.example.org/img/hopper.jpg",
-                         "https://history.example.org/people/grace-hopper",
-                         "2024-03-01T10:00:00Z", "US-VA", "Rear Admiral Grace Hopper"])
-        writer.writerow(["collection/astronaut.png", "https://space.example.gov/img/collins.png",
-                         "https://space.example.gov/crew/collins", "2024-05-17T08:30:00Z",
-                         "US-IL", "Eileen Collins (uploaded from Illinois)"])
+        writer.writerow(
+            ["path", "source_url", "page_url", "retrieved_at", "uploader_region", "caption"]
+        )
+        writer.writerow(
+            [
+                "collection/hopper_original.jpg",
+                "https://history.example.org/img/hopper.jpg",
+                "https://history.example.org/people/grace-hopper",
+                "2024-03-01T10:00:00Z",
+                "US-VA",
+                "Rear Admiral Grace Hopper",
+            ]
+        )
+        writer.writerow(
+            [
+                "collection/astronaut.png",
+                "https://space.example.gov/img/collins.png",
+                "https://space.example.gov/crew/collins",
+                "2024-05-17T08:30:00Z",
+                "US-IL",
+                "Eileen Collins (uploaded from Illinois)",
+            ]
+        )
     probe = root / "probe_hopper_mirrored.jpg"
     ImageOps.mirror(hopper.crop((30, 20, 500, 560))).save(probe)
     return photos, manifest, probe
@@ -85,8 +101,10 @@ def main() -> None:
     _run("ingest", str(photos), "--manifest", str(manifest))
     _run("stats")
     _run("search", str(probe), "--top-k", "5")
-    print("\nThe astronaut photo's manifest row says it was uploaded from Illinois (US-IL), so "
-          "the default policy keeps that face in the vault, out of search.")  # fmt: skip
+    print(
+        "\nThe astronaut photo's manifest row says it was uploaded from Illinois (US-IL), so "
+        "the default policy keeps that face in the vault, out of search."
+    )
 
 
 if __name__ == "__main__":

@@ -75,9 +75,7 @@ class Library:
             atomic_write(lib.policy_path, default_policy_text().encode())
         with lib.catalog.begin() as conn:
             if lib.catalog_meta(conn, OWNER_KEY) is None:
-                conn.execute(
-                    insert(t.users).values(name=owner, role="admin", created_at=utcnow())
-                )
+                conn.execute(insert(t.users).values(name=owner, role="admin", created_at=utcnow()))
                 lib.catalog.set_meta(conn, OWNER_KEY, owner)
                 lib.record_policy(conn, owner)
                 audit.append(conn, owner, "init", details={"library": str(lib.root.resolve())})
@@ -145,8 +143,9 @@ class Library:
         digest = hashlib.sha256(body.encode()).hexdigest()
         last = conn.execute(
             select(t.policy_versions.c.id, t.policy_versions.c.sha256)
-            .order_by(t.policy_versions.c.id.desc()).limit(1)
-        ).first()  # fmt: skip
+            .order_by(t.policy_versions.c.id.desc())
+            .limit(1)
+        ).first()
         if last is not None and last.sha256 == digest:
             return last.id
         return conn.execute(
@@ -217,8 +216,10 @@ class Library:
 
     def move_faces(self, moved: Reevaluation) -> None:
         """Move faces between the searchable and vault indexes after a committed change."""
-        for ids, source, target in ((moved.blocked, "searchable", "vault"),
-                                    (moved.unblocked, "vault", "searchable")):  # fmt: skip
+        for ids, source, target in (
+            (moved.blocked, "searchable", "vault"),
+            (moved.unblocked, "vault", "searchable"),
+        ):
             if not ids:
                 continue
             array = np.asarray(ids, np.int64)
@@ -249,24 +250,32 @@ class Library:
         self.authorize(actor, "show")
         photo = self.catalog.photo(photo_id)
         if actor.is_custodian and any(f["blocked"] for f in photo["faces"]):
-            vault.require_vault_access(self, actor, [f["face_id"] for f in photo["faces"]
-                                                     if f["blocked"]])  # governance hook
+            vault.require_vault_access(
+                self, actor, [f["face_id"] for f in photo["faces"] if f["blocked"]]
+            )  # governance hook
         if not actor.is_custodian:
             photo["faces"] = [f for f in photo["faces"] if not f["blocked"]]
             if not photo["faces"] and self._has_blocked_faces(photo_id):
                 # Saying "this photo has hidden faces" would itself disclose a blocked face.
                 raise NotFoundError(f"no photo with id {photo_id}")
         with self.catalog.begin() as conn:
-            audit.append(conn, actor.name, "show.photo", {"photos": [photo_id],
-                         "faces": [f["face_id"] for f in photo["faces"]]})  # fmt: skip
+            audit.append(
+                conn,
+                actor.name,
+                "show.photo",
+                {"photos": [photo_id], "faces": [f["face_id"] for f in photo["faces"]]},
+            )
         return photo
 
     def _has_blocked_faces(self, photo_id: int) -> bool:
         with self.catalog.engine.connect() as conn:
-            return bool(conn.scalar(
-                select(func.count()).select_from(t.faces)
-                .where(t.faces.c.photo_id == photo_id, VAULT)
-            ))  # fmt: skip
+            return bool(
+                conn.scalar(
+                    select(func.count())
+                    .select_from(t.faces)
+                    .where(t.faces.c.photo_id == photo_id, VAULT)
+                )
+            )
 
     def show_face(self, actor: Actor, face_id: int) -> dict[str, Any]:
         """One face (not its vector); a blocked face is 'not found' for all but custodians."""
@@ -303,4 +312,3 @@ def _read_text(path: Path) -> str | None:
         return path.read_text().strip()
     except FileNotFoundError:
         return None
-

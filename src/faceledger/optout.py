@@ -24,13 +24,21 @@ from faceledger.search import Probe, embed_probe
 __all__ = ["submit_optout", "list_optouts", "show_optout"]
 
 
-def submit_optout(lib: Library, actor: Actor, selfie: Path, region: str, name: str,
-                  email: str | None = None, engine: FaceEngine | None = None) -> dict[str, Any]:  # fmt: skip
+def submit_optout(
+    lib: Library,
+    actor: Actor,
+    selfie: Path,
+    region: str,
+    name: str,
+    email: str | None = None,
+    engine: FaceEngine | None = None,
+) -> dict[str, Any]:
     """File an opt-out: match the selfie against both indexes and block what matches."""
     lib.authorize(actor, "optout.submit")
     region = region.strip().upper()
-    engine = engine or FaceEngine(lib.settings.detector, lib.settings.detect_max_side,
-                                  lib.settings.upsample)  # fmt: skip
+    engine = engine or FaceEngine(
+        lib.settings.detector, lib.settings.detect_max_side, lib.settings.upsample
+    )
     faces = embed_probe(lib, engine, Probe(str(selfie), selfie.read_bytes()))
     threshold = lib.settings.optout_threshold
     matches: dict[int, float] = {}
@@ -42,39 +50,72 @@ def submit_optout(lib: Library, actor: Actor, selfie: Path, region: str, name: s
             for d, i in zip(distances[0], ids[0], strict=True):
                 if i >= 0 and d <= threshold:
                     matches[int(i)] = min(float(d), matches.get(int(i), 9.0))
-    status = "no_face" if not faces else "several_faces" if len(faces) > 1 else (
-        "matched" if matches else "no_match")  # fmt: skip
+    status = (
+        "no_face"
+        if not faces
+        else "several_faces"
+        if len(faces) > 1
+        else ("matched" if matches else "no_match")
+    )
     decider = Decider.for_library(lib)
     with lib.writing() as conn:
-        optout_id = conn.execute(insert(t.optouts).values(
-            name=name, email=email, region=region, status=status, submitted_by=actor.name,
-            submitted_at=utcnow())).inserted_primary_key[0]
-        photo_of = dict(conn.execute(select(t.faces.c.id, t.faces.c.photo_id)
-                                     .where(t.faces.c.id.in_(list(matches)))).all())  # fmt: skip
+        optout_id = conn.execute(
+            insert(t.optouts).values(
+                name=name,
+                email=email,
+                region=region,
+                status=status,
+                submitted_by=actor.name,
+                submitted_at=utcnow(),
+            )
+        ).inserted_primary_key[0]
+        photo_of = dict(
+            conn.execute(
+                select(t.faces.c.id, t.faces.c.photo_id).where(t.faces.c.id.in_(list(matches)))
+            ).all()
+        )
         for face_id, distance in matches.items():
-            lib.catalog.add_jurisdictions(conn, photo_of[face_id], [Jurisdiction(region, "subject")],
-                                          face_id=face_id, ref=f"optout:{optout_id}")  # fmt: skip
+            lib.catalog.add_jurisdictions(
+                conn,
+                photo_of[face_id],
+                [Jurisdiction(region, "subject")],
+                face_id=face_id,
+                ref=f"optout:{optout_id}",
+            )
             decider.link_optout(conn, optout_id, face_id, distance)
         moved = decider.reevaluate(conn, sorted(set(photo_of.values())))
         if moved.blocked or moved.unblocked:
             lib.bump_generation(conn, "searchable", "vault")
-        audit.append(conn, actor.name, "optout.submit",
-                     {"optouts": [optout_id], "faces": sorted(matches)},
-                     {"status": status, "region": region, "blocked_now": len(moved.blocked)})
+        audit.append(
+            conn,
+            actor.name,
+            "optout.submit",
+            {"optouts": [optout_id], "faces": sorted(matches)},
+            {"status": status, "region": region, "blocked_now": len(moved.blocked)},
+        )
     lib.move_faces(moved)
-    return {"optout_id": optout_id, "status": status, "matched_faces": sorted(matches),
-            "newly_blocked": len(moved.blocked)}  # fmt: skip
+    return {
+        "optout_id": optout_id,
+        "status": status,
+        "matched_faces": sorted(matches),
+        "newly_blocked": len(moved.blocked),
+    }
 
 
 def list_optouts(lib: Library, actor: Actor) -> list[dict[str, Any]]:
     """Every opt-out request with its status and number of matched faces."""
     lib.authorize(actor, "optout.list")
     with lib.catalog.engine.connect() as conn:
-        rows = conn.execute(
-            select(t.optouts, func.count(t.optout_faces.c.face_id).label("matched_faces"))
-            .select_from(t.optouts.outerjoin(t.optout_faces))
-            .group_by(t.optouts.c.id).order_by(t.optouts.c.id)
-        ).mappings().all()  # fmt: skip
+        rows = (
+            conn.execute(
+                select(t.optouts, func.count(t.optout_faces.c.face_id).label("matched_faces"))
+                .select_from(t.optouts.outerjoin(t.optout_faces))
+                .group_by(t.optouts.c.id)
+                .order_by(t.optouts.c.id)
+            )
+            .mappings()
+            .all()
+        )
     return [_optout_dict(r) | {"matched_faces": r["matched_faces"]} for r in rows]
 
 
@@ -85,17 +126,25 @@ def show_optout(lib: Library, actor: Actor, optout_id: int) -> dict[str, Any]:
         row = conn.execute(select(t.optouts).where(t.optouts.c.id == optout_id)).mappings().first()
         if row is None:
             raise NotFoundError(f"no opt-out with id {optout_id}; `faceledger optout list`")
-        faces = conn.execute(select(t.optout_faces.c.face_id, t.optout_faces.c.distance)
-                             .where(t.optout_faces.c.optout_id == optout_id)).all()  # fmt: skip
+        faces = conn.execute(
+            select(t.optout_faces.c.face_id, t.optout_faces.c.distance).where(
+                t.optout_faces.c.optout_id == optout_id
+            )
+        ).all()
     with lib.writing() as conn:
         audit.append(conn, actor.name, "optout.show", {"optouts": [optout_id]})
-    return _optout_dict(row) | {"faces": [{"face_id": f, "distance": round(d, 4)}
-                                         for f, d in faces]}  # fmt: skip
+    return _optout_dict(row) | {
+        "faces": [{"face_id": f, "distance": round(d, 4)} for f, d in faces]
+    }
 
 
 def _optout_dict(row) -> dict[str, Any]:
-    return {"id": row["id"], "name": row["name"], "email": row["email"], "region": row["region"],
-            "status": row["status"], "submitted_by": row["submitted_by"],
-            "submitted_at": iso(row["submitted_at"])}  # fmt: skip
-
-
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "email": row["email"],
+        "region": row["region"],
+        "status": row["status"],
+        "submitted_by": row["submitted_by"],
+        "submitted_at": iso(row["submitted_at"]),
+    }

@@ -61,12 +61,15 @@ class IngestSummary:
     def as_dict(self) -> dict:
         """JSON-ready counters and errors."""
         return {
-            "run_id": self.run_id, "photos_new": self.photos_new,
+            "run_id": self.run_id,
+            "photos_new": self.photos_new,
             "photos_already_stored": self.photos_already_stored,
-            "sources_added": self.sources_added, "faces": self.faces,
+            "sources_added": self.sources_added,
+            "faces": self.faces,
             "faces_searchable": self.faces - self.faces_blocked,
-            "faces_blocked": self.faces_blocked, "errors": self.errors,
-        }  # fmt: skip
+            "faces_blocked": self.faces_blocked,
+            "errors": self.errors,
+        }
 
 
 # -- worker side (pure: bytes in, facts and faces out) ---------------------------------------
@@ -107,8 +110,9 @@ def _run_lock(root: Path) -> Iterator[None]:
         yield
 
 
-def _items(folders: Iterable[Path], manifests: Iterable[Path], warcs: Iterable[Path],
-           max_bytes: int) -> Iterator[SourceItem | SourceFailure]:  # fmt: skip
+def _items(
+    folders: Iterable[Path], manifests: Iterable[Path], warcs: Iterable[Path], max_bytes: int
+) -> Iterator[SourceItem | SourceFailure]:
     return chain(
         chain.from_iterable(iter_folder(p) for p in folders),
         chain.from_iterable(iter_manifest(m) for m in manifests),
@@ -124,17 +128,24 @@ class _Pending:
 
 
 def ingest(
-    lib: Library, actor: Actor, folders: Iterable[Path] = (), manifests: Iterable[Path] = (),
-    warcs: Iterable[Path] = (), on_item: Callable[[str], None] | None = None,
-) -> IngestSummary:  # fmt: skip
+    lib: Library,
+    actor: Actor,
+    folders: Iterable[Path] = (),
+    manifests: Iterable[Path] = (),
+    warcs: Iterable[Path] = (),
+    on_item: Callable[[str], None] | None = None,
+) -> IngestSummary:
     """Ingest every photo of the given sources into ``lib``; failures are recorded, not raised."""
     lib.authorize(actor, "ingest")
     folders, manifests, warcs = list(folders), list(manifests), list(warcs)
     settings = lib.settings
     with _run_lock(lib.root):
         with lib.writing() as conn:  # an older run still 'running' was killed
-            conn.execute(update(t.ingest_runs).where(t.ingest_runs.c.status == "running")
-                         .values(status="interrupted"))  # fmt: skip
+            conn.execute(
+                update(t.ingest_runs)
+                .where(t.ingest_runs.c.status == "running")
+                .values(status="interrupted")
+            )
         inputs = [str(p) for p in folders] + [f"manifest:{m}" for m in manifests]
         inputs += [f"warc:{w}" for w in warcs]
         run_id = lib.catalog.start_run(inputs, actor.name)
@@ -147,8 +158,9 @@ def ingest(
 
         def fail(name: str, error: BaseException) -> None:
             lib.catalog.record_error(run_id, name, error)
-            summary.errors.append({"item": name, "error": type(error).__name__,
-                                   "message": str(error)})  # fmt: skip
+            summary.errors.append(
+                {"item": name, "error": type(error).__name__, "message": str(error)}
+            )
 
         def finish(future: Future) -> None:
             sha = futures.pop(future)
@@ -166,8 +178,9 @@ def ingest(
             writer.new_photo(job, facts, found)
             known.add(sha)
 
-        with ProcessPoolExecutor(settings.worker_count, initializer=_init_worker,
-                                 initargs=(settings,)) as pool:  # fmt: skip
+        with ProcessPoolExecutor(
+            settings.worker_count, initializer=_init_worker, initargs=(settings,)
+        ) as pool:
             for item in _items(folders, manifests, warcs, settings.max_file_bytes):
                 if on_item:
                     on_item(item.name)
@@ -219,7 +232,9 @@ class _Writer:
     def known_photo(self, sha256: str, item: SourceItem) -> None:
         with self.lib.writing() as conn:
             photo_id = self.lib.catalog.photo_id_by_sha256(conn, sha256)
-            added = self.lib.catalog.add_source(conn, photo_id, item.provenance, self.summary.run_id)
+            added = self.lib.catalog.add_source(
+                conn, photo_id, item.provenance, self.summary.run_id
+            )
             moved = self.decider.reevaluate(conn, [photo_id]) if added else None
             if moved and (moved.blocked or moved.unblocked):
                 # New provenance tied the photo to a region the policy blocks (or no longer).
@@ -245,24 +260,32 @@ class _Writer:
         provenances = [item.provenance for item in job.items]
         decision = self.decider.decide(facts, provenances, found)
         with lib.writing() as conn:
-            photo_id = catalog.add_photo(conn, facts, job.digests.md5, job.digests.sha1,
-                                         stored, run_id)  # fmt: skip
+            photo_id = catalog.add_photo(
+                conn, facts, job.digests.md5, job.digests.sha1, stored, run_id
+            )
             for prov in provenances:
                 self.summary.sources_added += int(catalog.add_source(conn, photo_id, prov, run_id))
             catalog.add_jurisdictions(conn, photo_id, decision.photo_jurisdictions)
-            face_ids = catalog.add_faces(conn, photo_id, found, lib.settings.detector,
-                                         decision.blocked)  # fmt: skip
+            face_ids = catalog.add_faces(
+                conn, photo_id, found, lib.settings.detector, decision.blocked
+            )
             for face_id, subject in zip(face_ids, decision.subject, strict=True):
                 for jurisdiction, optout_id, distance in subject:
-                    catalog.add_jurisdictions(conn, photo_id, [jurisdiction], face_id=face_id,
-                                              ref=f"optout:{optout_id}")  # fmt: skip
+                    catalog.add_jurisdictions(
+                        conn, photo_id, [jurisdiction], face_id=face_id, ref=f"optout:{optout_id}"
+                    )
                     self.decider.link_optout(conn, optout_id, face_id, distance)
             if face_ids:
-                lib.bump_generation(conn, *{("vault" if b else "searchable")
-                                            for b in decision.blocked})  # fmt: skip
-            audit.append(conn, self.actor.name, "ingest.photo",
-                         {"photos": [photo_id], "faces": face_ids},
-                         {"sha256": facts.sha256, "blocked_faces": sum(decision.blocked)})
+                lib.bump_generation(
+                    conn, *{("vault" if b else "searchable") for b in decision.blocked}
+                )
+            audit.append(
+                conn,
+                self.actor.name,
+                "ingest.photo",
+                {"photos": [photo_id], "faces": face_ids},
+                {"sha256": facts.sha256, "blocked_faces": sum(decision.blocked)},
+            )
         # Only after the commit: the index never holds a face the catalog does not.
         for face_id, face, blocked in zip(face_ids, found, decision.blocked, strict=True):
             target = self.vault if blocked else self.searchable
@@ -274,4 +297,3 @@ class _Writer:
         if self.since_save >= SAVE_EVERY:
             lib.save_indexes()
             self.since_save = 0
-

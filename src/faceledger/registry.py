@@ -46,8 +46,9 @@ def parse_sites(path: Path) -> list[dict[str, Any]]:
             raise ManifestError(f"{where}: a row must be an object")
         unknown = set(row) - set(SITE_FIELDS)
         if unknown:
-            raise ManifestError(f"{where}: unknown field(s) {sorted(unknown)}; allowed: "
-                                f"{', '.join(SITE_FIELDS)}")  # fmt: skip
+            raise ManifestError(
+                f"{where}: unknown field(s) {sorted(unknown)}; allowed: {', '.join(SITE_FIELDS)}"
+            )
         clean = {k: (str(row.get(k) or "").strip() or None) for k in SITE_FIELDS}
         if not clean["domain"]:
             raise ManifestError(f"{where}: domain is required")
@@ -62,9 +63,12 @@ def parse_sites(path: Path) -> list[dict[str, Any]]:
             try:
                 parsed = datetime.fromisoformat(when.replace("Z", "+00:00"))
             except ValueError as exc:
-                raise ManifestError(f"{where}: terms_retrieved_at {when!r} is not ISO 8601") from exc
-            clean["terms_retrieved_at"] = as_utc(parsed) if parsed.tzinfo else parsed.replace(
-                tzinfo=UTC)
+                raise ManifestError(
+                    f"{where}: terms_retrieved_at {when!r} is not ISO 8601"
+                ) from exc
+            clean["terms_retrieved_at"] = (
+                as_utc(parsed) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+            )
         rows.append(clean)
     return rows
 
@@ -84,8 +88,12 @@ def import_sites(lib: Library, actor: Actor, path: Path) -> dict[str, int]:
             else:
                 conn.execute(update(t.websites).where(t.websites.c.id == found).values(**values))
                 updated += 1
-        audit.append(conn, actor.name, "sites.import", details={
-            "file": str(path), "added": added, "updated": updated})
+        audit.append(
+            conn,
+            actor.name,
+            "sites.import",
+            details={"file": str(path), "added": added, "updated": updated},
+        )
     return {"added": added, "updated": updated}
 
 
@@ -95,10 +103,21 @@ def list_sites(lib: Library, actor: Actor) -> list[dict[str, Any]]:
     from sqlalchemy import func
 
     with lib.catalog.engine.connect() as conn:
-        rows = conn.execute(
-            select(t.websites, func.count(t.photo_sources.c.id).label("sources"))
-            .select_from(t.websites.outerjoin(t.photo_sources))
-            .group_by(t.websites.c.id).order_by(t.websites.c.domain)
-        ).mappings().all()  # fmt: skip
-    return [{**{k: row[k] for k in SITE_FIELDS}, "sources": row["sources"],
-             "terms_retrieved_at": iso(row["terms_retrieved_at"])} for row in rows]  # fmt: skip
+        rows = (
+            conn.execute(
+                select(t.websites, func.count(t.photo_sources.c.id).label("sources"))
+                .select_from(t.websites.outerjoin(t.photo_sources))
+                .group_by(t.websites.c.id)
+                .order_by(t.websites.c.domain)
+            )
+            .mappings()
+            .all()
+        )
+    return [
+        {
+            **{k: row[k] for k in SITE_FIELDS},
+            "sources": row["sources"],
+            "terms_retrieved_at": iso(row["terms_retrieved_at"]),
+        }
+        for row in rows
+    ]

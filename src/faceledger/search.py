@@ -33,9 +33,13 @@ def embed_probe(lib: Library, engine: FaceEngine, probe: Probe) -> list:
 
 
 def search_faces(
-    lib: Library, actor: Actor, probes: Sequence[Probe], top_k: int = 10,
-    threshold: float | None = None, engine: FaceEngine | None = None,
-) -> list[dict]:  # fmt: skip
+    lib: Library,
+    actor: Actor,
+    probes: Sequence[Probe],
+    top_k: int = 10,
+    threshold: float | None = None,
+    engine: FaceEngine | None = None,
+) -> list[dict]:
     """For each probe, each face found and its matches in the searchable index.
 
     Only the searchable index is consulted: blocked faces are physically absent from it. The
@@ -46,8 +50,9 @@ def search_faces(
     if refusal:
         raise PermissionDenied(f"{actor.name} may not search: {refusal}")
     threshold = lib.settings.match_threshold if threshold is None else threshold
-    engine = engine or FaceEngine(lib.settings.detector, lib.settings.detect_max_side,
-                                  lib.settings.upsample)  # fmt: skip
+    engine = engine or FaceEngine(
+        lib.settings.detector, lib.settings.detect_max_side, lib.settings.upsample
+    )
     results: list[dict] = []
     queries: list[np.ndarray] = []
     for probe in probes:
@@ -64,10 +69,13 @@ def search_faces(
         index = lib.index("searchable")
         distances, ids = index.search(np.stack(queries), top_k)
         hits = [
-            [(int(i), float(d)) for d, i in zip(drow, irow, strict=True)
-             if i >= 0 and d <= threshold]
+            [
+                (int(i), float(d))
+                for d, i in zip(drow, irow, strict=True)
+                if i >= 0 and d <= threshold
+            ]
             for drow, irow in zip(distances, ids, strict=True)
-        ]  # fmt: skip
+        ]
         details = lib.catalog.match_details({i for row in hits for i, _ in row})
         faces = (face for entry in results for face in entry["faces"])
         for face, row in zip(faces, hits, strict=True):
@@ -76,7 +84,16 @@ def search_faces(
                     face["matches"].append({**details[face_id], "distance": round(distance, 4)})
                     matched.append(face_id)
     with lib.writing() as conn:
-        audit.append(conn, actor.name, "search", {"faces": sorted(set(matched))},
-                     {"probes": len(probes), "probe_faces": len(queries), "top_k": top_k,
-                      "threshold": threshold})  # fmt: skip
+        audit.append(
+            conn,
+            actor.name,
+            "search",
+            {"faces": sorted(set(matched))},
+            {
+                "probes": len(probes),
+                "probe_faces": len(queries),
+                "top_k": top_k,
+                "threshold": threshold,
+            },
+        )
     return results

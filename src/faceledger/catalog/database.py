@@ -27,6 +27,8 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")  # psycopg 3 driver
     return create_engine(url, pool_pre_ping=True)
 
 

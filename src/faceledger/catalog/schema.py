@@ -20,11 +20,27 @@ from sqlalchemy import (
 )
 
 __all__ = ["metadata"] + [
-    "library_meta", "websites", "ingest_runs", "ingest_errors", "photos", "photo_sources",
-    "faces", "jurisdictions", "policy_versions", "users", "api_keys", "attestations",
-    "legal_holds", "deferred_actions", "consents", "optouts", "optout_faces", "audit_log",
-    "productions", "production_items",
-]  # fmt: skip
+    "library_meta",
+    "websites",
+    "ingest_runs",
+    "ingest_errors",
+    "photos",
+    "photo_sources",
+    "faces",
+    "jurisdictions",
+    "policy_versions",
+    "users",
+    "api_keys",
+    "attestations",
+    "legal_holds",
+    "deferred_actions",
+    "consents",
+    "optouts",
+    "optout_faces",
+    "audit_log",
+    "productions",
+    "production_items",
+]
 
 metadata = MetaData(
     naming_convention={
@@ -38,13 +54,15 @@ metadata = MetaData(
 TZ = DateTime(timezone=True)
 
 library_meta = Table(
-    "library_meta", metadata,
+    "library_meta",
+    metadata,
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
-)  # fmt: skip
+)
 
 websites = Table(
-    "websites", metadata,
+    "websites",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("domain", String(255), nullable=False, unique=True),
     Column("publisher", Text),
@@ -52,10 +70,11 @@ websites = Table(
     Column("terms_url", Text),
     Column("terms_retrieved_at", TZ),
     Column("updated_at", TZ),
-)  # fmt: skip
+)
 
 ingest_runs = Table(
-    "ingest_runs", metadata,
+    "ingest_runs",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("started_at", TZ, nullable=False),
     Column("finished_at", TZ),
@@ -63,20 +82,22 @@ ingest_runs = Table(
     Column("actor", String(64)),
     Column("inputs", JSON, nullable=False),
     Column("counters", JSON),
-)  # fmt: skip
+)
 
 ingest_errors = Table(
-    "ingest_errors", metadata,
+    "ingest_errors",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("run_id", ForeignKey("ingest_runs.id"), nullable=False, index=True),
     Column("item", Text, nullable=False),
     Column("error_type", String(64), nullable=False),
     Column("message", Text, nullable=False),
     Column("at", TZ, nullable=False),
-)  # fmt: skip
+)
 
 photos = Table(
-    "photos", metadata,
+    "photos",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("sha256", String(64), nullable=False, unique=True),
     Column("md5", String(32), nullable=False),
@@ -93,10 +114,11 @@ photos = Table(
     Column("added_at", TZ, nullable=False),
     Column("status", String(16), nullable=False, server_default="active"),  # active | destroyed
     Column("destroyed_at", TZ),
-)  # fmt: skip
+)
 
 photo_sources = Table(
-    "photo_sources", metadata,
+    "photo_sources",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("photo_id", ForeignKey("photos.id"), nullable=False, index=True),
     Column("kind", String(16), nullable=False),  # folder | manifest | warc
@@ -110,10 +132,11 @@ photo_sources = Table(
     Column("run_id", ForeignKey("ingest_runs.id")),
     Column("added_at", TZ, nullable=False),
     UniqueConstraint("photo_id", "kind", "locator", name="uq_photo_sources_item"),
-)  # fmt: skip
+)
 
 faces = Table(
-    "faces", metadata,
+    "faces",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("photo_id", ForeignKey("photos.id"), nullable=False, index=True),
     Column("ordinal", Integer, nullable=False),  # position of the face within its photo
@@ -135,30 +158,33 @@ faces = Table(
     Column("destroyed_at", TZ),
     UniqueConstraint("photo_id", "ordinal", name="uq_faces_photo_ordinal"),
     Index("ix_faces_searchable", "status", "blocked"),
-)  # fmt: skip
+)
 
 # A photo's (face_id = 0) or one face's tie to a region, with the signal that gave it.
 jurisdictions = Table(
-    "jurisdictions", metadata,
+    "jurisdictions",
+    metadata,
     Column("photo_id", ForeignKey("photos.id"), primary_key=True),
     Column("face_id", Integer, primary_key=True, server_default="0"),
     Column("region", String(16), primary_key=True),
     Column("signal", String(16), primary_key=True),  # gps | uploader | publisher | subject
     Column("ref", Text),  # e.g. the opt-out id, the website domain
     Index("ix_jurisdictions_region", "region", "signal"),
-)  # fmt: skip
+)
 
 policy_versions = Table(
-    "policy_versions", metadata,
+    "policy_versions",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("body", Text, nullable=False),
     Column("sha256", String(64), nullable=False),
     Column("applied_by", String(64), nullable=False),
     Column("applied_at", TZ, nullable=False),
-)  # fmt: skip
+)
 
 users = Table(
-    "users", metadata,
+    "users",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("name", String(64), nullable=False, unique=True),
     Column("role", String(16), nullable=False),  # admin | searcher | custodian | auditor
@@ -166,30 +192,33 @@ users = Table(
     Column("region", String(16)),
     Column("disabled", Boolean, nullable=False, server_default="0"),
     Column("created_at", TZ, nullable=False),
-)  # fmt: skip
+)
 
 api_keys = Table(
-    "api_keys", metadata,
+    "api_keys",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("user_id", ForeignKey("users.id"), nullable=False, index=True),
     Column("prefix", String(16), nullable=False),
     Column("key_hash", Text, nullable=False),  # argon2
     Column("created_at", TZ, nullable=False),
     Column("revoked_at", TZ),
-)  # fmt: skip
+)
 
 attestations = Table(
-    "attestations", metadata,
+    "attestations",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("user_id", ForeignKey("users.id"), nullable=False, index=True),
     Column("statement", Text, nullable=False),
     Column("sha256", String(64), nullable=False),
     Column("signed_at", TZ, nullable=False),
     Column("expires_at", TZ),
-)  # fmt: skip
+)
 
 legal_holds = Table(
-    "legal_holds", metadata,
+    "legal_holds",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("matter", Text, nullable=False),
     Column("scope_kind", String(16), nullable=False),  # jurisdiction | optout | photos | all
@@ -198,10 +227,11 @@ legal_holds = Table(
     Column("created_at", TZ, nullable=False),
     Column("released_by", String(64)),
     Column("released_at", TZ),
-)  # fmt: skip
+)
 
 deferred_actions = Table(
-    "deferred_actions", metadata,
+    "deferred_actions",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("action", String(32), nullable=False),  # destroy | erase
     Column("object_kind", String(16), nullable=False),  # face | photo | optout
@@ -210,10 +240,11 @@ deferred_actions = Table(
     Column("requested_by", String(64), nullable=False),
     Column("requested_at", TZ, nullable=False),
     Column("done_at", TZ),
-)  # fmt: skip
+)
 
 consents = Table(
-    "consents", metadata,
+    "consents",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("subject_ref", Text, nullable=False, index=True),
     Column("purpose", Text, nullable=False),
@@ -224,10 +255,11 @@ consents = Table(
     Column("recorded_at", TZ, nullable=False),
     Column("expires_at", TZ),
     Column("revoked_at", TZ),
-)  # fmt: skip
+)
 
 optouts = Table(
-    "optouts", metadata,
+    "optouts",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("name", Text, nullable=False),
     Column("email", Text),
@@ -235,18 +267,20 @@ optouts = Table(
     Column("status", String(16), nullable=False),  # matched | no_match | no_face
     Column("submitted_by", String(64), nullable=False),
     Column("submitted_at", TZ, nullable=False),
-)  # fmt: skip
+)
 
 optout_faces = Table(
-    "optout_faces", metadata,
+    "optout_faces",
+    metadata,
     Column("optout_id", ForeignKey("optouts.id"), primary_key=True),
     Column("face_id", ForeignKey("faces.id"), primary_key=True),
     Column("distance", Float, nullable=False),
     Column("matched_at", TZ, nullable=False),
-)  # fmt: skip
+)
 
 audit_log = Table(
-    "audit_log", metadata,
+    "audit_log",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("at", TZ, nullable=False),
     Column("actor", String(64), nullable=False),
@@ -255,10 +289,11 @@ audit_log = Table(
     Column("details", JSON, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False, unique=True),
-)  # fmt: skip
+)
 
 productions = Table(
-    "productions", metadata,
+    "productions",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("matter", Text, nullable=False, index=True),
     Column("prefix", String(32), nullable=False),
@@ -268,12 +303,13 @@ productions = Table(
     Column("manifest_sha256", String(64), nullable=False),
     Column("produced_by", String(64), nullable=False),
     Column("produced_at", TZ, nullable=False),
-)  # fmt: skip
+)
 
 production_items = Table(
-    "production_items", metadata,
+    "production_items",
+    metadata,
     Column("production_id", ForeignKey("productions.id"), primary_key=True),
     Column("bates", String(64), primary_key=True),
     Column("photo_id", ForeignKey("photos.id"), nullable=False),
     Column("sha256", String(64), nullable=False),
-)  # fmt: skip
+)

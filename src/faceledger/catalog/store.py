@@ -99,10 +99,13 @@ class Catalog:
         with self.begin() as conn:
             conn.execute(
                 insert(t.ingest_errors).values(
-                    run_id=run_id, item=item, error_type=type(error).__name__,
-                    message=str(error), at=utcnow(),
+                    run_id=run_id,
+                    item=item,
+                    error_type=type(error).__name__,
+                    message=str(error),
+                    at=utcnow(),
                 )
-            )  # fmt: skip
+            )
 
     def run_errors(self, run_id: int) -> list[dict[str, Any]]:
         """The errors recorded for one run."""
@@ -123,20 +126,32 @@ class Catalog:
             return set(conn.scalars(select(t.photos.c.sha256)))
 
     def add_photo(
-        self, conn: Connection, facts: PhotoFacts, md5: str, sha1: str,
-        stored_path: str | None, run_id: int | None,
-    ) -> int:  # fmt: skip
+        self,
+        conn: Connection,
+        facts: PhotoFacts,
+        md5: str,
+        sha1: str,
+        stored_path: str | None,
+        run_id: int | None,
+    ) -> int:
         """Insert a photo row and return its id."""
         return conn.execute(
             insert(t.photos).values(
-                sha256=facts.sha256, md5=md5, sha1=sha1, byte_size=facts.byte_size,
-                width=facts.width, height=facts.height, format=facts.format,
+                sha256=facts.sha256,
+                md5=md5,
+                sha1=sha1,
+                byte_size=facts.byte_size,
+                width=facts.width,
+                height=facts.height,
+                format=facts.format,
                 taken_at=as_utc(facts.taken_at),
                 gps_lat=facts.gps.lat if facts.gps else None,
                 gps_lon=facts.gps.lon if facts.gps else None,
-                stored_path=stored_path, first_run_id=run_id, added_at=utcnow(),
+                stored_path=stored_path,
+                first_run_id=run_id,
+                added_at=utcnow(),
             )
-        ).inserted_primary_key[0]  # fmt: skip
+        ).inserted_primary_key[0]
 
     def website_id(self, conn: Connection, domain: str | None) -> int | None:
         """The id of a website row for ``domain``, created if new."""
@@ -164,19 +179,29 @@ class Catalog:
             return False
         conn.execute(
             insert(t.photo_sources).values(
-                photo_id=photo_id, kind=prov.kind, locator=prov.locator,
-                source_url=prov.source_url, page_url=prov.page_url,
+                photo_id=photo_id,
+                kind=prov.kind,
+                locator=prov.locator,
+                source_url=prov.source_url,
+                page_url=prov.page_url,
                 website_id=self.website_id(conn, prov.website),
-                retrieved_at=as_utc(prov.retrieved_at), uploader_region=prov.uploader_region,
-                caption=prov.caption, run_id=run_id, added_at=utcnow(),
+                retrieved_at=as_utc(prov.retrieved_at),
+                uploader_region=prov.uploader_region,
+                caption=prov.caption,
+                run_id=run_id,
+                added_at=utcnow(),
             )
-        )  # fmt: skip
+        )
         return True
 
     def add_faces(
-        self, conn: Connection, photo_id: int, found: Sequence[DetectedFace],
-        detector: str, blocked: Sequence[bool],
-    ) -> list[int]:  # fmt: skip
+        self,
+        conn: Connection,
+        photo_id: int,
+        found: Sequence[DetectedFace],
+        detector: str,
+        blocked: Sequence[bool],
+    ) -> list[int]:
         """Insert a photo's faces with their vectors; returns the new face ids in order."""
         now = utcnow()
         ids = []
@@ -184,29 +209,43 @@ class Catalog:
             ids.append(
                 conn.execute(
                     insert(t.faces).values(
-                        photo_id=photo_id, ordinal=ordinal,
-                        box_top=face.box.top, box_right=face.box.right,
-                        box_bottom=face.box.bottom, box_left=face.box.left,
-                        landmarks=[list(p) for p in face.landmarks], detector=detector,
-                        det_score=face.score, vector=to_blob(face.vector, self.sealer),
-                        vector_key_id=self.sealer.key_id, model=face.model,
-                        model_version=face.model_version, vector_collected_at=now,
-                        last_interaction_at=now, blocked=is_blocked,
+                        photo_id=photo_id,
+                        ordinal=ordinal,
+                        box_top=face.box.top,
+                        box_right=face.box.right,
+                        box_bottom=face.box.bottom,
+                        box_left=face.box.left,
+                        landmarks=[list(p) for p in face.landmarks],
+                        detector=detector,
+                        det_score=face.score,
+                        vector=to_blob(face.vector, self.sealer),
+                        vector_key_id=self.sealer.key_id,
+                        model=face.model,
+                        model_version=face.model_version,
+                        vector_collected_at=now,
+                        last_interaction_at=now,
+                        blocked=is_blocked,
                     )
                 ).inserted_primary_key[0]
-            )  # fmt: skip
+            )
         return ids
 
     def add_jurisdictions(
-        self, conn: Connection, photo_id: int, found: Iterable[Jurisdiction],
-        face_id: int = 0, ref: str | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        conn: Connection,
+        photo_id: int,
+        found: Iterable[Jurisdiction],
+        face_id: int = 0,
+        ref: str | None = None,
+    ) -> None:
         """Record a photo's (or one face's) jurisdictions, skipping ones already recorded."""
         for j in found:
             key = (
-                t.jurisdictions.c.photo_id == photo_id, t.jurisdictions.c.face_id == face_id,
-                t.jurisdictions.c.region == j.region, t.jurisdictions.c.signal == j.signal,
-            )  # fmt: skip
+                t.jurisdictions.c.photo_id == photo_id,
+                t.jurisdictions.c.face_id == face_id,
+                t.jurisdictions.c.region == j.region,
+                t.jurisdictions.c.signal == j.signal,
+            )
             if conn.scalar(select(func.count()).select_from(t.jurisdictions).where(*key)):
                 continue
             conn.execute(
@@ -245,17 +284,23 @@ class Catalog:
             return out
         rows = conn.execute(
             select(
-                t.photo_sources.c.photo_id, t.photo_sources.c.kind, t.photo_sources.c.locator,
-                t.photo_sources.c.source_url, t.photo_sources.c.page_url,
-                t.websites.c.domain.label("website"), t.websites.c.publisher,
-                t.websites.c.publisher_region, t.websites.c.terms_url,
-                t.photo_sources.c.retrieved_at, t.photo_sources.c.uploader_region,
+                t.photo_sources.c.photo_id,
+                t.photo_sources.c.kind,
+                t.photo_sources.c.locator,
+                t.photo_sources.c.source_url,
+                t.photo_sources.c.page_url,
+                t.websites.c.domain.label("website"),
+                t.websites.c.publisher,
+                t.websites.c.publisher_region,
+                t.websites.c.terms_url,
+                t.photo_sources.c.retrieved_at,
+                t.photo_sources.c.uploader_region,
                 t.photo_sources.c.caption,
             )
             .select_from(t.photo_sources.outerjoin(t.websites))
             .where(t.photo_sources.c.photo_id.in_(ids))
             .order_by(t.photo_sources.c.id)
-        ).mappings()  # fmt: skip
+        ).mappings()
         for row in rows:
             item = dict(row)
             item["retrieved_at"] = iso(item["retrieved_at"])
@@ -271,27 +316,34 @@ class Catalog:
             photo = _photo_dict(row)
             photo["sources"] = self.sources(conn, [photo_id])[photo_id]
             photo["jurisdictions"] = [
-                dict(r) for r in conn.execute(
-                    select(t.jurisdictions.c.region, t.jurisdictions.c.signal,
-                           t.jurisdictions.c.face_id, t.jurisdictions.c.ref)
-                    .where(t.jurisdictions.c.photo_id == photo_id)
+                dict(r)
+                for r in conn.execute(
+                    select(
+                        t.jurisdictions.c.region,
+                        t.jurisdictions.c.signal,
+                        t.jurisdictions.c.face_id,
+                        t.jurisdictions.c.ref,
+                    ).where(t.jurisdictions.c.photo_id == photo_id)
                 ).mappings()
-            ]  # fmt: skip
+            ]
             photo["faces"] = [
                 _face_dict(r)
                 for r in conn.execute(
-                    select(t.faces).where(t.faces.c.photo_id == photo_id, ACTIVE)
+                    select(t.faces)
+                    .where(t.faces.c.photo_id == photo_id, ACTIVE)
                     .order_by(t.faces.c.ordinal)
                 ).mappings()
-            ]  # fmt: skip
+            ]
         return photo
 
     def face(self, face_id: int) -> dict[str, Any]:
         """One face (without its vector) and the id of its photo."""
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(t.faces).where(t.faces.c.id == face_id, ACTIVE)
-            ).mappings().first()  # fmt: skip
+            row = (
+                conn.execute(select(t.faces).where(t.faces.c.id == face_id, ACTIVE))
+                .mappings()
+                .first()
+            )
         if row is None:
             raise NotFoundError(f"no face with id {face_id}")
         return _face_dict(row)
@@ -302,22 +354,35 @@ class Catalog:
         if not ids:
             return {}
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(t.faces, t.photos.c.sha256, t.photos.c.taken_at, t.photos.c.gps_lat,
-                       t.photos.c.gps_lon, t.photos.c.width, t.photos.c.height)
-                .select_from(t.faces.join(t.photos))
-                .where(t.faces.c.id.in_(ids), SEARCHABLE)
-            ).mappings().all()  # fmt: skip
+            rows = (
+                conn.execute(
+                    select(
+                        t.faces,
+                        t.photos.c.sha256,
+                        t.photos.c.taken_at,
+                        t.photos.c.gps_lat,
+                        t.photos.c.gps_lon,
+                        t.photos.c.width,
+                        t.photos.c.height,
+                    )
+                    .select_from(t.faces.join(t.photos))
+                    .where(t.faces.c.id.in_(ids), SEARCHABLE)
+                )
+                .mappings()
+                .all()
+            )
             sources = self.sources(conn, [r["photo_id"] for r in rows])
         out = {}
         for row in rows:
             face = _face_dict(row)
             srcs = sources.get(row["photo_id"], [])
             face["photo"] = {
-                "sha256": row["sha256"], "taken_at": iso(row["taken_at"]),
+                "sha256": row["sha256"],
+                "taken_at": iso(row["taken_at"]),
                 "gps": [row["gps_lat"], row["gps_lon"]] if row["gps_lat"] is not None else None,
-                "width": row["width"], "height": row["height"],
-            }  # fmt: skip
+                "width": row["width"],
+                "height": row["height"],
+            }
             face["source"] = _primary_source(srcs)
             face["provenance"] = srcs
             out[face["face_id"]] = face
@@ -371,8 +436,21 @@ def _primary_source(sources: list[dict]) -> str | None:
 
 
 def _photo_dict(row: Any) -> dict[str, Any]:
-    photo = {k: row[k] for k in ("id", "sha256", "md5", "sha1", "byte_size", "width",
-                                 "height", "format", "stored_path", "status")}  # fmt: skip
+    photo = {
+        k: row[k]
+        for k in (
+            "id",
+            "sha256",
+            "md5",
+            "sha1",
+            "byte_size",
+            "width",
+            "height",
+            "format",
+            "stored_path",
+            "status",
+        )
+    }
     photo["taken_at"] = iso(row["taken_at"])
     photo["added_at"] = iso(row["added_at"])
     photo["gps"] = [row["gps_lat"], row["gps_lon"]] if row["gps_lat"] is not None else None

@@ -13,8 +13,15 @@ __all__ = ["answer", "QUESTIONS"]
 QUESTIONS = {"count": count, "sources": sources, "vector_dates": vector_dates}
 
 
-def answer(lib: Library, actor: Actor, question: str, *, blocked: bool | None = None,
-           jurisdiction: str | None = None, signal: str | None = None) -> Any:  # fmt: skip
+def answer(
+    lib: Library,
+    actor: Actor,
+    question: str,
+    *,
+    blocked: bool | None = None,
+    jurisdiction: str | None = None,
+    signal: str | None = None,
+) -> Any:
     """Answer one discovery question; blocked faces are in scope for custodians only."""
     lib.authorize(actor, f"discovery.{question}")
     selection = Selection(blocked, jurisdiction, signal, actor.is_custodian)
@@ -23,8 +30,15 @@ def answer(lib: Library, actor: Actor, question: str, *, blocked: bool | None = 
     with lib.catalog.engine.connect() as conn:
         result = QUESTIONS[question](conn, selection)
     with lib.writing() as conn:
-        audit.append(conn, actor.name, f"discovery.{question}", details={
-            "blocked": selection.blocked, "jurisdiction": selection.jurisdiction,
-            "signal": selection.signal,
-            "rows": len(result) if isinstance(result, list) else None})
+        audit.append(
+            conn,
+            actor.name,
+            f"discovery.{question}",
+            details={
+                "blocked": selection.blocked,
+                "jurisdiction": selection.jurisdiction,
+                "signal": selection.signal,
+                "rows": len(result) if isinstance(result, list) else None,
+            },
+        )
     return result

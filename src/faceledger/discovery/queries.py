@@ -18,14 +18,16 @@ f, j, ps, w, p = t.faces, t.jurisdictions, t.photo_sources, t.websites, t.photos
 class Selection:
     """Which faces a discovery question is about."""
 
-    def __init__(self, blocked: bool | None, jurisdiction: str | None, signal: str | None,
-                 custodian: bool):  # fmt: skip
+    def __init__(
+        self, blocked: bool | None, jurisdiction: str | None, signal: str | None, custodian: bool
+    ):
         """``blocked``: True only blocked, False only searchable, None both (custodians)."""
         if (blocked is None or blocked) and not custodian:
             if blocked:
                 raise PermissionDenied(
                     "only a custodian may count or list blocked faces (--blocked); "
-                    "run as one with --as NAME")
+                    "run as one with --as NAME"
+                )
             blocked = False  # what non-custodians see is the searchable collection
         self.blocked = blocked
         self.jurisdiction = jurisdiction.upper() if jurisdiction else None
@@ -35,8 +37,9 @@ class Selection:
         """Jurisdiction rows that cover the selected region (and signal)."""
         clauses = []
         if self.jurisdiction:
-            clauses.append(or_(j.c.region == self.jurisdiction,
-                               j.c.region.like(self.jurisdiction + "-%")))  # fmt: skip
+            clauses.append(
+                or_(j.c.region == self.jurisdiction, j.c.region.like(self.jurisdiction + "-%"))
+            )
         if signal or self.signal:
             clauses.append(j.c.signal == (signal or self.signal))
         return and_(*clauses) if clauses else true()
@@ -48,7 +51,8 @@ class Selection:
             clauses.append(f.c.blocked.is_(self.blocked))
         if self.jurisdiction or self.signal or signal:
             tied = select(j.c.photo_id).where(
-                j.c.photo_id == f.c.photo_id, or_(j.c.face_id == 0, j.c.face_id == f.c.id),
+                j.c.photo_id == f.c.photo_id,
+                or_(j.c.face_id == 0, j.c.face_id == f.c.id),
                 self.region_clause(signal),
             )
             clauses.append(tied.exists())
@@ -60,15 +64,19 @@ def _counts(conn, where: ColumnElement[bool]) -> dict[str, int]:
     n_faces, n_photos = conn.execute(
         select(func.count(faces.c.id), func.count(distinct(faces.c.photo_id)))
     ).one()
-    urls = conn.scalar(select(func.count(distinct(ps.c.source_url))).where(
-        ps.c.photo_id.in_(select(faces.c.photo_id)), ps.c.source_url.is_not(None)))
+    urls = conn.scalar(
+        select(func.count(distinct(ps.c.source_url))).where(
+            ps.c.photo_id.in_(select(faces.c.photo_id)), ps.c.source_url.is_not(None)
+        )
+    )
     return {"photos": n_photos, "faces": n_faces, "source_urls": urls or 0}
 
 
 def count(conn, selection: Selection) -> dict[str, Any]:
     """Photos, faces and distinct source URLs in the selection, in total and per signal."""
-    signals = [selection.signal] if selection.signal else ["gps", "uploader", "publisher",
-                                                           "subject"]  # fmt: skip
+    signals = (
+        [selection.signal] if selection.signal else ["gps", "uploader", "publisher", "subject"]
+    )
     return {
         "blocked": selection.blocked,
         "jurisdiction": selection.jurisdiction,
@@ -81,17 +89,37 @@ def sources(conn, selection: Selection) -> list[dict[str, Any]]:
     """Source URL, page URL, website, terms, publisher and region of each selected photo copy."""
     photo_ids = select(f.c.photo_id).where(selection.faces_where()).distinct()
     rows = conn.execute(
-        select(ps.c.photo_id, ps.c.kind, ps.c.source_url, ps.c.page_url, ps.c.retrieved_at,
-               w.c.domain, w.c.publisher, w.c.publisher_region, w.c.terms_url,
-               w.c.terms_retrieved_at)
-        .select_from(ps.outerjoin(w)).where(ps.c.photo_id.in_(photo_ids))
+        select(
+            ps.c.photo_id,
+            ps.c.kind,
+            ps.c.source_url,
+            ps.c.page_url,
+            ps.c.retrieved_at,
+            w.c.domain,
+            w.c.publisher,
+            w.c.publisher_region,
+            w.c.terms_url,
+            w.c.terms_retrieved_at,
+        )
+        .select_from(ps.outerjoin(w))
+        .where(ps.c.photo_id.in_(photo_ids))
         .order_by(ps.c.photo_id, ps.c.id)
-    ).mappings()  # fmt: skip
-    return [{"photo_id": r["photo_id"], "kind": r["kind"], "source_url": r["source_url"],
-             "page_url": r["page_url"], "retrieved_at": iso(r["retrieved_at"]),
-             "website": r["domain"], "publisher": r["publisher"],
-             "publisher_region": r["publisher_region"], "terms_url": r["terms_url"],
-             "terms_retrieved_at": iso(r["terms_retrieved_at"])} for r in rows]  # fmt: skip
+    ).mappings()
+    return [
+        {
+            "photo_id": r["photo_id"],
+            "kind": r["kind"],
+            "source_url": r["source_url"],
+            "page_url": r["page_url"],
+            "retrieved_at": iso(r["retrieved_at"]),
+            "website": r["domain"],
+            "publisher": r["publisher"],
+            "publisher_region": r["publisher_region"],
+            "terms_url": r["terms_url"],
+            "terms_retrieved_at": iso(r["terms_retrieved_at"]),
+        }
+        for r in rows
+    ]
 
 
 def vector_dates(conn, selection: Selection) -> list[dict[str, Any]]:
@@ -100,13 +128,33 @@ def vector_dates(conn, selection: Selection) -> list[dict[str, Any]]:
         select(ps.c.photo_id, func.min(ps.c.id).label("sid")).group_by(ps.c.photo_id).subquery()
     )
     rows = conn.execute(
-        select(f.c.id, f.c.photo_id, f.c.vector_collected_at, f.c.model, f.c.model_version,
-               ps.c.source_url, ps.c.locator, ps.c.retrieved_at)
-        .select_from(f.outerjoin(first_source, first_source.c.photo_id == f.c.photo_id)
-                     .outerjoin(ps, ps.c.id == first_source.c.sid))
-        .where(selection.faces_where()).order_by(f.c.id)
-    ).mappings()  # fmt: skip
-    return [{"face_id": r["id"], "photo_id": r["photo_id"],
-             "source_url": r["source_url"] or r["locator"], "retrieved_at": iso(r["retrieved_at"]),
-             "vector_collected_at": iso(r["vector_collected_at"]), "model": r["model"],
-             "model_version": r["model_version"]} for r in rows]  # fmt: skip
+        select(
+            f.c.id,
+            f.c.photo_id,
+            f.c.vector_collected_at,
+            f.c.model,
+            f.c.model_version,
+            ps.c.source_url,
+            ps.c.locator,
+            ps.c.retrieved_at,
+        )
+        .select_from(
+            f.outerjoin(first_source, first_source.c.photo_id == f.c.photo_id).outerjoin(
+                ps, ps.c.id == first_source.c.sid
+            )
+        )
+        .where(selection.faces_where())
+        .order_by(f.c.id)
+    ).mappings()
+    return [
+        {
+            "face_id": r["id"],
+            "photo_id": r["photo_id"],
+            "source_url": r["source_url"] or r["locator"],
+            "retrieved_at": iso(r["retrieved_at"]),
+            "vector_collected_at": iso(r["vector_collected_at"]),
+            "model": r["model"],
+            "model_version": r["model_version"],
+        }
+        for r in rows
+    ]

@@ -1,4 +1,4 @@
-"""dlib face engine: HOG or CNN detection on a downscaled copy, 5-point alignment, ResNet vectors."""
+"""dlib face engine: HOG or CNN detection on a downscaled copy, 5-point alignment, ResNet."""
 
 from __future__ import annotations
 

@@ -29,6 +29,7 @@ __all__ = [
     "KEY_META",
     "LockedSealer",
     "library_sealer",
+    "expected_key_id",
     "seal_index",
     "open_index",
     "new_key_file",
@@ -77,8 +78,20 @@ def library_sealer(settings: Settings, catalog: Catalog) -> VectorSealer:
     """The sealer for a library: AES-GCM with the configured key, else a locked one."""
     key = load_key(settings.key_file or None)
     if key is None:
-        return LockedSealer(lambda: catalog.get_meta(KEY_META))
+        return LockedSealer(lambda: expected_key_id(catalog))
     return AesGcmSealer.from_keys(key)
+
+
+def expected_key_id(catalog: Catalog) -> str | None:
+    """The key id the library's vectors are sealed with (None: the library is plain)."""
+    recorded = catalog.get_meta(KEY_META)
+    if recorded:
+        return recorded
+    # A library given a key from the start never rotated: its sealed rows say which key.
+    with catalog.engine.connect() as conn:
+        return conn.scalar(
+            select(t.faces.c.vector_key_id).where(t.faces.c.vector_key_id.is_not(None)).limit(1)
+        )
 
 
 def seal_index(catalog: Catalog) -> Callable[[bytes], bytes] | None:

@@ -11,6 +11,13 @@ from faceledger.ingest.sources import (
 )
 
 __all__ = [
-    "Digests", "decode_image", "digests", "SourceFailure", "SourceItem",
-    "iter_folder", "iter_manifest", "iter_warc", "website_of",
-]  # fmt: skip
+    "Digests",
+    "decode_image",
+    "digests",
+    "SourceFailure",
+    "SourceItem",
+    "iter_folder",
+    "iter_manifest",
+    "iter_warc",
+    "website_of",
+]

@@ -17,8 +17,15 @@ from faceledger.records import PhotoFacts
 __all__ = ["Digests", "digests", "decode_image", "FORMATS"]
 
 #: Pillow format names accepted, and the file extension each is stored under.
-FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp", "TIFF": "tif",
-           "MPO": "jpg"}  # fmt: skip
+FORMATS = {
+    "JPEG": "jpg",
+    "PNG": "png",
+    "WEBP": "webp",
+    "GIF": "gif",
+    "BMP": "bmp",
+    "TIFF": "tif",
+    "MPO": "jpg",
+}
 
 
 @dataclass(frozen=True)
@@ -33,7 +40,9 @@ class Digests:
 def digests(data: bytes) -> Digests:
     """SHA-256, MD5 and SHA-1 of ``data``."""
     return Digests(
-        hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest(), hashlib.sha1(data).hexdigest()
+        hashlib.sha256(data).hexdigest(),
+        hashlib.md5(data).hexdigest(),
+        hashlib.sha1(data).hexdigest(),
     )
 
 

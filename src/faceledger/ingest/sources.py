@@ -18,13 +18,26 @@ from faceledger.errors import ImageTooLargeError, InputError, ManifestError, Uns
 from faceledger.records import Provenance
 
 __all__ = [
-    "SourceItem", "SourceFailure", "iter_folder", "iter_manifest", "iter_warc",
-    "IMAGE_SUFFIXES", "MANIFEST_FIELDS", "website_of",
-]  # fmt: skip
+    "SourceItem",
+    "SourceFailure",
+    "iter_folder",
+    "iter_manifest",
+    "iter_warc",
+    "IMAGE_SUFFIXES",
+    "MANIFEST_FIELDS",
+    "website_of",
+]
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
-MANIFEST_FIELDS = ("path", "source_url", "page_url", "website", "retrieved_at",
-                   "uploader_region", "caption")  # fmt: skip
+MANIFEST_FIELDS = (
+    "path",
+    "source_url",
+    "page_url",
+    "website",
+    "retrieved_at",
+    "uploader_region",
+    "caption",
+)
 _REGION = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
 
 
@@ -207,8 +220,10 @@ def iter_warc(warc: Path, max_bytes: int) -> Source:
             records = ArchiveIterator(stream, arc2warc=True)
             for record in records:
                 if record.rec_type is None:  # warcio's way of saying the headers made no sense
-                    yield SourceFailure(f"{where}#{records.get_record_offset()}", InputError(
-                        "malformed WARC record: no WARC-Type header"))
+                    yield SourceFailure(
+                        f"{where}#{records.get_record_offset()}",
+                        InputError("malformed WARC record: no WARC-Type header"),
+                    )
                     continue
                 if record.rec_type not in ("response", "resource"):
                     continue
@@ -223,7 +238,9 @@ def iter_warc(warc: Path, max_bytes: int) -> Source:
                 name = f"{where}#{records.get_record_offset()}"
                 uri = record.rec_headers.get_header("WARC-Target-URI")
                 if len(body) > max_bytes:
-                    yield SourceFailure(name, ImageTooLargeError(f"record over {max_bytes:,} bytes"))
+                    yield SourceFailure(
+                        name, ImageTooLargeError(f"record over {max_bytes:,} bytes")
+                    )
                     continue
                 date = record.rec_headers.get_header("WARC-Date")
                 try:
@@ -231,9 +248,12 @@ def iter_warc(warc: Path, max_bytes: int) -> Source:
                 except ManifestError:
                     retrieved = None
                 prov = Provenance(
-                    kind="warc", locator=name, source_url=uri, website=website_of(uri),
+                    kind="warc",
+                    locator=name,
+                    source_url=uri,
+                    website=website_of(uri),
                     retrieved_at=retrieved,
-                )  # fmt: skip
+                )
                 yield SourceItem(prov, data=body)
     except ArchiveLoadFailed as exc:
         # warcio's messages span lines of advice; keep them on one line.

@@ -1,0 +1,80 @@
+"""The server backend: the same ingest, search and blocking on PostgreSQL as on SQLite."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+
+import pytest
+from conftest import make_settings, shared_path
+from helpers import canonical_catalog, cli
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from faceledger.library import Library
+
+PG_URL = os.environ.get("FACELEDGER_TEST_PG_URL")
+
+
+@pytest.fixture
+def pg_database():
+    if not PG_URL:
+        if os.environ.get("CI") == "true":
+            pytest.fail("FACELEDGER_TEST_PG_URL must be set under CI (.ci/run starts PostgreSQL)")
+        pytest.skip("set FACELEDGER_TEST_PG_URL to a PostgreSQL server to run this test")
+    url = make_url(PG_URL).set(drivername="postgresql+psycopg")
+    name = f"faceledger_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield url.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_postgres_catalog_matches_sqlite(tmp_path, pg_database, monkeypatch):
+    data = shared_path("faces", "deepface", "tests", "unit", "dataset")
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("img1.jpg", "img3.jpg"):
+        shutil.copy(data / name, folder / name)
+    manifest = tmp_path / "m.csv"
+    shutil.copy(data / "img2.jpg", tmp_path / "img2.jpg")
+    manifest.write_text("path,source_url,uploader_region\nimg2.jpg,https://x.example/2.jpg,US-IL\n")
+
+    libs = {}
+    for backend, url in (("sqlite", ""), ("postgres", pg_database)):
+        root = tmp_path / backend
+        monkeypatch.setenv("FACELEDGER_DATABASE_URL", url)
+        assert cli(root, "init").exit_code == 0
+        result = cli(root, "ingest", str(folder), "--manifest", str(manifest), "--json")
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["faces_blocked"] == 1
+        found = json.loads(cli(root, "search", str(data / "img4.jpg"), "--json").stdout)
+        libs[backend] = (Library.open(make_settings(root, database_url=url)), found)
+
+    sqlite_lib, sqlite_found = libs["sqlite"]
+    pg_lib, pg_found = libs["postgres"]
+    assert pg_lib.catalog.engine.dialect.name == "postgresql"
+
+    def strip(dump):  # paths differ by library; content must not
+        return {
+            k: [
+                tuple(x for x in row if not (isinstance(x, str) and str(tmp_path) in x))
+                for row in rows
+            ]
+            for k, rows in dump.items()
+        }
+
+    assert strip(canonical_catalog(pg_lib)) == strip(canonical_catalog(sqlite_lib))
+    distances = [[m["distance"] for f in e["faces"] for m in f["matches"]] for e in pg_found]
+    assert distances == [
+        [m["distance"] for f in e["faces"] for m in f["matches"]] for e in sqlite_found
+    ]
+    assert distances[0], "img4 should match img1 (same person)"
+    from faceledger import audit
+
+    assert audit.verify(pg_lib.catalog.engine).ok
