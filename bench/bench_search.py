@@ -126,6 +126,8 @@ def load_dataset(max_size: int, seed: int) -> Dataset:
         heldout = np.concatenate([p[1] for p in parts]) if parts else np.empty((0, DIM))
         np.save(common.CACHE / f"synthetic-{key}-c{chunks:03d}.npy", synth)
         np.save(common.CACHE / f"heldout-{key}-c{chunks:03d}.npy", heldout)
+        for smaller in common.CACHE.glob(f"*-{key}-c*.npy"):  # prefixes of the new file
+            smaller.unlink()
         took = time.perf_counter() - started
         print(f"generated {len(synth):,} synthetic vectors in {took:.1f} s")
     size = min(max_size, len(real_indexed) + len(synth))

@@ -1,4 +1,4 @@
-"""Shared set-up for the governance tests: one small ingested library, copied per test.
+"""Helpers of the governance tests: one small ingested library, copied per test.
 
 Ingesting costs about 0.2 s a photo plus the worker start-up, so it happens once a session;
 each test gets its own copy of the library directory.
@@ -10,7 +10,6 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 from conftest import make_settings, shared_path
 from sqlalchemy import select
 
@@ -55,13 +54,6 @@ def _build(root: Path, key_file: str = "") -> None:
         lib.close()
 
 
-@pytest.fixture(scope="session")
-def seeded_template(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("seeded") / "library"
-    _build(root)
-    return root
-
-
 def open_copy(template: Path, dest: Path, **overrides) -> Seeded:
     """A copy of the template library at ``dest``, opened."""
     shutil.copytree(template, dest)
@@ -80,13 +72,6 @@ def open_copy(template: Path, dest: Path, **overrides) -> Seeded:
         if face_id is not None:
             faces.setdefault(name, []).append(face_id)
     return Seeded(lib, dest, photos, faces)
-
-
-@pytest.fixture
-def seeded(seeded_template, tmp_path):
-    s = open_copy(seeded_template, tmp_path / "library")
-    yield s
-    s.lib.close()
 
 
 def all_bytes(root: Path) -> bytes:

@@ -3,10 +3,9 @@ them and search refuses clearly; key rotation re-seals everything."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from conftest import make_settings, shared_path
-from governance_support import _build, all_bytes, open_copy, seeded, seeded_template  # noqa: F401
+from governance_support import _build, all_bytes, open_copy
 from helpers import cli
 from sqlalchemy import select
 
@@ -14,6 +13,8 @@ from faceledger.catalog import schema as t
 from faceledger.errors import ConfigError, KeyMissingError
 from faceledger.governance import keys
 from faceledger.library import Library
+
+pytest_plugins = ["governance_fixtures"]  # its seeded-library fixtures
 
 
 @pytest.fixture(scope="session")
@@ -122,3 +123,18 @@ def test_key_files_stay_outside_the_library(seeded):
         keys.rotate(seeded.lib, seeded.lib.actor(None), seeded.root / "index" / "k.key")
     result = cli(seeded.root, "key", "generate", "--key-file", str(seeded.root / "x.key"))
     assert result.exit_code == 2 and "inside the library" in result.stderr
+
+
+def test_init_with_a_key_file(tmp_path, key_dir):
+    settings = keys.key_file_for_init(make_settings(tmp_path / "lib"), key_dir / "init.key")
+    lib = Library.create(settings)
+    kid = keys.record_library_key(lib, "owner")
+    lib.close()
+    plain = Library.open(make_settings(tmp_path / "lib"))
+    try:
+        with pytest.raises(KeyMissingError, match=kid):
+            plain.catalog.sealer.seal(b"v" * 512)  # no face yet, still refused without the key
+    finally:
+        plain.close()
+    with pytest.raises(ConfigError, match="inside the library"):
+        keys.key_file_for_init(make_settings(tmp_path / "lib"), tmp_path / "lib" / "k.key")

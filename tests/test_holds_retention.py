@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-from governance_support import all_bytes, seeded, seeded_template  # noqa: F401
+from governance_support import all_bytes
 from sqlalchemy import select, update
 
 from faceledger import audit
@@ -17,12 +17,17 @@ from faceledger.errors import PermissionDenied
 from faceledger.governance import destruction, holds, retention, users
 from faceledger.index import FaissIndex
 
+pytest_plugins = ["governance_fixtures"]  # its seeded-library fixtures
+
 
 def _age(lib, face_ids, years=4):
     """Make faces look last used ``years`` ago (the retention limit is 3 years)."""
     with lib.writing() as conn:
-        conn.execute(update(t.faces).where(t.faces.c.id.in_(face_ids))
-                     .values(last_interaction_at=utcnow() - timedelta(days=365 * years + 2)))
+        conn.execute(
+            update(t.faces)
+            .where(t.faces.c.id.in_(face_ids))
+            .values(last_interaction_at=utcnow() - timedelta(days=365 * years + 2))
+        )
 
 
 def _vector_bytes(lib, face_id) -> bytes:
@@ -38,10 +43,12 @@ def _assert_no_trace(s, face_id: int, vector: bytes) -> None:
         assert row["status"] == "destroyed" and row["vector"] is None
         assert row["vector_key_id"] is None and row["landmarks"] == []
         assert row["box_top"] == row["box_bottom"] == row["box_left"] == row["box_right"] == 0
-        assert not conn.scalar(select(t.jurisdictions.c.photo_id)
-                               .where(t.jurisdictions.c.face_id == face_id))
-        assert not conn.scalar(select(t.optout_faces.c.face_id)
-                               .where(t.optout_faces.c.face_id == face_id))
+        assert not conn.scalar(
+            select(t.jurisdictions.c.photo_id).where(t.jurisdictions.c.face_id == face_id)
+        )
+        assert not conn.scalar(
+            select(t.optout_faces.c.face_id).where(t.optout_faces.c.face_id == face_id)
+        )
     # Both indexes, in memory and as saved, and as a fresh process would load them.
     for name in ("searchable", "vault"):
         assert face_id not in lib.index(name).ids()
@@ -77,7 +84,8 @@ def test_retention_destroys_what_is_due_completely(seeded):
     others = [f for n, fs in seeded.faces.items() if n != "img1.jpg" for f in fs]
     with lib.catalog.engine.connect() as conn:
         assert set(conn.scalars(select(t.faces.c.id).where(t.faces.c.status == "active"))) == set(
-            others)
+            others
+        )
     assert audit.verify(lib.catalog.engine).ok
 
 
@@ -95,7 +103,8 @@ def test_hold_stops_retention_and_release_carries_it_out(seeded):
     with lib.catalog.engine.connect() as conn:
         pending = conn.execute(select(t.deferred_actions)).mappings().all()
     assert [(p["object_kind"], p["object_id"], p["done_at"]) for p in pending] == [
-        ("face", blocked, None)]
+        ("face", blocked, None)
+    ]
     released = holds.release_hold(lib, actor, hold["hold"])
     assert released["deferred"]["destroyed_faces"] == [blocked]
     _assert_no_trace(seeded, blocked, vector)

@@ -29,8 +29,11 @@ __all__ = ["register"]
 
 users_app = typer.Typer(help="Users, their roles and API keys (admins manage them).",
                         no_args_is_help=True)  # fmt: skip
-hold_app = typer.Typer(help="Legal holds: nothing they cover is destroyed or erased; releasing "
-                       "one carries out the destruction it deferred.", no_args_is_help=True)
+hold_app = typer.Typer(
+    help="Legal holds: nothing they cover is destroyed or erased; releasing "
+    "one carries out the destruction it deferred.",
+    no_args_is_help=True,
+)
 retention_app = typer.Typer(help="The retention schedule of the policy file.", no_args_is_help=True)
 consent_app = typer.Typer(help="Written releases (consent) of the people photographed.",
                           no_args_is_help=True)  # fmt: skip
@@ -278,9 +281,7 @@ def key_generate(
     """Write a new random encryption key to a file (mode 0600). Use it with
     `faceledger key rotate --new-key-file`, then set FACELEDGER_KEY_FILE to it."""
     lib, actor = open_library(ctx)
-    lib.authorize(actor, "key.rotate")
-    kid = keys.new_key_file(lib.root, key_file)
-    emit({"key_file": str(key_file), "key_id": kid}, as_json, print_mapping)
+    emit(keys.generate(lib, actor, key_file), as_json, print_mapping)
 
 
 @key_app.command("rotate")

@@ -119,8 +119,8 @@ class Library:
         authorize(actor.role, action)
 
     def require_vault_access(self, actor: Actor) -> None:
-        """Refuse unless ``actor`` may read the vault (a custodian; see governance for more)."""
-        self.authorize(actor, "vault.read")
+        """Refuse unless ``actor`` is a custodian with a current attestation (and audit it)."""
+        vault.require_vault_access(self, actor)
 
     # -- policy ----------------------------------------------------------------------------
     @property

@@ -28,7 +28,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import dlib
-import faiss
 import numpy as np
 
 __all__ = [
@@ -84,34 +83,49 @@ def _as_matrix(vectors: np.ndarray) -> np.ndarray:
 def neighbour_pairs(
     vectors: np.ndarray, radius: float, max_neighbors: int = 100
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pairs (i < j) closer than ``radius``, each face keeping its nearest ``max_neighbors``."""
+    """Pairs (i < j) closer than ``radius``, at most ``max_neighbors`` per i, sorted by (i, j)."""
     matrix = _as_matrix(vectors)
     n = matrix.shape[0]
-    empty = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64))
     if n < 2:
-        return empty
-    # Exact k-NN with FAISS (BLAS, blocked) rather than all pairs: memory stays n x k, and a
-    # person with thousands of photos does not produce millions of edges. Chinese whispers
-    # only needs each face's near neighbours to find its cluster.
-    k = min(n, max_neighbors + 1)
-    index = faiss.IndexFlatL2(matrix.shape[1])
-    index.add(matrix)
-    sq_dist, found = index.search(matrix, k)
-    rows = np.repeat(np.arange(n, dtype=np.int64), k)
-    cols = found.reshape(-1).astype(np.int64)
-    # FAISS computes |x|^2 + |y|^2 - 2xy in float32; a small margin keeps pairs near the radius,
-    # whose exact distances are recomputed below.
-    keep = (cols >= 0) & (cols != rows) & (sq_dist.reshape(-1) < (radius + 1e-3) ** 2)
-    rows, cols = rows[keep], cols[keep]
-    first, second = np.minimum(rows, cols), np.maximum(rows, cols)
-    # A pair found from both ends must count once: a doubled edge would weigh double.
-    codes = np.unique(first * n + second)
-    first, second = codes // n, codes % n
-    dist = np.linalg.norm(
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64)
+    # Exact search in row blocks, upper triangle only, one BLAS product per block with
+    # |x-y|^2 = |x|^2 + |y|^2 - 2xy folded into two extra columns, so the only other pass over
+    # the block is the comparison. Measured on 2 cores at 10^5 vectors this was several times
+    # faster than FAISS's flat range or k-NN search; memory stays at one block of distances.
+    squares = np.einsum("ij,ij->i", matrix, matrix)
+    ones = np.ones((n, 1), np.float32)
+    left = np.hstack([matrix, squares[:, None], ones])
+    right = np.ascontiguousarray(np.hstack([-2.0 * matrix, ones, squares[:, None]]).T)
+    # float32 rounding of the expansion: widen a little here, exact distances decide below.
+    limit = np.float32((radius + 1e-3) ** 2)
+    block = int(max(1, min(4096, (1 << 26) // n)))  # at most ~256 MB of float32 distances
+    firsts, seconds = [], []
+    for start in range(0, n - 1, block):
+        stop = min(n, start + block)
+        dist = left[start:stop] @ right[:, start + 1 :]
+        rows, cols = np.nonzero(dist < limit)
+        found = dist[rows, cols]
+        rows += start
+        cols += start + 1
+        later = cols > rows
+        rows, cols, found = rows[later], cols[later], found[later]
+        # An edge budget per face: a person with thousands of photos must not give millions
+        # of edges, and Chinese whispers only needs near neighbours. Each face keeps its
+        # nearest max_neighbors among the faces after it; below that size nothing is dropped.
+        order = np.lexsort((found, rows))
+        rows, cols = rows[order], cols[order]
+        near = np.arange(rows.size) - np.searchsorted(rows, rows) < max_neighbors
+        firsts.append(rows[near])
+        seconds.append(cols[near])
+    first = np.concatenate(firsts).astype(np.int64)
+    second = np.concatenate(seconds).astype(np.int64)
+    order = np.lexsort((second, first))
+    first, second = first[order], second[order]
+    exact = np.linalg.norm(
         matrix[first].astype(np.float64) - matrix[second].astype(np.float64), axis=1
     )
-    close = dist < radius
-    return first[close], second[close], dist[close]
+    close = exact < radius
+    return first[close], second[close], exact[close]
 
 
 def cluster_pairs(n: int, first: np.ndarray, second: np.ndarray) -> np.ndarray:

@@ -31,5 +31,10 @@ def export_log(lib: Library, actor: Actor, since: datetime | None = None) -> Ite
         count += 1
         yield entry
     with lib.writing() as conn:
-        audit.append(conn, actor.name, "audit.export", {},
-                     {"since": since.isoformat() if since else None, "entries": count})
+        audit.append(
+            conn,
+            actor.name,
+            "audit.export",
+            {},
+            {"since": since.isoformat() if since else None, "entries": count},
+        )

@@ -67,6 +67,13 @@ def list_consents(lib: Library, actor: Actor, subject: str | None = None) -> lis
 def has_consent(conn: Connection, subject: str, now: datetime | None = None) -> bool:
     """Whether ``subject`` has a consent on record that is neither revoked nor expired."""
     now = as_utc(now or utcnow())
-    rows = conn.execute(select(t.consents.c.expires_at).where(
-        t.consents.c.subject_ref == subject, t.consents.c.revoked_at.is_(None))).scalars().all()
+    rows = (
+        conn.execute(
+            select(t.consents.c.expires_at).where(
+                t.consents.c.subject_ref == subject, t.consents.c.revoked_at.is_(None)
+            )
+        )
+        .scalars()
+        .all()
+    )
     return any(e is None or as_utc(e) > now for e in rows)

@@ -33,6 +33,9 @@ __all__ = [
     "seal_index",
     "open_index",
     "new_key_file",
+    "generate",
+    "key_file_for_init",
+    "record_library_key",
     "rotate",
 ]
 
@@ -129,6 +132,41 @@ def new_key_file(library_root: Path, path: Path) -> str:
     return generate_key_file(path)
 
 
+def key_file_for_init(settings: Settings, path: Path) -> Settings:
+    """For `init --key-file PATH`: create the key file if missing (outside the library) and
+    return settings that use it."""
+    from dataclasses import replace
+
+    if not Path(path).exists():
+        new_key_file(settings.library, path)
+    elif inside(path, settings.library):
+        new_key_file(settings.library, path)  # raises the inside-the-library error
+    return replace(settings, key_file=str(path))
+
+
+def record_library_key(lib: Library, actor_name: str) -> str | None:
+    """Record (once) the id of the key this library is opened with, so that opening it later
+    without that key refuses to write plain vectors even before any face is stored."""
+    kid = lib.catalog.sealer.key_id
+    if kid is None:
+        return None
+    with lib.writing() as conn:
+        if lib.catalog_meta(conn, KEY_META) != kid:
+            lib.catalog.set_meta(conn, KEY_META, kid)
+            audit.append(conn, actor_name, "key.set", {}, {"key_id": kid})
+    return kid
+
+
+def generate(lib: Library, actor: Actor, path: Path) -> dict[str, Any]:
+    """Write a new key file for this library's admin (outside the library); audit it."""
+    lib.authorize(actor, "key.rotate")
+    kid = new_key_file(lib.root, path)
+    with lib.writing() as conn:
+        audit.append(conn, actor.name, "key.generate", {}, {"key_id": kid})
+    return {"key_file": str(path), "key_id": kid,
+            "next": f"faceledger key rotate --new-key-file {path}"}  # fmt: skip
+
+
 def rotate(lib: Library, actor: Actor, new_key_path: Path) -> dict[str, Any]:
     """Re-seal every vector blob and both index files with the key in ``new_key_path``.
 
@@ -191,4 +229,3 @@ def rotate(lib: Library, actor: Actor, new_key_path: Path) -> dict[str, Any]:
         "key_file_created": created is not None,
         "next": f"set FACELEDGER_KEY_FILE={new_key_path} from now on",
     }
-

@@ -55,8 +55,13 @@ def run_retention(
     }  # fmt: skip
     if dry_run:
         with lib.writing() as conn:
-            audit.append(conn, actor.name, "retention.dry_run", {"faces": summary["due_faces"]},
-                         {"rules": summary["rules"], "held": len(summary["held_faces"])})
+            audit.append(
+                conn,
+                actor.name,
+                "retention.dry_run",
+                {"faces": summary["due_faces"]},
+                {"rules": summary["rules"], "held": len(summary["held_faces"])},
+            )
         return summary
     results = []
     for n, (rule, ids) in enumerate(sorted(due.items())):
