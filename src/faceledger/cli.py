@@ -78,11 +78,20 @@ def main(
 def init(
     ctx: typer.Context,
     owner: Annotated[str, typer.Option(help="Name of the owner (an admin) created now.")] = "owner",
+    key_file: Annotated[Path | None, typer.Option(
+        "--key-file", help="Encrypt face vectors and index files with the key in this file "
+        "(created if missing; must be outside the library). Later commands need it too, via "
+        "FACELEDGER_KEY_FILE.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create a library (or upgrade an existing one's schema). Safe to run again."""
+    from faceledger.governance import keys
+
     settings = state(ctx)["settings"]
+    if key_file is not None:
+        settings = keys.key_file_for_init(settings, key_file)
     lib = Library.create(settings, owner=owner)
+    keys.record_library_key(lib, lib.catalog.get_meta("owner") or owner)
     data = {
         "library": str(settings.library.resolve()),
         "catalog": settings.catalog_url,

@@ -177,8 +177,10 @@ def dat_text(
             raise LoadFileError(f"DAT row {number} has fields not in the header: {sorted(unknown)}")
         values = [dat_value(row.get(name)) for name in fields]
         if newline_marker is not None:
-            values = [_mark_newlines(value, newline_marker, number, name)
-                      for value, name in zip(values, fields, strict=True)]
+            values = [
+                _mark_newlines(value, newline_marker, number, name)
+                for value, name in zip(values, fields, strict=True)
+            ]
         writer.writerow(values)
     return buffer.getvalue()
 
@@ -249,8 +251,15 @@ def opt_text(rows: Iterable[OptRow]) -> str:
     lines = []
     for number, row in enumerate(rows, start=1):
         count = "" if row.page_count is None else str(row.page_count)
-        values = [row.image_id, row.volume, row.image_path, _flag(row.doc_break),
-                  _flag(row.folder_break), _flag(row.box_break), count]
+        values = [
+            row.image_id,
+            row.volume,
+            row.image_path,
+            _flag(row.doc_break),
+            _flag(row.folder_break),
+            _flag(row.box_break),
+            count,
+        ]
         if not row.image_id or not row.image_path:
             raise LoadFileError(f"OPT row {number}: image id and image path are required")
         for value in values[:3]:
@@ -292,8 +301,15 @@ def parse_opt(text: str) -> list[OptRow]:
         if count and not (count.isascii() and count.isdigit()):
             raise LoadFileError(f"OPT line {number}: page count {count!r} is not a number")
         rows.append(
-            OptRow(image_id, volume, image_path, flags[0], flags[1], flags[2],
-                   int(count) if count else None)
+            OptRow(
+                image_id,
+                volume,
+                image_path,
+                flags[0],
+                flags[1],
+                flags[2],
+                int(count) if count else None,
+            )
         )
     return rows
 
