@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
-import tempfile
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,7 +202,10 @@ def write_production(
     out_dir = Path(out_dir)
     _check_arguments(out_dir, prefix, first_number, items, volume, width)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    # Not tempfile.mkdtemp: its 0700 mode would stick to the production after the rename;
+    # mkdir honours the umask like every other folder the user creates.
+    staging = out_dir.parent / f".{out_dir.name}.partial-{uuid.uuid4().hex}"
+    staging.mkdir()
     try:
         (staging / NATIVES_DIR).mkdir()
         documents, dat_rows, opt_rows = [], [], []
