@@ -44,7 +44,8 @@ def plan_for(n: int, exact_max: int) -> IndexPlan:
         return IndexPlan("flat")
     nlist = 2 ** round(math.log2(4 * math.sqrt(n)))
     nlist = max(256, min(nlist, 65536))
-    return IndexPlan("ivf", nlist=nlist, nprobe=max(16, nlist // 128))
+    # Probing 1/64 of the lists (at least 32) gave recall@10 >= 0.99 at 10^6 (BENCHMARKS.md).
+    return IndexPlan("ivf", nlist=nlist, nprobe=max(32, nlist // 64))
 
 
 class FaissIndex:
@@ -113,6 +114,8 @@ class FaissIndex:
         if len(self) == 0 or k <= 0:
             shape = (len(queries), max(k, 0))
             return np.full(shape, np.inf, np.float32), np.full(shape, -1, np.int64)
+        # A few queries run faster on one OpenMP thread (measured); batches use every core.
+        faiss.omp_set_num_threads(1 if len(queries) < 8 else os.cpu_count() or 1)
         squared, ids = self._index.search(queries, min(k, len(self)))
         return np.sqrt(np.maximum(squared, 0)), ids
 
