@@ -1,24 +1,25 @@
-"""Applying the policy: re-evaluate every photo, move faces between the indexes, record it."""
+"""Applying the policy: re-evaluate photos, move faces between the indexes, record it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from faceledger import audit
 from faceledger.decide import Decider
 from faceledger.library import Actor, Library
 
-__all__ = ["apply_policy"]
+__all__ = ["apply_policy", "reevaluate_photos"]
 
 
-def apply_policy(lib: Library, actor: Actor) -> dict[str, Any]:
-    """Re-decide every face under the current policy file and sites registry (idempotent)."""
-    lib.authorize(actor, "policy.apply")
-    lib.__dict__.pop("policy", None)  # re-read the file: it is what changed
+def reevaluate_photos(
+    lib: Library, actor: Actor, action: str, photo_ids: Sequence[int] | None = None
+) -> dict[str, Any]:
+    """Re-decide the faces of these photos (all if None) and move them; audited as ``action``."""
     decider = Decider.for_library(lib)
     with lib.writing() as conn:
         version = lib.record_policy(conn, actor.name)
-        moved = decider.reevaluate(conn)
+        moved = decider.reevaluate(conn, photo_ids)
         if moved.blocked or moved.unblocked:
             lib.bump_generation(conn, "searchable", "vault")
         result = {
@@ -27,11 +28,15 @@ def apply_policy(lib: Library, actor: Actor) -> dict[str, Any]:
             "unblocked": len(moved.unblocked),
         }
         audit.append(
-            conn,
-            actor.name,
-            "policy.apply",
-            {"blocked": moved.blocked, "unblocked": moved.unblocked},
+            conn, actor.name, action, {"blocked": moved.blocked, "unblocked": moved.unblocked},
             result,
-        )
+        )  # fmt: skip
     lib.move_faces(moved)
     return result
+
+
+def apply_policy(lib: Library, actor: Actor) -> dict[str, Any]:
+    """Re-decide every face under the current policy file and sites registry (idempotent)."""
+    lib.authorize(actor, "policy.apply")
+    lib.__dict__.pop("policy", None)  # re-read the file: it is what changed
+    return reevaluate_photos(lib, actor, "policy.apply")

@@ -254,6 +254,160 @@ def discovery_vector_dates(
     )
 
 
+@discovery_app.command("people")
+@cli_errors
+def discovery_people(
+    ctx: typer.Context,
+    blocked: Blocked = None,
+    jurisdiction: Jurisdiction = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option("--threshold", "-t", help="Distance threshold (default 0.6, dlib's)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Estimate how many distinct people the faces show, with a range (custodians)."""
+    from faceledger.discovery.people import DEFAULT_THRESHOLD
+    from faceledger.discovery.service import people
+
+    lib, actor = open_library(ctx)
+    data = people(
+        lib,
+        actor,
+        blocked=blocked,
+        jurisdiction=jurisdiction,
+        threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
+    )
+    emit(
+        data,
+        as_json,
+        lambda d: out.print(
+            f"About {d['estimate']} people (range {d['low']}-{d['high']}) among {d['faces']} "
+            f"faces; thresholds {d['thresholds']['strict']}/{d['thresholds']['threshold']}/"
+            f"{d['thresholds']['loose']}."
+        ),
+    )
+
+
+@discovery_app.command("locate")
+@cli_errors
+def discovery_locate(
+    ctx: typer.Context,
+    matter: Annotated[str, typer.Option("--matter", "-m", help="The matter this is for.")],
+    photo: Annotated[
+        list[Path] | None,
+        typer.Option("--photo", help="Reference photo of the person (memory only; repeatable)."),
+    ] = None,
+    face: Annotated[
+        int | None, typer.Option("--face", help="Start from a stored face id (no new vector).")
+    ] = None,
+    include_vault: Annotated[
+        bool, typer.Option("--include-vault", help="Also search blocked faces.")
+    ] = False,
+    authority_file: Annotated[
+        Path | None,
+        typer.Option("--authority-file", help="Consent or court order relied on (hash recorded)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every photo of a person, with provenance and vector dates (attested custodians)."""
+    from faceledger.discovery.service import locate
+    from faceledger.errors import InputError
+    from faceledger.search import Probe
+
+    lib, actor = open_library(ctx)
+    probes = []
+    for path in photo or []:
+        try:
+            probes.append(Probe(path.name, path.read_bytes()))
+        except OSError as exc:
+            raise InputError(f"cannot read {path}: {exc}") from exc
+    authority_text = None
+    if authority_file is not None:
+        try:
+            authority_text = authority_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"cannot read {authority_file}: {exc}") from exc
+    data = locate(
+        lib,
+        actor,
+        matter,
+        probes=probes,
+        face_id=face,
+        include_vault=include_vault,
+        authority_text=authority_text,
+        authority_name=authority_file.name if authority_file else None,
+    )
+    probes.clear()
+
+    def human(d: dict) -> None:
+        rows = [
+            {
+                "photo_id": p["photo_id"],
+                "distance": p["best_distance"],
+                "blocked": p["blocked"],
+                "source": next(
+                    (s.get("source_url") or s.get("locator") for s in p["provenance"]), None
+                ),
+                "vector_collected_at": ", ".join(
+                    sorted({x["vector_collected_at"] for x in p["faces"]})
+                ),
+            }
+            for p in d["photos"]
+        ]
+        _table(
+            rows,
+            ["photo_id", "distance", "blocked", "source", "vector_collected_at"],
+            f"{len(rows)} photos for matter {d['matter']}",
+        )
+
+    emit(data, as_json, human)
+
+
+@discovery_app.command("produce")
+@cli_errors
+def discovery_produce(
+    ctx: typer.Context,
+    matter: Annotated[str, typer.Option("--matter", "-m", help="The matter produced for.")],
+    prefix: Annotated[str, typer.Option("--prefix", help="Bates prefix, e.g. ABC.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="New (or empty) production folder.")],
+    photos: Annotated[
+        Path | None,
+        typer.Option(
+            "--photos", help="Photo ids, one per line, or the JSON of `discovery locate --json`."
+        ),
+    ] = None,
+    jurisdiction: Jurisdiction = None,
+    blocked: Blocked = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Natives under Bates numbers, DAT and OPT load files, SHA-256 manifest (custodians)."""
+    from faceledger.discovery.service import produce, read_photo_ids
+    from faceledger.errors import InputError
+
+    if photos is not None and (jurisdiction is not None or blocked is not None):
+        raise InputError("give --photos FILE or --jurisdiction/--blocked, not both")
+    lib, actor = open_library(ctx)
+    data = produce(
+        lib,
+        actor,
+        matter,
+        prefix,
+        out_dir,
+        photo_ids=read_photo_ids(photos) if photos is not None else None,
+        jurisdiction=jurisdiction,
+        blocked=blocked,
+    )
+    emit(
+        data,
+        as_json,
+        lambda d: out.print(
+            f"Production {d['production_id']} of matter {d['matter']}: {d['documents']} "
+            f"documents, {d['first_bates']}-{d['last_bates']}, in {d['out_dir']}."
+        ),
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add the sites, policy, optout and discovery command groups to ``app``."""
     app.add_typer(sites_app, name="sites")

@@ -2,7 +2,8 @@
 
 The rules themselves are pure (``faceledger.policy``); this module gathers their inputs: GPS
 from the photo, uploader regions from provenance, publisher regions from the sites registry,
-and ``subject`` regions from opt-outs whose faces match.
+and ``subject`` regions from opt-outs whose faces match. Where the policy requires consent, a
+face whose photo names no subject with a current consent record is kept out of search too.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, or_, select, update
 
 from faceledger.catalog import schema as t
 from faceledger.catalog.vectors import from_blob
@@ -54,8 +55,10 @@ class Decider:
         optout_index: FaissIndex,
         optout_of_face: dict[int, tuple[int, str]],
         optout_threshold: float,
+        consented: frozenset[str] = frozenset(),
     ):
         """Use :meth:`for_library` rather than building one by hand."""
+        self.consented = consented
         self.policy = policy
         self.publisher_regions = publisher_regions
         self.optout_index = optout_index
@@ -74,6 +77,15 @@ class Decider:
                     )
                 ).all()
             )
+            now = utcnow()
+            consented = frozenset(
+                conn.scalars(
+                    select(t.consents.c.subject_ref).where(
+                        t.consents.c.revoked_at.is_(None),
+                        or_(t.consents.c.expires_at.is_(None), t.consents.c.expires_at > now),
+                    )
+                )
+            )
             rows = conn.execute(
                 select(
                     t.faces.c.id,
@@ -90,7 +102,12 @@ class Decider:
         vectors = np.array([from_blob(r[1], r[2], catalog.sealer) for r in rows], np.float32)
         index = FaissIndex.build(ids, vectors.reshape(-1, 128))
         return cls(
-            lib.policy, publisher_regions, index, optout_of_face, lib.settings.optout_threshold
+            lib.policy,
+            publisher_regions,
+            index,
+            optout_of_face,
+            lib.settings.optout_threshold,
+            consented,
         )
 
     # -- pure decisions ------------------------------------------------------------------
@@ -120,14 +137,28 @@ class Decider:
             out.setdefault(optout_id, (Jurisdiction(region, "subject"), optout_id, float(distance)))
         return list(out.values())
 
+    @property
+    def consent_rules_active(self) -> bool:
+        """Whether the policy asks for consent anywhere."""
+        return self.policy.consent.required or bool(self.policy.consent.collections)
+
+    def consent_missing(self, copies: Iterable[tuple[str | None, str | None]]) -> bool:
+        """For a photo's (website, subject_ref) copies: consent is needed and none is on file."""
+        copies = list(copies)
+        rules = self.policy.consent
+        needed = rules.required or any(site in rules.collections for site, _ in copies)
+        return needed and not any(ref in self.consented for _, ref in copies if ref)
+
     def decide(
         self, facts: PhotoFacts, provenances: Sequence[Provenance], faces: Sequence[DetectedFace]
     ) -> Decision:
         """Jurisdictions of a new photo and whether each of its faces is blocked."""
         photo_j = self.photo_jurisdictions(facts.gps, provenances)
+        no_consent = self.consent_missing((p.website, p.subject_ref) for p in provenances)
         subject = [self.subject_matches(face.vector) for face in faces]
         blocked = [
-            bool(block_reasons(self.policy, photo_j + [s[0] for s in subj])) for subj in subject
+            no_consent or bool(block_reasons(self.policy, photo_j + [s[0] for s in subj]))
+            for subj in subject
         ]
         return Decision(photo_j, blocked, subject)
 
@@ -158,6 +189,16 @@ class Decider:
         )
         for photo_id, face_id, region, signal in rows:
             by_photo[photo_id].append((face_id, region, signal))
+        copies: dict[int, list[tuple[str | None, str | None]]] = defaultdict(list)
+        if self.consent_rules_active:  # read provenance only when a rule needs it
+            for photo_id, site, ref in conn.execute(
+                select(
+                    t.photo_sources.c.photo_id, t.websites.c.domain, t.photo_sources.c.subject_ref
+                )
+                .select_from(t.photo_sources.outerjoin(t.websites))
+                .where(t.photo_sources.c.photo_id.in_(select(t.photos.c.id).where(scope)))
+            ):
+                copies[photo_id].append((site, ref))
         to_block, to_unblock = [], []
         faces = conn.execute(
             select(t.faces.c.id, t.faces.c.photo_id, t.faces.c.blocked).where(
@@ -169,7 +210,9 @@ class Decider:
             mine = [
                 Jurisdiction(r, s) for f, r, s in by_photo.get(photo_id, ()) if f in (0, face_id)
             ]
-            should = bool(block_reasons(self.policy, mine))
+            should = bool(block_reasons(self.policy, mine)) or (
+                self.consent_rules_active and self.consent_missing(copies[photo_id])
+            )
             if should and not blocked:
                 to_block.append(face_id)
             elif blocked and not should:

@@ -70,6 +70,7 @@ class Provenance:
     retrieved_at: datetime | None = None
     uploader_region: str | None = None
     caption: str | None = None
+    subject_ref: str | None = None  # the consent subject this copy is collected under
 
 
 @dataclass(frozen=True)

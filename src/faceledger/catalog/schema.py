@@ -129,6 +129,7 @@ photo_sources = Table(
     Column("retrieved_at", TZ),
     Column("uploader_region", String(16)),
     Column("caption", Text),
+    Column("subject_ref", Text),  # consent subject named by a manifest row
     Column("run_id", ForeignKey("ingest_runs.id")),
     Column("added_at", TZ, nullable=False),
     UniqueConstraint("photo_id", "kind", "locator", name="uq_photo_sources_item"),

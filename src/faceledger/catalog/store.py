@@ -188,6 +188,7 @@ class Catalog:
                 retrieved_at=as_utc(prov.retrieved_at),
                 uploader_region=prov.uploader_region,
                 caption=prov.caption,
+                subject_ref=prov.subject_ref,
                 run_id=run_id,
                 added_at=utcnow(),
             )

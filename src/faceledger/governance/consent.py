@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, insert, select
 
 from faceledger import audit
+from faceledger.blocking import reevaluate_photos
 from faceledger.catalog import schema as t
 from faceledger.clock import as_utc, iso, utcnow
 from faceledger.errors import ConfigError
@@ -40,9 +41,15 @@ def record_consent(
         audit.append(conn, actor.name, "consent.record", {"consents": [consent_id]},
                      {"subject": subject, "purpose": purpose, "term": term,
                       "release_sha256": digest})  # fmt: skip
+    # Photos collected under this subject may now be searchable (where policy needs consent).
+    with lib.catalog.engine.connect() as conn:
+        photo_ids = sorted(set(conn.scalars(
+            select(t.photo_sources.c.photo_id).where(t.photo_sources.c.subject_ref == subject))))
+    moved = reevaluate_photos(lib, actor, "consent.apply", photo_ids) if photo_ids else None
     return {"consent": consent_id, "subject": subject, "purpose": purpose, "term": term,
             "release_sha256": digest, "recorded_at": iso(now),
-            "expires_at": iso(expires_at)}  # fmt: skip
+            "expires_at": iso(expires_at), "faces_made_searchable":
+            moved["unblocked"] if moved else 0}  # fmt: skip
 
 
 def list_consents(lib: Library, actor: Actor, subject: str | None = None) -> list[dict[str, Any]]:

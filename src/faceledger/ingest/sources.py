@@ -37,6 +37,7 @@ MANIFEST_FIELDS = (
     "retrieved_at",
     "uploader_region",
     "caption",
+    "subject_ref",
 )
 _REGION = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
 
@@ -184,6 +185,7 @@ def manifest_provenance(manifest: Path, number: int, row: dict) -> tuple[Path, P
         retrieved_at=_parse_time(retrieved, "retrieved_at") if retrieved else None,
         uploader_region=region,
         caption=values.get("caption"),
+        subject_ref=values.get("subject_ref"),
     )
 
 

@@ -1,0 +1,475 @@
+"""Discovery calls that reach biometric data: class size, locate a person, Bates productions.
+
+Each call is authorised (custodians only, with a current attestation wherever blocked faces or
+the vault are in scope), reads what it needs, and leaves an audit entry. Reference photos given
+to :func:`locate` are decoded and embedded in memory only: neither their bytes nor their
+vectors are written anywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, insert, select
+
+from faceledger import audit
+from faceledger.catalog import schema as t
+from faceledger.catalog.store import ACTIVE
+from faceledger.clock import iso, utcnow
+from faceledger.discovery.people import DEFAULT_THRESHOLD, estimate_people
+from faceledger.discovery.production import (
+    ProductionError,
+    ProductionItem,
+    write_production,
+)
+from faceledger.discovery.queries import Selection
+from faceledger.errors import InputError, NotFoundError
+from faceledger.library import Actor, Library
+
+__all__ = ["people", "locate", "produce", "read_photo_ids"]
+
+f = t.faces
+
+
+# -- class size -----------------------------------------------------------------------------
+def people(
+    lib: Library,
+    actor: Actor,
+    *,
+    blocked: bool | None = None,
+    jurisdiction: str | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> dict[str, Any]:
+    """Estimate how many distinct people the selected faces show, with a low-high range."""
+    lib.authorize(actor, "discovery.people")
+    selection = Selection(blocked, jurisdiction, None, actor.is_custodian)
+    if selection.blocked is not False:
+        lib.require_vault_access(actor)
+    ids, vectors = lib.catalog.vectors(selection.faces_where())
+    estimate = estimate_people(vectors, threshold=threshold)
+    result = {
+        "blocked": selection.blocked,
+        "jurisdiction": selection.jurisdiction,
+        "faces": estimate.faces,
+        "estimate": estimate.estimate,
+        "low": estimate.low,
+        "high": estimate.high,
+        "thresholds": {
+            "strict": round(estimate.thresholds[0], 4),
+            "threshold": round(estimate.thresholds[1], 4),
+            "loose": round(estimate.thresholds[2], 4),
+        },
+        "counts": {
+            "strict": estimate.counts[0],
+            "threshold": estimate.counts[1],
+            "loose": estimate.counts[2],
+        },
+        "singletons": estimate.singletons,
+        "cluster_sizes": list(estimate.cluster_sizes),
+        "method": "chinese whispers (dlib) over faces closer than each threshold",
+    }
+    with lib.writing() as conn:
+        audit.append(
+            conn,
+            actor.name,
+            "discovery.people",
+            {"faces": [int(i) for i in ids]},
+            {
+                "blocked": selection.blocked,
+                "jurisdiction": selection.jurisdiction,
+                "estimate": estimate.estimate,
+                "low": estimate.low,
+                "high": estimate.high,
+            },
+        )
+    return result
+
+
+# -- locate a person ------------------------------------------------------------------------
+def _photo_details(
+    lib: Library, face_hits: dict[int, float], include_vault: bool
+) -> list[dict[str, Any]]:
+    """Matched faces grouped by photo, with provenance and vector dates (vault rows included)."""
+    if not face_hits:
+        return []
+    where = [f.c.id.in_(list(face_hits)), ACTIVE, t.photos.c.status == "active"]
+    if not include_vault:
+        where.append(f.c.blocked.is_(False))
+    with lib.catalog.engine.connect() as conn:
+        rows = (
+            conn.execute(
+                select(
+                    f.c.id,
+                    f.c.photo_id,
+                    f.c.ordinal,
+                    f.c.box_top,
+                    f.c.box_right,
+                    f.c.box_bottom,
+                    f.c.box_left,
+                    f.c.blocked,
+                    f.c.model,
+                    f.c.model_version,
+                    f.c.vector_collected_at,
+                    t.photos.c.sha256,
+                    t.photos.c.taken_at,
+                    t.photos.c.stored_path,
+                )
+                .select_from(f.join(t.photos))
+                .where(*where)
+                .order_by(f.c.photo_id, f.c.ordinal)
+            )
+            .mappings()
+            .all()
+        )
+        sources = lib.catalog.sources(conn, [r["photo_id"] for r in rows])
+    photos: dict[int, dict[str, Any]] = {}
+    for row in rows:
+        photo = photos.setdefault(
+            row["photo_id"],
+            {
+                "photo_id": row["photo_id"],
+                "sha256": row["sha256"],
+                "taken_at": iso(row["taken_at"]),
+                "stored": row["stored_path"] is not None,
+                "blocked": False,
+                "best_distance": None,
+                "faces": [],
+                "provenance": sources.get(row["photo_id"], []),
+            },
+        )
+        distance = round(face_hits[row["id"]], 4)
+        photo["faces"].append(
+            {
+                "face_id": row["id"],
+                "ordinal": row["ordinal"],
+                "box": {
+                    "top": row["box_top"],
+                    "right": row["box_right"],
+                    "bottom": row["box_bottom"],
+                    "left": row["box_left"],
+                },
+                "blocked": bool(row["blocked"]),
+                "distance": distance,
+                "vector_collected_at": iso(row["vector_collected_at"]),
+                "model": row["model"],
+                "model_version": row["model_version"],
+            }
+        )
+        photo["blocked"] = photo["blocked"] or bool(row["blocked"])
+        if photo["best_distance"] is None or distance < photo["best_distance"]:
+            photo["best_distance"] = distance
+    return sorted(photos.values(), key=lambda p: (p["best_distance"], p["photo_id"]))
+
+
+def locate(
+    lib: Library,
+    actor: Actor,
+    matter: str,
+    *,
+    probes: Sequence[Any] = (),
+    face_id: int | None = None,
+    include_vault: bool = False,
+    authority_text: str | None = None,
+    authority_name: str | None = None,
+    threshold: float | None = None,
+    engine: Any = None,
+) -> dict[str, Any]:
+    """Every photo of the person in the reference photos (``probes``) or of stored ``face_id``.
+
+    ``probes`` are :class:`faceledger.search.Probe` objects (bytes in memory); their vectors
+    exist only inside this call. Custodians with a current attestation only.
+    """
+    if not matter or not matter.strip():
+        raise InputError("--matter is required: name the matter this search is for")
+    if bool(probes) == (face_id is not None):
+        raise InputError("give reference photos (--photo) or a stored face (--face), not both")
+    lib.authorize(actor, "discovery.locate")
+    lib.require_vault_access(actor)
+    threshold = lib.settings.match_threshold if threshold is None else threshold
+    queries: list[np.ndarray] = []
+    probe_report: list[dict[str, Any]] = []
+    if face_id is not None:
+        ids, vectors = lib.catalog.vectors((f.c.id == int(face_id)) & ACTIVE)
+        if not len(ids):
+            raise NotFoundError(f"no face with id {face_id}")
+        queries.append(vectors[0])
+        probe_report.append({"face_id": int(face_id), "faces": 1})
+    else:
+        from faceledger.faces import FaceEngine
+        from faceledger.search import embed_probe
+
+        s = lib.settings
+        engine = engine or FaceEngine(s.detector, s.detect_max_side, s.upsample)
+        for probe in probes:
+            entry: dict[str, Any] = {"probe": probe.name, "faces": 0}
+            try:
+                faces = embed_probe(lib, engine, probe)
+            except InputError as exc:
+                entry["error"] = str(exc)
+                faces = []
+            if len(faces) > 1:
+                # A reference photo must show the one person; take the largest face.
+                faces = sorted(
+                    faces,
+                    key=lambda x: (x.box.bottom - x.box.top) * (x.box.right - x.box.left),
+                    reverse=True,
+                )[:1]
+                entry["note"] = "several faces; the largest was used"
+            entry["faces"] = len(faces)
+            queries.extend(face.vector for face in faces)
+            probe_report.append(entry)
+    hits: dict[int, float] = {}
+    if queries:
+        matrix = np.stack(queries).astype(np.float32)
+        for name in ("searchable", "vault") if include_vault else ("searchable",):
+            index = lib.index(name)
+            distances, ids = index.search(matrix, len(index))
+            for drow, irow in zip(distances, ids, strict=True):
+                for d, i in zip(drow, irow, strict=True):
+                    if i >= 0 and d <= threshold:
+                        hits[int(i)] = min(float(d), hits.get(int(i), float("inf")))
+        del matrix
+    queries.clear()
+    photos = _photo_details(lib, hits, include_vault)
+    authority_sha = (
+        hashlib.sha256(authority_text.encode("utf-8")).hexdigest()
+        if authority_text is not None
+        else None
+    )
+    face_ids = sorted(face["face_id"] for p in photos for face in p["faces"])
+    result = {
+        "matter": matter,
+        "authority_sha256": authority_sha,
+        "include_vault": include_vault,
+        "threshold": threshold,
+        "references": probe_report,
+        "photos": photos,
+    }
+    with lib.writing() as conn:
+        audit.append(
+            conn,
+            actor.name,
+            "discovery.locate",
+            {"faces": face_ids, "photos": [p["photo_id"] for p in photos]},
+            {
+                "matter": matter,
+                "authority_sha256": authority_sha,
+                "authority_file": authority_name,
+                "include_vault": include_vault,
+                "threshold": threshold,
+                "from_face": int(face_id) if face_id is not None else None,
+                "reference_photos": len(probes),
+                "reference_faces": sum(e["faces"] for e in probe_report),
+            },
+        )
+    return result
+
+
+# -- productions ----------------------------------------------------------------------------
+def read_photo_ids(path: Path) -> list[int]:
+    """Photo ids from a file: one per line, or the JSON that `discovery locate --json` prints."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc}") from exc
+    stripped = text.strip()
+    if stripped.startswith(("{", "[")):
+        try:
+            data = json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path} is not valid JSON: {exc}") from exc
+        items = data.get("photos", []) if isinstance(data, dict) else data
+        ids = [int(i["photo_id"]) if isinstance(i, dict) else int(i) for i in items]
+    else:
+        ids = []
+        for number, line in enumerate(stripped.splitlines(), start=1):
+            line = line.split("#", 1)[0].strip()
+            if not line:
+                continue
+            try:
+                ids.append(int(line))
+            except ValueError as exc:
+                raise InputError(f"{path} line {number}: {line!r} is not a photo id") from exc
+    return list(dict.fromkeys(ids))  # order kept, duplicates dropped
+
+
+def _selected_photo_ids(lib: Library, selection: Selection) -> list[int]:
+    with lib.catalog.engine.connect() as conn:
+        return list(
+            conn.scalars(
+                select(f.c.photo_id)
+                .where(selection.faces_where())
+                .distinct()
+                .order_by(f.c.photo_id)
+            )
+        )
+
+
+def _production_items(lib: Library, photo_ids: Iterable[int]) -> list[ProductionItem]:
+    ids = list(photo_ids)
+    with lib.catalog.engine.connect() as conn:
+        photos = {
+            r.id: r
+            for r in conn.execute(
+                select(
+                    t.photos.c.id, t.photos.c.stored_path, t.photos.c.format, t.photos.c.status
+                ).where(t.photos.c.id.in_(ids))
+            )
+        }
+        sources = lib.catalog.sources(conn, ids)
+        faces: dict[int, list] = {i: [] for i in ids}
+        for r in conn.execute(
+            select(f.c.photo_id, f.c.vector_collected_at, f.c.blocked).where(
+                f.c.photo_id.in_(ids), ACTIVE
+            )
+        ):
+            faces[r.photo_id].append(r)
+        regions: dict[int, set[str]] = {i: set() for i in ids}
+        for r in conn.execute(
+            select(t.jurisdictions.c.photo_id, t.jurisdictions.c.region).where(
+                t.jurisdictions.c.photo_id.in_(ids)
+            )
+        ):
+            regions[r.photo_id].add(r.region)
+    items = []
+    for pid in ids:
+        row = photos.get(pid)
+        if row is None or row.status != "active":
+            raise NotFoundError(f"no photo with id {pid}")
+        path = lib.photo_file(row.stored_path)
+        if path is None or not path.is_file():
+            raise ProductionError(f"photo {pid} has no stored file to produce")
+        srcs = sources.get(pid, [])
+        first = srcs[0] if srcs else {}
+        with_url = next((s for s in srcs if s.get("source_url")), first)
+        dates = sorted({iso(r.vector_collected_at) for r in faces[pid]})
+        extension = path.suffix.removeprefix(".") or (row.format or "bin").lower()
+        items.append(
+            ProductionItem(
+                source=path,
+                photo_id=pid,
+                extension=extension,
+                metadata={
+                    "FILENAME": Path(str(first.get("locator") or path.name)).name,
+                    "SOURCE_URL": with_url.get("source_url"),
+                    "PAGE_URL": with_url.get("page_url"),
+                    "RETRIEVED_AT": with_url.get("retrieved_at"),
+                    "VECTOR_COLLECTED_AT": dates,
+                    "JURISDICTIONS": regions[pid],
+                    "BLOCKED": any(bool(r.blocked) for r in faces[pid]),
+                },
+            )
+        )
+    return items
+
+
+def _next_number(conn, matter: str) -> int:
+    last = conn.scalar(
+        select(func.max(t.productions.c.last_number)).where(t.productions.c.matter == matter)
+    )
+    return (last or 0) + 1
+
+
+def produce(
+    lib: Library,
+    actor: Actor,
+    matter: str,
+    prefix: str,
+    out_dir: Path,
+    *,
+    photo_ids: Sequence[int] | None = None,
+    jurisdiction: str | None = None,
+    blocked: bool | None = None,
+    width: int = 8,
+) -> dict[str, Any]:
+    """Produce the selected photos under Bates numbers that continue the matter's numbering."""
+    if not matter or not matter.strip():
+        raise InputError("--matter is required")
+    lib.authorize(actor, "discovery.produce")
+    lib.require_vault_access(actor)
+    if photo_ids is None:
+        if jurisdiction is None and blocked is None:
+            raise InputError("choose what to produce: --photos FILE or --jurisdiction J")
+        selection = Selection(blocked, jurisdiction, None, actor.is_custodian)
+        photo_ids = _selected_photo_ids(lib, selection)
+        scope = {"jurisdiction": selection.jurisdiction, "blocked": selection.blocked}
+    else:
+        scope = {"photos_file": True}
+    if not photo_ids:
+        raise InputError("the selection holds no photos; nothing to produce")
+    items = _production_items(lib, photo_ids)
+    with lib.catalog.engine.connect() as conn:
+        first_number = _next_number(conn, matter)
+    volume = f"{prefix}{first_number:0{width}d}"
+    result = write_production(Path(out_dir), prefix, first_number, items, volume, width)
+    try:
+        with lib.writing() as conn:
+            if _next_number(conn, matter) != first_number:
+                raise ProductionError(
+                    f"another production of matter {matter!r} was recorded meanwhile; run again"
+                )
+            production_id = conn.execute(
+                insert(t.productions).values(
+                    matter=matter,
+                    prefix=prefix,
+                    first_number=result.first_number,
+                    last_number=result.last_number,
+                    out_dir=str(Path(out_dir).resolve()),
+                    manifest_sha256=result.manifest_sha256,
+                    produced_by=actor.name,
+                    produced_at=utcnow(),
+                )
+            ).inserted_primary_key[0]
+            conn.execute(
+                insert(t.production_items),
+                [
+                    {
+                        "production_id": production_id,
+                        "bates": doc.bates,
+                        "photo_id": doc.photo_id,
+                        "sha256": doc.sha256,
+                    }
+                    for doc in result.documents
+                ],
+            )
+            audit.append(
+                conn,
+                actor.name,
+                "discovery.produce",
+                {"photos": [doc.photo_id for doc in result.documents]},
+                {
+                    "matter": matter,
+                    "production_id": production_id,
+                    "prefix": prefix,
+                    "first_bates": result.first_bates,
+                    "last_bates": result.last_bates,
+                    "out_dir": str(Path(out_dir).resolve()),
+                    "manifest_sha256": result.manifest_sha256,
+                    **scope,
+                },
+            )
+    except BaseException:
+        # Not recorded, so not produced: a number the catalog does not know must not circulate.
+        shutil.rmtree(result.out_dir, ignore_errors=True)
+        raise
+    return {
+        "production_id": production_id,
+        "matter": matter,
+        "prefix": prefix,
+        "volume": volume,
+        "first_bates": result.first_bates,
+        "last_bates": result.last_bates,
+        "documents": len(result.documents),
+        "out_dir": str(result.out_dir),
+        "dat": str(result.dat_path),
+        "opt": str(result.opt_path),
+        "manifest": str(result.manifest_path),
+        "manifest_sha256": result.manifest_sha256,
+        "items": [{"bates": d.bates, "photo_id": d.photo_id} for d in result.documents],
+    }
