@@ -111,7 +111,10 @@ COMMANDS = {
     # Commands of other issues, run here once they exist (argument-free ones only).
     "sites.list": lambda w, u: ["sites", "list"],
     "policy.show": lambda w, u: ["policy", "show"],
-    "policy.publish": lambda w, u: ["policy", "publish"],
+    "policy.publish": lambda w, u: ["policy", "publish", "--out", str(w.files / f"pub-{u}")],
+    "discovery.count": lambda w, u: ["discovery", "count"],
+    "discovery.sources": lambda w, u: ["discovery", "sources"],
+    "discovery.vector_dates": lambda w, u: ["discovery", "vector-dates"],
     "policy.apply": lambda w, u: ["policy", "apply"],
     "optout.list": lambda w, u: ["optout", "list"],
 }
@@ -123,7 +126,8 @@ PENDING = {
     **{
         a: "discovery commands take arguments of another issue"
         for a in ACTIONS
-        if a.startswith("discovery.")
+        if a.startswith("discovery.") and a not in {
+            "discovery.count", "discovery.sources", "discovery.vector_dates"}
     },
 }
 #: Refused by hiding: a blocked face is "not found" for non-custodians (exit 1, not 3).

@@ -5,14 +5,17 @@ from __future__ import annotations
 import hashlib
 import json
 
+import test_blocking
 from helpers import cli
 from sqlalchemy import select
 from test_blocking import add_user, face_of
-from test_blocking import blocked_library as blocked_library_fixture  # noqa: F401 (fixture)
 
 from faceledger.catalog import schema as t
 from faceledger.discovery import read_dat, read_opt, verify_production
 from faceledger.library import Library
+
+#: The library of tests/test_blocking.py: img1, img3, img5 (folder) and img2 (blocked, US-IL).
+blocked_library = test_blocking.blocked_library
 
 
 def _audit(lib, action: str) -> list:

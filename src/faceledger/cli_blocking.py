@@ -118,6 +118,23 @@ def policy_apply(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     )
 
 
+@policy_app.command("publish")
+@cli_errors
+def policy_publish(
+    ctx: typer.Context,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the .md and .html files.")],
+    organisation: Annotated[str, typer.Option(
+        "--organisation", help="Name the policy speaks for.")] = "the operator",
+    as_json: JsonOpt = False,
+) -> None:  # fmt: skip
+    """Render the public retention and destruction policy (BIPA 15(a)) as Markdown and HTML."""
+    from faceledger.publishing import publish_policy
+
+    lib, actor = open_library(ctx)
+    emit(publish_policy(lib, actor, out_dir, organisation), as_json, lambda d: out.print(
+        f"Wrote {d['markdown']} and {d['html']}"))
+
+
 @optout_app.command("submit")
 @cli_errors
 def optout_submit(
