@@ -1,4 +1,4 @@
-"""Issue 4, consent: where the policy needs consent, faces without a current one stay unsearchable."""
+"""Issue 4, consent: where policy needs consent, faces without one on file stay unsearchable."""
 
 from __future__ import annotations
 
