@@ -115,6 +115,28 @@ COMMANDS = {
     "discovery.count": lambda w, u: ["discovery", "count"],
     "discovery.sources": lambda w, u: ["discovery", "sources"],
     "discovery.vector_dates": lambda w, u: ["discovery", "vector-dates"],
+    "discovery.people": lambda w, u: ["discovery", "people"],
+    "discovery.locate": lambda w, u: ["discovery", "locate", "--face", "1", "--matter", "M"],
+    "discovery.produce": lambda w, u: [
+        "discovery",
+        "produce",
+        "--matter",
+        f"M-{u}",
+        "--prefix",
+        "ABC",
+        "--out",
+        str(w.files / f"prod-{u}"),
+        "-j",
+        "US",
+    ],
+    "discovery.report": lambda w, u: [
+        "discovery",
+        "report",
+        "--matter",
+        "M",
+        "--out",
+        str(w.files / f"report-{u}.html"),
+    ],
     "policy.apply": lambda w, u: ["policy", "apply"],
     "optout.list": lambda w, u: ["optout", "list"],
 }
@@ -123,12 +145,6 @@ PENDING = {
     "init": "init creates the library and its owner: no user exists to refuse before it",
     "sites.import": "needs an input file of another issue's format",
     "optout.submit": "needs a selfie and form fields of another issue's command",
-    **{
-        a: "discovery commands take arguments of another issue"
-        for a in ACTIONS
-        if a.startswith("discovery.") and a not in {
-            "discovery.count", "discovery.sources", "discovery.vector_dates"}
-    },
 }
 #: Refused by hiding: a blocked face is "not found" for non-custodians (exit 1, not 3).
 HIDDEN = {"vault.read"}

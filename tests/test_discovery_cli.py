@@ -163,3 +163,23 @@ def test_two_productions_continue_numbering(blocked_library, tmp_path):
         )
         assert result.exit_code != 0
         assert not (tmp_path / f"x{user}").exists()
+
+
+def test_report_shows_the_catalog_as_plots_and_tables(blocked_library, tmp_path):
+    settings, _ = blocked_library
+    out, pdf = tmp_path / "report.html", tmp_path / "report.pdf"
+    data = _json(settings.library, "report", "--matter", "Doe v. Acme", "--out", str(out),
+                 "--pdf", str(pdf))  # fmt: skip
+    page = out.read_text()
+    assert page.count("data:image/png;base64,") == 3
+    # Ground truth: 4 faces, 1 blocked (img2, uploader US-IL), 4 photos, 3 websites.
+    assert data["totals"] == {"faces": 4, "blocked_faces": 1, "photos": 4}
+    assert "<td>US-IL</td><td>uploader</td><td>1</td><td>1</td><td>1</td>" in page
+    for site in ("news.example.com", "daily.example.org"):
+        assert f"<td>{site}</td>" in page
+    assert pdf.read_bytes().startswith(b"%PDF")
+    assert data["html_sha256"] == hashlib.sha256(page.encode()).hexdigest()
+    assert cli(settings.library, "discovery", "report", "--matter", "x", "--out",
+               str(tmp_path / "no.html"), user="auditor").exit_code != 0
+    assert not (tmp_path / "no.html").exists()
+    assert _audit(Library.open(settings), "discovery.report")

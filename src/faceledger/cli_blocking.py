@@ -425,6 +425,23 @@ def discovery_produce(
     )
 
 
+@discovery_app.command("report")
+@cli_errors
+def discovery_report(
+    ctx: typer.Context,
+    matter: Annotated[str, typer.Option("--matter", help="The matter the report is for.")],
+    out_file: Annotated[Path, typer.Option("--out", help="HTML file to write.")],
+    pdf: Annotated[Path | None, typer.Option("--pdf", help="Also write this PDF.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Plots and tables: faces by jurisdiction and signal, vector dates by month, websites."""
+    from faceledger.discovery.service import report
+
+    lib, actor = open_library(ctx)
+    emit(report(lib, actor, matter, out_file, pdf), as_json,
+         lambda d: out.print(f"Wrote {d['html']}" + (f" and {d['pdf']}" if d.get("pdf") else "")))
+
+
 def register(app: typer.Typer) -> None:
     """Add the sites, policy, optout and discovery command groups to ``app``."""
     app.add_typer(sites_app, name="sites")

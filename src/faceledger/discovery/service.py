@@ -473,3 +473,25 @@ def produce(
         "manifest_sha256": result.manifest_sha256,
         "items": [{"bates": d.bates, "photo_id": d.photo_id} for d in result.documents],
     }
+
+
+def report(lib: Library, actor: Actor, matter: str, out: Path, pdf: Path | None = None) -> dict:
+    """Write the discovery report (HTML, and PDF if asked); custodians with an attestation."""
+    from faceledger.discovery.report import gather, render_html, render_pdf
+
+    lib.authorize(actor, "discovery.report")
+    lib.require_vault_access(actor)  # the report counts blocked faces
+    with lib.catalog.engine.connect() as conn:
+        data = gather(conn, matter, iso(utcnow()) or "")
+    page = render_html(data)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page, encoding="utf-8")
+    result = {"html": str(out), "html_sha256": hashlib.sha256(page.encode()).hexdigest(),
+              "totals": data.totals}  # fmt: skip
+    if pdf is not None:
+        render_pdf(data, pdf)
+        result["pdf"] = str(pdf)
+        result["pdf_sha256"] = hashlib.sha256(pdf.read_bytes()).hexdigest()
+    with lib.writing() as conn:
+        audit.append(conn, actor.name, "discovery.report", details={"matter": matter, **result})
+    return result
