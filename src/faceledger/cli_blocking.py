@@ -6,9 +6,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from faceledger.cli_support import JsonOpt, cli_errors, emit, open_library, out, print_mapping
+from faceledger.cli_support import (
+    JsonOpt,
+    cli_errors,
+    emit,
+    open_library,
+    out,
+    print_mapping,
+    print_table,
+)
 
 __all__ = ["register", "discovery_app"]
 
@@ -39,13 +46,6 @@ Blocked = Annotated[
         "default: both for custodians, searchable for everyone else.",
     ),
 ]
-
-
-def _table(rows: list[dict], columns: list[str], title: str = "") -> None:
-    table = Table(*columns, title=title or None, title_justify="left")
-    for row in rows:
-        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
-    out.print(table)
 
 
 @sites_app.command("import")
@@ -84,7 +84,7 @@ def sites_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     emit(
         list_sites(lib, actor),
         as_json,
-        lambda rows: _table(
+        lambda rows: print_table(
             rows, ["domain", "publisher", "publisher_region", "terms_url", "sources"]
         ),
     )
@@ -169,7 +169,7 @@ def optout_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     emit(
         list_optouts(lib, actor),
         as_json,
-        lambda rows: _table(
+        lambda rows: print_table(
             rows, ["id", "name", "region", "status", "matched_faces", "submitted_at"]
         ),
     )
@@ -210,7 +210,7 @@ def discovery_count(
         rows = [{"signal": "all", **d["total"]}]
         rows += [{"signal": s, **c} for s, c in d["by_signal"].items()]
         scope = "blocked" if d["blocked"] else "searchable" if d["blocked"] is False else "all"
-        _table(
+        print_table(
             rows,
             ["signal", "photos", "faces", "source_urls"],
             f"{scope} faces" + (f" tied to {d['jurisdiction']}" if d["jurisdiction"] else ""),
@@ -234,7 +234,7 @@ def discovery_sources(
     emit(
         answer(lib, actor, "sources", blocked=blocked, jurisdiction=jurisdiction),
         as_json,
-        lambda rows: _table(
+        lambda rows: print_table(
             rows,
             [
                 "photo_id",
@@ -264,7 +264,7 @@ def discovery_vector_dates(
     emit(
         answer(lib, actor, "vector_dates", blocked=blocked, jurisdiction=jurisdiction),
         as_json,
-        lambda rows: _table(
+        lambda rows: print_table(
             rows,
             ["face_id", "photo_id", "source_url", "retrieved_at", "vector_collected_at", "model"],
         ),
@@ -372,7 +372,7 @@ def discovery_locate(
             }
             for p in d["photos"]
         ]
-        _table(
+        print_table(
             rows,
             ["photo_id", "distance", "blocked", "source", "vector_collected_at"],
             f"{len(rows)} photos for matter {d['matter']}",

@@ -9,9 +9,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from faceledger.cli_support import JsonOpt, cli_errors, emit, err, open_library, out, print_mapping
+from faceledger.cli_support import (
+    JsonOpt,
+    cli_errors,
+    emit,
+    err,
+    open_library,
+    out,
+    print_mapping,
+    print_table,
+)
 from faceledger.errors import ConfigError
 from faceledger.governance import (
     attestations,
@@ -57,16 +65,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(key_app, name="key")
 
 
-def _table(rows: list[dict], columns: list[str], title: str) -> None:
-    if not rows:
-        out.print(f"No {title}.")
-        return
-    table = Table(*columns, title=title, title_justify="left")
-    for row in rows:
-        table.add_row(*("-" if row.get(c) is None else str(row.get(c)) for c in columns))
-    out.print(table)
-
-
 # -- users ------------------------------------------------------------------------------------
 @users_app.command("add")
 @cli_errors
@@ -91,7 +89,7 @@ def users_add(
 def users_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Every user: role, customer type, region, disabled, active API keys, attestation."""
     lib, actor = open_library(ctx)
-    emit(users.list_users(lib, actor), as_json, lambda rows: _table(
+    emit(users.list_users(lib, actor), as_json, lambda rows: print_table(
         rows, ["name", "role", "customer_type", "region", "disabled", "api_keys", "attested"],
         "users"))  # fmt: skip
 
@@ -154,7 +152,7 @@ def hold_create(
 def hold_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Every legal hold, active and released, with how many photos each covers now."""
     lib, actor = open_library(ctx)
-    emit(holds.list_holds(lib, actor), as_json, lambda rows: _table(
+    emit(holds.list_holds(lib, actor), as_json, lambda rows: print_table(
         rows, ["hold", "matter", "scope", "value", "active", "photos_held", "created_by",
                "created_at", "released_at"], "legal holds"))  # fmt: skip
 
@@ -227,7 +225,7 @@ def consent_list(
 ) -> None:  # fmt: skip
     """Consent records: subject, purpose, term, hash of the release, who recorded it."""
     lib, actor = open_library(ctx)
-    emit(consent.list_consents(lib, actor, subject), as_json, lambda rows: _table(
+    emit(consent.list_consents(lib, actor, subject), as_json, lambda rows: print_table(
         rows, ["consent", "subject", "purpose", "term", "recorded_by", "recorded_at"],
         "consent records"))  # fmt: skip
 
@@ -265,7 +263,7 @@ def audit_export(
         raise typer.Exit(ConfigError.exit_code) from None
     lib, actor = open_library(ctx)
     entries = list(auditing.export_log(lib, actor, start))
-    emit(entries, as_json, lambda rows: _table(
+    emit(entries, as_json, lambda rows: print_table(
         rows, ["id", "at", "actor", "action", "object_ids"], "audit entries"))  # fmt: skip
 
 

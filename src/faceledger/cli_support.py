@@ -10,11 +10,22 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from faceledger.errors import FaceledgerError
 from faceledger.library import Actor, Library
 
-__all__ = ["state", "out", "err", "JsonOpt", "cli_errors", "emit", "open_library", "print_mapping"]
+__all__ = [
+    "state",
+    "out",
+    "err",
+    "JsonOpt",
+    "cli_errors",
+    "emit",
+    "open_library",
+    "print_mapping",
+    "print_table",
+]
 
 out = Console()
 err = Console(stderr=True)
@@ -71,3 +82,14 @@ def print_mapping(data: dict, indent: int = 0) -> None:
                 out.print()
         else:
             out.print(f"{pad}[bold]{key}[/]: {value}", highlight=False)
+
+
+def print_table(rows: list[dict], columns: list[str], title: str = "") -> None:
+    """Print dict rows as a table of the given columns (or say there are none)."""
+    if not rows:
+        out.print(f"No {title or 'rows'}.")
+        return
+    table = Table(*columns, title=title or None, title_justify="left")
+    for row in rows:
+        table.add_row(*("-" if row.get(c) is None else str(row.get(c)) for c in columns))
+    out.print(table)

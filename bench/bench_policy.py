@@ -1,0 +1,824 @@
+"""Policy benchmark (issue 3): `discovery count` and `policy apply` over a catalog of 10^6 faces.
+
+The library is synthetic but built through faceledger itself: `Library.create`, then rows bulk
+inserted with SQLAlchemy Core (photos, provenance across ~5,000 websites, faces with random
+float32 vectors stored by `to_blob`, GPS/uploader/publisher/subject jurisdictions, opt-outs) with
+`faces.blocked` set as the default policy decides, then both vector indexes built by
+`Library.index` and one untimed `policy apply` that must move no face (it checks the generator
+against the product's own decisions). It is cached in bench/cache/policy-<size>/; `--rebuild`
+makes a new one. Its build times are reported from the first build.
+
+Timed (wall clock, median of repetitions):
+
+1. `discovery count --blocked -j US-IL` as a library call,
+   `answer(lib, custodian, "count", blocked=True, jurisdiction="US-IL")`, and as the CLI
+   (`faceledger --as custodian discovery count --blocked -j US-IL --json`) end to end;
+2. `policy apply` after a real change: a sites file puts 1% more websites' publishers in US-IL
+   (`faceledger sites import`), `apply_policy` moves their faces to the vault; then an idempotent
+   apply (nothing moves); then the sites are put back and an apply moves the faces back. Each apply
+   opens the library afresh, as the CLI does, so it loads the saved indexes from disk. Its time is
+   split into phases (catalog work, and `move_faces`: loading, syncing and saving the indexes).
+
+    .venv/bin/python bench/bench_policy.py --faces 1e5        # quick, ~1 min
+    .venv/bin/python bench/bench_policy.py                    # 10^6 (first run ~10 min, then ~4)
+    .venv/bin/python bench/bench_policy.py --profile          # + cProfile of one apply
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import csv
+import functools
+import hashlib
+import io
+import json
+import os
+import pstats
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import common
+import numpy as np
+from sqlalchemy import func, insert, select
+
+from faceledger.blocking import apply_policy
+from faceledger.catalog import schema as t
+from faceledger.catalog.database import head_revision
+from faceledger.catalog.vectors import DIM, PlainSealer, to_blob
+from faceledger.config import Settings
+from faceledger.decide import Decider
+from faceledger.discovery.answers import answer
+from faceledger.errors import FaceledgerError
+from faceledger.library import Library
+from faceledger.registry import import_sites
+
+#: Bump when the generated data changes, so cached libraries are rebuilt.
+GENERATOR = 1
+FACELEDGER_CLI = common.REPO / ".venv/bin/faceledger"
+TARGET_COUNT_S = 1.0
+TARGET_APPLY_S = 120.0
+BATCH = 50_000
+IL = "US-IL"
+US_STATES = ["US-CA", "US-NY", "US-TX", "US-FL", "US-WA", "US-IN", "US-WI", "US-MO", "US-IA"]
+COUNTRIES = ["GB", "FR", "DE", "CA", "JP", "BR", "IN", "AU", "MX", "ES", "IT", "NL"]
+OTHER = US_STATES + COUNTRIES
+# A point inside each region, for the photos' EXIF GPS columns (the gps jurisdictions are stored
+# rows, as ingest would have resolved them; these columns are only what a reader would see).
+POINTS = {
+    IL: (41.88, -87.63),
+    "US-CA": (36.7, -119.4),
+    "US-NY": (42.9, -75.5),
+    "US-TX": (31.0, -99.0),
+    "US-FL": (28.0, -81.7),
+    "US-WA": (47.4, -120.5),
+    "US-IN": (39.9, -86.3),
+    "US-WI": (44.5, -89.8),
+    "US-MO": (38.4, -92.5),
+    "US-IA": (42.0, -93.5),
+    "GB": (52.5, -1.5),
+    "FR": (46.6, 2.4),
+    "DE": (51.1, 10.4),
+    "CA": (45.4, -75.7),
+    "JP": (36.2, 138.3),
+    "BR": (-14.2, -51.9),
+    "IN": (22.0, 79.0),
+    "AU": (-25.3, 133.8),
+    "MX": (23.6, -102.5),
+    "ES": (40.4, -3.7),
+    "IT": (42.8, 12.6),
+    "NL": (52.1, 5.3),
+}
+EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def size_label(n: int) -> str:
+    exponent = round(np.log10(n))
+    return f"1e{exponent}" if 10**exponent == n else str(n)
+
+
+def settings_for(library: Path) -> Settings:
+    return Settings.from_env(environ={}, library=library)
+
+
+def median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+# -- the synthetic library ------------------------------------------------------------------------
+class Plan:
+    """Every row of the synthetic catalog, as numpy arrays (deterministic from size and seed)."""
+
+    def __init__(self, n_faces: int, seed: int):
+        rng = np.random.default_rng(seed)
+        self.n_faces = n_faces
+        self.n_photos = n_photos = max(1, round(0.6 * n_faces))
+        self.n_sites = n_sites = max(50, min(5_000, n_faces // 200))
+        # Faces: every photo has one; the rest land on random photos (2-5 faces in a group shot).
+        extra = rng.integers(0, n_photos, n_faces - n_photos)
+        self.face_photo = np.sort(np.concatenate([np.arange(n_photos), extra])) + 1
+        first = np.searchsorted(self.face_photo, self.face_photo, side="left")
+        self.face_ordinal = np.arange(n_faces) - first
+        # Websites: 1% publish from US-IL, 39% elsewhere, 60% unknown; photos come from them with
+        # a long-tailed popularity (a few big sites, many small ones).
+        kind = rng.random(n_sites)
+        self.site_region = np.full(n_sites, None, dtype=object)
+        self.site_region[kind < 0.01] = IL
+        other = (kind >= 0.01) & (kind < 0.40)
+        self.site_region[other] = rng.choice(OTHER, other.sum())
+        weights = 1.0 / (np.arange(n_sites) + 20.0) ** 0.9
+        weights = rng.permutation(weights / weights.sum())
+        # The change timed by the benchmark: 1% more sites (of the unknown ones) move to US-IL.
+        unknown = np.flatnonzero(np.equal(self.site_region, None))
+        self.toggle_sites = np.sort(rng.choice(unknown, max(1, n_sites // 100), replace=False))
+        # Sources: one per photo, a second one for 10% of them (another site's copy).
+        second = np.flatnonzero(rng.random(n_photos) < 0.10)
+        self.src_photo = np.concatenate([np.arange(n_photos), second]) + 1
+        self.src_index = np.concatenate([np.zeros(n_photos, int), np.ones(len(second), int)])
+        self.src_site = rng.choice(n_sites, len(self.src_photo), p=weights)
+        roll = rng.random(len(self.src_photo))
+        self.src_uploader = np.full(len(self.src_photo), None, dtype=object)
+        self.src_uploader[roll < 0.03] = IL
+        spread = (roll >= 0.03) & (roll < 0.20)
+        self.src_uploader[spread] = rng.choice(OTHER, spread.sum())
+        # GPS: 2% of photos in Illinois, 10% elsewhere, the rest untagged.
+        roll = rng.random(n_photos)
+        self.photo_gps = np.full(n_photos, None, dtype=object)
+        self.photo_gps[roll < 0.02] = IL
+        spread = (roll >= 0.02) & (roll < 0.12)
+        self.photo_gps[spread] = rng.choice(OTHER, spread.sum())
+        # Opt-outs: one per 5,000 faces, each matched to 1-3 faces, 80% from Illinois residents.
+        n_optouts = max(1, n_faces // 5_000)
+        self.optout_region = np.where(rng.random(n_optouts) < 0.8, IL, "US-CA")
+        per = rng.integers(1, 4, n_optouts)
+        self.optout_faces = np.split(
+            rng.choice(n_faces, per.sum(), replace=False) + 1, np.cumsum(per)[:-1]
+        )
+        self.seed = seed
+
+    def site_domain(self, i: int) -> str:
+        return f"site{i:05d}.example.com"
+
+    def site_row(self, i: int) -> dict:
+        return {
+            "domain": self.site_domain(i),
+            "publisher": f"Publisher {i}",
+            "publisher_region": self.site_region[i],
+            "terms_url": f"https://{self.site_domain(i)}/terms",
+            "terms_retrieved_at": EPOCH + timedelta(days=int(i % 300)),
+        }
+
+    def jurisdiction_rows(self) -> list[dict]:
+        """Photo-level gps, uploader and publisher rows, and face-level subject rows."""
+        rows = set()
+        tagged = np.flatnonzero(np.not_equal(self.photo_gps, None))
+        for p, region in zip(tagged + 1, self.photo_gps[tagged], strict=True):
+            rows.add((int(p), 0, region, "gps"))
+            if region.startswith("US-"):
+                rows.add((int(p), 0, "US", "gps"))
+        for p, region in zip(self.src_photo, self.src_uploader, strict=True):
+            if region is not None:
+                rows.add((int(p), 0, region, "uploader"))
+        for p, site in zip(self.src_photo, self.src_site, strict=True):
+            region = self.site_region[site]
+            if region is not None:
+                rows.add((int(p), 0, region, "publisher"))
+        out = [
+            {"photo_id": p, "face_id": f, "region": r, "signal": s, "ref": None}
+            for p, f, r, s in sorted(rows)
+        ]
+        for oid, (region, faces) in enumerate(
+            zip(self.optout_region, self.optout_faces, strict=True), 1
+        ):
+            for face in faces:
+                out.append(
+                    {
+                        "photo_id": int(self.face_photo[face - 1]),
+                        "face_id": int(face),
+                        "region": str(region),
+                        "signal": "subject",
+                        "ref": f"optout:{oid}",
+                    }
+                )
+        return out
+
+    def blocked(self, extra_il_sites: np.ndarray | None = None) -> np.ndarray:
+        """Per face, whether the default policy (block US-IL by every signal) blocks it."""
+        il_photo = np.zeros(self.n_photos + 1, bool)
+        il_photo[np.flatnonzero(self.photo_gps == IL) + 1] = True
+        il_photo[self.src_photo[self.src_uploader == IL]] = True
+        il_site = self.site_region == IL
+        if extra_il_sites is not None:
+            il_site = il_site.copy()
+            il_site[extra_il_sites] = True
+        il_photo[self.src_photo[il_site[self.src_site]]] = True
+        blocked = il_photo[self.face_photo]
+        for region, faces in zip(self.optout_region, self.optout_faces, strict=True):
+            if region == IL:
+                blocked[faces - 1] = True
+        return blocked
+
+    def expected_count(self, blocked: np.ndarray) -> dict:
+        """Ground truth for the total of `discovery count --blocked -j US-IL`."""
+        photos = np.unique(self.face_photo[blocked])
+        urls = np.isin(self.src_photo, photos).sum()  # every source URL is distinct
+        return {"photos": int(len(photos)), "faces": int(blocked.sum()), "source_urls": int(urls)}
+
+
+def insert_batches(conn, table, rows_iter, label: str) -> int:
+    started, total, batch = time.perf_counter(), 0, []
+    for row in rows_iter:
+        batch.append(row)
+        if len(batch) >= BATCH:
+            conn.execute(insert(table), batch)
+            total += len(batch)
+            batch = []
+    if batch:
+        conn.execute(insert(table), batch)
+        total += len(batch)
+    print(f"  {label:<14} {total:>10,} rows in {time.perf_counter() - started:6.1f} s")
+    return total
+
+
+def photo_rows(plan: Plan, run_id: int):
+    rng = np.random.default_rng(plan.seed + 1)
+    sizes = rng.integers(40_000, 4_000_000, plan.n_photos)
+    widths = rng.choice([640, 1024, 1600, 2048, 4032], plan.n_photos)
+    taken = rng.integers(0, 10 * 365 * 86400, plan.n_photos)
+    added = EPOCH + timedelta(days=600)
+    for i in range(plan.n_photos):
+        pid = i + 1
+        seed = f"faceledger-bench-photo-{plan.seed}-{pid}".encode()
+        region = plan.photo_gps[i]
+        lat = lon = None
+        if region is not None:
+            base_lat, base_lon = POINTS[region]
+            lat, lon = base_lat + (pid % 97) * 0.001, base_lon + (pid % 89) * 0.001
+        yield {
+            "id": pid,
+            "sha256": hashlib.sha256(seed).hexdigest(),
+            "md5": hashlib.md5(seed).hexdigest(),
+            "sha1": hashlib.sha1(seed).hexdigest(),
+            "byte_size": int(sizes[i]),
+            "width": int(widths[i]),
+            "height": int(widths[i]) * 3 // 4,
+            "format": "JPEG",
+            "taken_at": datetime(2014, 1, 1, tzinfo=UTC) + timedelta(seconds=int(taken[i])),
+            "gps_lat": lat,
+            "gps_lon": lon,
+            "stored_path": None,
+            "first_run_id": run_id,
+            "added_at": added,
+        }
+
+
+def source_rows(plan: Plan, run_id: int):
+    added = EPOCH + timedelta(days=600)
+    for n, (pid, k, site, region) in enumerate(
+        zip(plan.src_photo, plan.src_index, plan.src_site, plan.src_uploader, strict=True)
+    ):
+        domain = plan.site_domain(int(site))
+        yield {
+            "photo_id": int(pid),
+            "kind": "manifest",
+            "locator": f"/data/manifests/batch-{n // 10_000:04d}.csv:{n % 10_000 + 2}",
+            "source_url": f"https://img.{domain}/p/{pid}-{k}.jpg",
+            "page_url": f"https://{domain}/post/{pid}",
+            "website_id": int(site) + 1,
+            "retrieved_at": EPOCH + timedelta(minutes=n % 500_000),
+            "uploader_region": region,
+            "caption": None,
+            "run_id": run_id,
+            "added_at": added,
+        }
+
+
+def face_rows(plan: Plan, blocked: np.ndarray):
+    sealer = PlainSealer()
+    rng = np.random.default_rng(plan.seed + 2)
+    landmarks = [[410, 220], [380, 221], [300, 224], [330, 226], [356, 290]]
+    for start in range(0, plan.n_faces, BATCH):
+        stop = min(start + BATCH, plan.n_faces)
+        # Spread like dlib vectors (norm ~1.48); values are irrelevant to policy, not their size.
+        vectors = rng.standard_normal((stop - start, DIM), dtype=np.float32) * 0.13
+        scores = rng.random(stop - start)
+        for i in range(start, stop):
+            collected = EPOCH + timedelta(seconds=i * 37 % (600 * 86400))
+            yield {
+                "id": i + 1,
+                "photo_id": int(plan.face_photo[i]),
+                "ordinal": int(plan.face_ordinal[i]),
+                "box_top": 200,
+                "box_right": 420,
+                "box_bottom": 420,
+                "box_left": 200,
+                "landmarks": landmarks,
+                "detector": "hog",
+                "det_score": float(scores[i - start]),
+                "vector": to_blob(vectors[i - start], sealer),
+                "vector_key_id": None,
+                "model": "dlib_face_recognition_resnet_model_v1",
+                "model_version": "dlib-19.24/face_recognition_models-0.3.0",
+                "vector_collected_at": collected,
+                "last_interaction_at": collected,
+                "blocked": bool(blocked[i]),
+            }
+
+
+def build_library(root: Path, n_faces: int, seed: int) -> dict:
+    """Create the cached synthetic library under ``root``; returns its description."""
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    library = root / "library"
+    started = time.perf_counter()
+    plan = Plan(n_faces, seed)
+    blocked = plan.blocked()
+    print(
+        f"building {root.name}: {plan.n_photos:,} photos, {n_faces:,} faces, "
+        f"{plan.n_sites:,} websites, {blocked.mean():.1%} blocked"
+    )
+    lib = Library.create(settings_for(library))
+    lib.catalog.sealer = PlainSealer()
+    now = datetime.now(UTC)
+    timings = {}
+    with lib.writing() as conn:
+        uid = conn.execute(
+            insert(t.users).values(name="custodian", role="custodian", created_at=now)
+        ).inserted_primary_key[0]
+        statement = "I, custodian, will use vault access only for legal duties."
+        conn.execute(
+            insert(t.attestations).values(
+                user_id=uid,
+                statement=statement,
+                signed_at=now,
+                sha256=hashlib.sha256(statement.encode()).hexdigest(),
+            )
+        )
+        run_id = conn.execute(
+            insert(t.ingest_runs).values(
+                started_at=EPOCH,
+                finished_at=EPOCH,
+                status="finished",
+                actor="owner",
+                inputs=["synthetic (bench_policy.py)"],
+                counters={"faces": n_faces},
+            )
+        ).inserted_primary_key[0]
+    t0 = time.perf_counter()
+    with lib.writing() as conn:
+        insert_batches(
+            conn,
+            t.websites,
+            ({"id": i + 1, **plan.site_row(i), "updated_at": now} for i in range(plan.n_sites)),
+            "websites",
+        )
+        insert_batches(conn, t.photos, photo_rows(plan, run_id), "photos")
+        insert_batches(conn, t.photo_sources, source_rows(plan, run_id), "photo_sources")
+    with lib.writing() as conn:
+        insert_batches(conn, t.faces, face_rows(plan, blocked), "faces")
+    with lib.writing() as conn:
+        insert_batches(conn, t.jurisdictions, plan.jurisdiction_rows(), "jurisdictions")
+        conn.execute(
+            insert(t.optouts),
+            [
+                {
+                    "id": oid,
+                    "name": f"Person {oid}",
+                    "email": None,
+                    "region": str(region),
+                    "status": "matched",
+                    "submitted_by": "owner",
+                    "submitted_at": now,
+                }
+                for oid, region in enumerate(plan.optout_region, 1)
+            ],
+        )
+        conn.execute(
+            insert(t.optout_faces),
+            [
+                {"optout_id": oid, "face_id": int(face), "distance": 0.3, "matched_at": now}
+                for oid, faces in enumerate(plan.optout_faces, 1)
+                for face in faces
+            ],
+        )
+    timings["insert_s"] = time.perf_counter() - t0
+    for name in ("searchable", "vault"):
+        t0 = time.perf_counter()
+        index = lib.index(name)
+        timings[f"index_build_{name}_s"] = time.perf_counter() - t0
+        timings[f"index_{name}"] = {"faces": len(index), "plan": index.plan.describe()}
+        print(
+            f"  index {name:<10} {len(index):>10,} faces in "
+            f"{timings[f'index_build_{name}_s']:6.1f} s  {index.plan.describe()}"
+        )
+    lib.close()
+    # The generator must agree with the product: a first apply may not move any face.
+    t0 = time.perf_counter()
+    settle = run_apply(library, "settle")
+    timings["settle_apply_s"] = time.perf_counter() - t0
+    if settle["blocked"] or settle["unblocked"]:
+        raise SystemExit(f"generator disagrees with policy apply: {settle}")
+    timings["build_total_s"] = time.perf_counter() - started
+    il_extra = plan.blocked(plan.toggle_sites)
+    site_csv(root / "sites-more-il.csv", plan, plan.toggle_sites, IL)
+    site_csv(root / "sites-revert.csv", plan, plan.toggle_sites, None)
+    toggled = [plan.site_domain(int(i)) for i in plan.toggle_sites]
+    meta = {
+        "generator": GENERATOR,
+        "faces": n_faces,
+        "seed": seed,
+        "schema": head_revision(),
+        "rows": {
+            "photos": plan.n_photos,
+            "faces": n_faces,
+            "photo_sources": len(plan.src_photo),
+            "websites": plan.n_sites,
+            "websites_us_il": int((plan.site_region == IL).sum()),
+            "jurisdictions": count_rows(library, t.jurisdictions),
+            "optouts": len(plan.optout_region),
+        },
+        "blocked_faces": int(blocked.sum()),
+        "expected_count": plan.expected_count(blocked),
+        "toggle_sites": toggled,
+        "expected_moved": int((il_extra & ~blocked).sum()),
+        "build": timings,
+        "built_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": common.machine(),
+    }
+    (root / "bench.json").write_text(json.dumps(meta, indent=2, default=common._json_default))
+    return meta
+
+
+def site_csv(path: Path, plan: Plan, sites: np.ndarray, region: str | None) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(plan.site_row(0)))
+        writer.writeheader()
+        for i in sites:
+            row = plan.site_row(int(i))
+            row["publisher_region"] = region or ""
+            row["terms_retrieved_at"] = row["terms_retrieved_at"].isoformat()
+            writer.writerow(row)
+
+
+def count_rows(library: Path, table) -> int:
+    lib = Library.open(settings_for(library))
+    try:
+        with lib.catalog.engine.connect() as conn:
+            return conn.scalar(select(func.count()).select_from(table))
+    finally:
+        lib.close()
+
+
+def cached_library(root: Path, n_faces: int, seed: int, rebuild: bool) -> tuple[dict, bool]:
+    """The cached library's description, building it when absent, stale or asked to."""
+    meta_path = root / "bench.json"
+    if not rebuild and meta_path.exists():
+        meta = json.loads(meta_path.read_text())
+        fresh = (meta.get("generator"), meta.get("faces"), meta.get("seed")) == (
+            GENERATOR,
+            n_faces,
+            seed,
+        )
+        if fresh and meta.get("schema") == head_revision():
+            try:
+                Library.open(settings_for(root / "library")).close()
+                return meta, True
+            except FaceledgerError as exc:
+                print(f"cached library unusable ({exc}); rebuilding")
+        else:
+            print("cached library is from another generator, size or schema; rebuilding")
+    return build_library(root, n_faces, seed), False
+
+
+# -- timing ---------------------------------------------------------------------------------------
+#: Methods timed inside one apply (inclusive times; a nested one is also inside its caller).
+PHASES = {
+    "decider": (Decider, "for_library"),
+    "reevaluate": (Decider, "reevaluate"),
+    "refresh_derived": (Decider, "_refresh_derived"),
+    "move_faces": (Library, "move_faces"),
+    "index_open": (Library, "index"),
+    "index_sync": (Library, "_sync"),
+    "index_save": (Library, "_save"),
+}
+
+
+@contextlib.contextmanager
+def phase_timer():
+    """Patch the PHASES methods to add up their wall time while the block runs."""
+    spent: dict[str, float] = defaultdict(float)
+    saved = []
+
+    def timed(label, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[label] += time.perf_counter() - started
+
+        return wrapper
+
+    for label, (owner, name) in PHASES.items():
+        raw = owner.__dict__[name]
+        if isinstance(raw, classmethod):
+            setattr(owner, name, classmethod(timed(label, raw.__func__)))
+        else:
+            setattr(owner, name, timed(label, raw))
+        saved.append((owner, name, raw))
+    try:
+        yield spent
+    finally:
+        for owner, name, raw in saved:
+            setattr(owner, name, raw)
+
+
+def run_apply(library: Path, label: str, profile: cProfile.Profile | None = None) -> dict:
+    """One `policy apply` in this process, on a freshly opened library (as the CLI opens it)."""
+    started = time.perf_counter()
+    lib = Library.open(settings_for(library))
+    try:
+        owner = lib.actor(None)
+        with phase_timer() as spent:
+            t0 = time.perf_counter()
+            if profile is not None:
+                profile.enable()
+            try:
+                result = apply_policy(lib, owner)
+            finally:
+                if profile is not None:
+                    profile.disable()
+            apply_s = time.perf_counter() - t0
+    finally:
+        lib.close()
+    phases = {k: round(v, 3) for k, v in spent.items()}
+    row = {
+        "step": label,
+        "via": "library",
+        "s": apply_s,
+        "with_open_s": time.perf_counter() - started,
+        "catalog_s": apply_s - spent.get("move_faces", 0.0),
+        "blocked": result["blocked"],
+        "unblocked": result["unblocked"],
+        "phases": phases,
+    }
+    print(
+        f"  apply {label:<11} {apply_s:7.2f} s  (catalog {row['catalog_s']:6.2f} s, "
+        f"indexes {phases.get('move_faces', 0):6.2f} s)  blocked {result['blocked']:,}, "
+        f"unblocked {result['unblocked']:,}"
+    )
+    return row
+
+
+def cli(library: Path, *args: str, user: str | None = None) -> tuple[float, dict]:
+    """Run the faceledger CLI as a separate process; (wall seconds, parsed --json output)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FACELEDGER_")}
+    exe = [str(FACELEDGER_CLI)] if FACELEDGER_CLI.exists() else [sys.executable, "-m", "faceledger"]
+    command = exe + ["--library", str(library)] + (["--as", user] if user else []) + list(args)
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    took = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}")
+    return took, json.loads(done.stdout)
+
+
+def import_file(library: Path, path: Path) -> float:
+    lib = Library.open(settings_for(library))
+    try:
+        started = time.perf_counter()
+        import_sites(lib, lib.actor(None), path)
+        return time.perf_counter() - started
+    finally:
+        lib.close()
+
+
+def ensure_baseline(root: Path, meta: dict) -> None:
+    """Undo a change left behind by an interrupted run (sites moved to US-IL not put back)."""
+    library = root / "library"
+    lib = Library.open(settings_for(library))
+    try:
+        with lib.catalog.engine.connect() as conn:
+            dirty = conn.scalar(
+                select(func.count())
+                .select_from(t.websites)
+                .where(
+                    t.websites.c.domain.in_(meta["toggle_sites"]),
+                    t.websites.c.publisher_region.is_not(None),
+                )
+            )
+    finally:
+        lib.close()
+    if dirty:
+        print("restoring the baseline left by an interrupted run")
+        import_file(library, root / "sites-revert.csv")
+        run_apply(library, "restore")
+
+
+def time_count(library: Path, meta: dict, reps: int, cli_reps: int) -> dict:
+    lib = Library.open(settings_for(library))
+    try:
+        custodian = lib.actor("custodian")
+        times, result = [], None
+        for _ in range(reps):
+            started = time.perf_counter()
+            result = answer(lib, custodian, "count", blocked=True, jurisdiction=IL)
+            times.append(time.perf_counter() - started)
+    finally:
+        lib.close()
+    cli_times, cli_result = [], None
+    for _ in range(cli_reps):
+        took, cli_result = cli(
+            library, "discovery", "count", "--blocked", "-j", IL, "--json", user="custodian"
+        )
+        cli_times.append(took)
+    expected = meta["expected_count"]
+    if result["total"] != expected or (cli_result and cli_result["total"] != expected):
+        raise SystemExit(f"count {result['total']} differs from the ground truth {expected}")
+    print(
+        f"  count library  median {median(times):.3f} s  (runs: "
+        f"{', '.join(f'{s:.3f}' for s in times)})"
+    )
+    if cli_times:
+        print(
+            f"  count CLI      median {median(cli_times):.3f} s  (runs: "
+            f"{', '.join(f'{s:.3f}' for s in cli_times)})"
+        )
+    return {
+        "library_s": times,
+        "library_median_s": median(times),
+        "cli_s": cli_times,
+        "cli_median_s": median(cli_times) if cli_times else None,
+        "result": result,
+        "matches_ground_truth": True,
+    }
+
+
+def time_apply(root: Path, meta: dict, reps: int, via_cli: bool) -> dict:
+    library = root / "library"
+    more, revert = root / "sites-more-il.csv", root / "sites-revert.csv"
+    rows, imports = [], []
+    for rep in range(reps):
+        print(f" repetition {rep + 1}/{reps}")
+        imports.append(import_file(library, more))
+        rows.append(run_apply(library, "change") | {"rep": rep})
+        rows.append(run_apply(library, "idempotent") | {"rep": rep})
+        imports.append(import_file(library, revert))
+        rows.append(run_apply(library, "revert") | {"rep": rep})
+    cli_rows = []
+    if via_cli:
+        print(" CLI end to end (faceledger policy apply --json)")
+        import_file(library, more)
+        for step, file in (("change", None), ("idempotent", revert), ("revert", None)):
+            took, result = cli(library, "policy", "apply", "--json")
+            cli_rows.append({"step": step, "via": "cli", "s": took, **result})
+            print(
+                f"  apply {step:<11} {took:7.2f} s  blocked {result['blocked']:,}, "
+                f"unblocked {result['unblocked']:,}"
+            )
+            if file is not None:
+                import_file(library, file)
+    for row in rows + cli_rows:
+        want = meta["expected_moved"]
+        moved = {"change": (want, 0), "idempotent": (0, 0), "revert": (0, want)}[row["step"]]
+        if (row["blocked"], row["unblocked"]) != moved:
+            raise SystemExit(f"apply {row['step']} moved {row} faces; expected {moved}")
+    summary = {}
+    for step in ("change", "idempotent", "revert"):
+        mine = [r for r in rows if r["step"] == step]
+        summary[step] = {
+            "median_s": median([r["s"] for r in mine]),
+            "catalog_median_s": median([r["catalog_s"] for r in mine]),
+            "indexes_median_s": median([r["phases"].get("move_faces", 0.0) for r in mine]),
+            "faces_moved": mine[0]["blocked"] + mine[0]["unblocked"],
+            "phases_median": {k: median([r["phases"].get(k, 0.0) for r in mine]) for k in PHASES},
+        }
+    return {
+        "rows": rows,
+        "cli_rows": cli_rows,
+        "summary": summary,
+        "sites_import_s": imports,
+    }
+
+
+def profile_apply(root: Path, top: int) -> dict:
+    """cProfile one change apply (then put the sites back); the top functions by cumulative time."""
+    library = root / "library"
+    import_file(library, root / "sites-more-il.csv")
+    profile = cProfile.Profile()
+    row = run_apply(library, "profiled", profile=profile)
+    import_file(library, root / "sites-revert.csv")
+    run_apply(library, "revert")
+    text = io.StringIO()
+    stats = pstats.Stats(profile, stream=text).strip_dirs().sort_stats("cumulative")
+    stats.print_stats(top)
+    common.RESULTS.mkdir(parents=True, exist_ok=True)
+    path = common.RESULTS / "policy-profile-latest.txt"
+    path.write_text(text.getvalue())
+    print(f"  profile written to {path}")
+    return {"apply": row, "file": str(path), "top": text.getvalue().splitlines()[: top + 12]}
+
+
+# -- report ---------------------------------------------------------------------------------------
+def summary_table(report: dict) -> str:
+    meta, count, apply = report["library"], report["count"], report["apply"]
+    build = meta["build"]
+    lines = [
+        "| measure | wall (median) | target | |",
+        "|---|---:|---:|---|",
+        f"| `discovery count --blocked -j US-IL`, library call | "
+        f"{count['library_median_s']:.3f} s | < {TARGET_COUNT_S:.0f} s | "
+        f"{'✓' if count['library_median_s'] < TARGET_COUNT_S else '✗'} |",
+    ]
+    if count["cli_median_s"] is not None:
+        lines.append(
+            f"| `discovery count --blocked -j US-IL --json`, CLI process | "
+            f"{count['cli_median_s']:.3f} s | < {TARGET_COUNT_S:.0f} s | "
+            f"{'✓' if count['cli_median_s'] < TARGET_COUNT_S else '✗'} |"
+        )
+    names = {
+        "change": "`policy apply` after a sites change",
+        "idempotent": "`policy apply` again (idempotent)",
+        "revert": "`policy apply` after reverting the change",
+    }
+    for step, s in apply["summary"].items():
+        ok = "✓" if s["median_s"] < TARGET_APPLY_S else "✗"
+        lines.append(
+            f"| {names[step]}: {s['faces_moved']:,} faces moved | {s['median_s']:.1f} s "
+            f"(catalog {s['catalog_median_s']:.1f} s + indexes {s['indexes_median_s']:.1f} s) "
+            f"| < {TARGET_APPLY_S:.0f} s | {ok} |"
+        )
+    for row in apply["cli_rows"]:
+        ok = "✓" if row["s"] < TARGET_APPLY_S else "✗"
+        lines.append(
+            f"| {names[row['step']]}, CLI process (1 run) | {row['s']:.1f} s | "
+            f"< {TARGET_APPLY_S:.0f} s | {ok} |"
+        )
+    cached = " (first build, cached since)" if report["cached"] else ""
+    lines.append(
+        f"| one-off: bulk insert of the synthetic catalog{cached} | {build['insert_s']:.0f} s | | |"
+    )
+    for name in ("searchable", "vault"):
+        info = build[f"index_{name}"]
+        lines.append(
+            f"| one-off: first `Library.index('{name}')`, {info['faces']:,} faces, "
+            f"{info['plan']}{cached} | {build[f'index_build_{name}_s']:.0f} s | | |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--faces", default="1e6", help="catalog size, e.g. 1e5 or 1e6")
+    parser.add_argument("--reps", type=int, default=3, help="change/idempotent/revert rounds")
+    parser.add_argument("--count-reps", type=int, default=7, help="library count calls")
+    parser.add_argument("--cli-reps", type=int, default=3, help="CLI count runs (0: skip)")
+    parser.add_argument("--no-cli-apply", action="store_true", help="skip the CLI apply round")
+    parser.add_argument("--profile", action="store_true", help="cProfile one change apply")
+    parser.add_argument("--rebuild", action="store_true", help="ignore the cached library")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    n_faces = int(float(args.faces))
+    root = common.CACHE / f"policy-{size_label(n_faces)}"
+    started = time.perf_counter()
+    meta, cached = cached_library(root, n_faces, args.seed, args.rebuild)
+    ensure_baseline(root, meta)
+    print(
+        f"library {root / 'library'}: {meta['rows']['faces']:,} faces, "
+        f"{meta['blocked_faces']:,} blocked; change moves {meta['expected_moved']:,}"
+    )
+    print("discovery count --blocked -j US-IL")
+    count = time_count(root / "library", meta, args.count_reps, args.cli_reps)
+    print("policy apply")
+    apply = time_apply(root, meta, args.reps, via_cli=not args.no_cli_apply)
+    report = {
+        "benchmark": "policy",
+        "machine": common.machine(),
+        "args": vars(args),
+        "library": meta,
+        "cached": cached,
+        "count": count,
+        "apply": apply,
+        "targets": {"count_s": TARGET_COUNT_S, "apply_s": TARGET_APPLY_S},
+    }
+    if args.profile:
+        print("profile")
+        report["profile"] = profile_apply(root, top=40)
+    report["load_average"] = os.getloadavg()
+    report["total_s"] = time.perf_counter() - started
+    report["table_md"] = summary_table(report)
+    path = common.write_results("policy", report)
+    print("\n" + report["table_md"])
+    print(f"\ntotal {report['total_s']:.0f} s; results in {path}")
+
+
+if __name__ == "__main__":
+    main()
