@@ -443,19 +443,24 @@ def summary_table(report: dict) -> str:
             elif row["default_plan"] and row["default_nprobe"]:
                 what = f"**{what}** (default)"
         build = f"{row['build_s']:.1f}" if "build_s" in row else "–"
-        speed = f"{row['speedup_vs_numpy_p50']:.0f}×" if "speedup_vs_numpy_p50" in row else "1×"
+        speed = _ratio(row["speedup_vs_numpy_p50"]) if "speedup_vs_numpy_p50" in row else "1×"
         if row["index"] == "face_recognition.face_distance":
             numpy_p50 = next(
                 r["p50_ms"]
                 for r in report["rows"]
                 if r["size"] == row["size"] and r["index"] == "numpy brute force"
             )
-            speed = f"{numpy_p50 / row['p50_ms']:.2f}×"
+            speed = _ratio(numpy_p50 / row["p50_ms"])
         lines.append(
             f"| {row['size']:,} | {what} | {row.get('threads', '–')} | {build} | "
             f"{row['p50_ms']:.3f} | {row['p99_ms']:.3f} | {row['recall_at_10']:.4f} | {speed} |"
         )
     return "\n".join(lines)
+
+
+def _ratio(value: float) -> str:
+    """2 significant digits below 10 (0.59×, 2.4×), whole numbers above (51×)."""
+    return f"{value:.2g}×" if value < 10 else f"{value:.0f}×"
 
 
 def main() -> None:

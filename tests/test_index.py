@@ -63,3 +63,15 @@ def test_empty_index_answers_nothing():
     index = FaissIndex.empty()
     distances, ids = index.search(np.zeros((2, 128), np.float32), 5)
     assert ids.shape == (2, 5) and (ids == -1).all() and np.isinf(distances).all()
+
+
+def test_within_returns_every_neighbour_in_the_radius():
+    vectors = clustered(200, 10, seed=3)
+    ids = np.arange(len(vectors), dtype=np.int64) + 100
+    for exact_max in (100_000, 500):  # flat, then IVF
+        index = FaissIndex.build(ids, vectors, exact_max=exact_max)
+        (distances, found), = index.within(vectors[:1], 0.6)
+        truth = ids[np.linalg.norm(vectors - vectors[0], axis=1) <= 0.6]
+        assert set(found) <= set(truth) and len(found) >= 0.9 * len(truth)
+        assert (distances <= 0.6 + 1e-5).all() and 100 in set(found)
+    assert FaissIndex.empty().within(vectors[:2], 0.6)[1][1].size == 0

@@ -45,11 +45,9 @@ def submit_optout(
     if len(faces) == 1:
         query = faces[0].vector[None, :]
         for name_ in ("searchable", "vault"):
-            index = lib.index(name_)
-            distances, ids = index.search(query, min(1000, max(len(index), 1)))
-            for d, i in zip(distances[0], ids[0], strict=True):
-                if i >= 0 and d <= threshold:
-                    matches[int(i)] = min(float(d), matches.get(int(i), 9.0))
+            distances, ids = lib.index(name_).within(query, threshold)[0]
+            for d, i in zip(distances, ids, strict=True):
+                matches[int(i)] = min(float(d), matches.get(int(i), 9.0))
     status = (
         "no_face"
         if not faces

@@ -228,12 +228,9 @@ def locate(
     if queries:
         matrix = np.stack(queries).astype(np.float32)
         for name in ("searchable", "vault") if include_vault else ("searchable",):
-            index = lib.index(name)
-            distances, ids = index.search(matrix, len(index))
-            for drow, irow in zip(distances, ids, strict=True):
-                for d, i in zip(drow, irow, strict=True):
-                    if i >= 0 and d <= threshold:
-                        hits[int(i)] = min(float(d), hits.get(int(i), float("inf")))
+            for distances, ids in lib.index(name).within(matrix, threshold):
+                for d, i in zip(distances, ids, strict=True):
+                    hits[int(i)] = min(float(d), hits.get(int(i), float("inf")))
         del matrix
     queries.clear()
     photos = _photo_details(lib, hits, include_vault)

@@ -31,3 +31,7 @@ class VectorIndex(Protocol):
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """For each query row, the k nearest (Euclidean distances, ids); missing ids are -1."""
         ...
+
+    def within(self, queries: np.ndarray, radius: float) -> list[tuple[np.ndarray, np.ndarray]]:
+        """For each query row, every (Euclidean distances, ids) no farther than ``radius``."""
+        ...

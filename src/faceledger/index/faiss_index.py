@@ -119,6 +119,18 @@ class FaissIndex:
         squared, ids = self._index.search(queries, min(k, len(self)))
         return np.sqrt(np.maximum(squared, 0)), ids
 
+    def within(self, queries: np.ndarray, radius: float) -> list[tuple[np.ndarray, np.ndarray]]:
+        """For each query row, every (Euclidean distances, ids) no farther than ``radius``."""
+        queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        if len(self) == 0:
+            return [(np.empty(0, np.float32), np.empty(0, np.int64)) for _ in queries]
+        # FAISS's L2 range is on squared distances.
+        limits, squared, ids = self._index.range_search(queries, float(radius) ** 2)
+        return [
+            (np.sqrt(np.maximum(squared[a:b], 0)), ids[a:b].astype(np.int64))
+            for a, b in zip(limits[:-1], limits[1:], strict=True)
+        ]
+
     # -- persistence -----------------------------------------------------------------------
     def to_bytes(self) -> bytes:
         """The index serialised by FAISS."""
