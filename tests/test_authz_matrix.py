@@ -54,6 +54,9 @@ def world(seeded_template, tmp_path_factory) -> World:
     (files / "empty").mkdir()
     (files / "release.txt").write_text("I consent to face search for the stated purpose.\n")
     (files / "statement.txt").write_text("I will use my access only as permitted.\n")
+    (files / "sites.csv").write_text("domain,publisher,publisher_region\nexample.org,Ex,US-NY\n")
+    selfie = shared_path("faces", "deepface", "tests", "unit", "dataset", "img55.jpg")
+    (files / "selfie.jpg").write_bytes(selfie.read_bytes())
     s = open_copy(seeded_template, base / "library")
     _people(s.lib, files)
     s.lib.close()
@@ -110,6 +113,17 @@ COMMANDS = {
     "key.rotate": None,  # special: see _key_rotate
     # Commands of other issues, run here once they exist (argument-free ones only).
     "sites.list": lambda w, u: ["sites", "list"],
+    "sites.import": lambda w, u: ["sites", "import", str(w.files / "sites.csv")],
+    "optout.submit": lambda w, u: [
+        "optout",
+        "submit",
+        "--photo",
+        str(w.files / "selfie.jpg"),
+        "--region",
+        "US-IL",
+        "--name",
+        f"Subject of {u}",
+    ],
     "policy.show": lambda w, u: ["policy", "show"],
     "policy.publish": lambda w, u: ["policy", "publish", "--out", str(w.files / f"pub-{u}")],
     "discovery.count": lambda w, u: ["discovery", "count"],
@@ -143,8 +157,6 @@ COMMANDS = {
 #: Actions with no command to run here yet, and why.
 PENDING = {
     "init": "init creates the library and its owner: no user exists to refuse before it",
-    "sites.import": "needs an input file of another issue's format",
-    "optout.submit": "needs a selfie and form fields of another issue's command",
 }
 #: Refused by hiding: a blocked face is "not found" for non-custodians (exit 1, not 3).
 HIDDEN = {"vault.read"}
