@@ -399,8 +399,9 @@ def discovery_produce(
     as_json: JsonOpt = False,
 ) -> None:
     """Natives under Bates numbers, DAT and OPT load files, SHA-256 manifest (custodians)."""
-    from faceledger.discovery.service import produce, read_photo_ids
+    from faceledger.discovery.service import produce
     from faceledger.errors import InputError
+    from faceledger.photo_lists import read_photo_ids
 
     if photos is not None and (jurisdiction is not None or blocked is not None):
         raise InputError("give --photos FILE or --jurisdiction/--blocked, not both")

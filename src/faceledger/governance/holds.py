@@ -15,6 +15,7 @@ from faceledger import audit
 from faceledger.catalog import schema as t
 from faceledger.clock import iso, utcnow
 from faceledger.errors import ConfigError, NotFoundError
+from faceledger.photo_lists import read_photo_ids
 
 if TYPE_CHECKING:
     from faceledger.library import Actor, Library
@@ -39,18 +40,7 @@ def parse_scope(scope: str) -> tuple[str, Any]:
     if kind == "optout" and value.isdigit():
         return kind, int(value)
     if kind == "photos" and value:
-        try:
-            lines = Path(value).read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise ConfigError(f"cannot read the photo list {value}: {exc.strerror}") from exc
-        ids = []
-        for number, line in enumerate(lines, 1):
-            line = line.split("#", 1)[0].strip()
-            if not line:
-                continue
-            if not line.isdigit():
-                raise ConfigError(f"{value}:{number}: {line!r} is not a photo id")
-            ids.append(int(line))
+        ids = read_photo_ids(Path(value))
         if not ids:
             raise ConfigError(f"the photo list {value} holds no photo ids")
         return kind, sorted(set(ids))
