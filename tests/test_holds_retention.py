@@ -178,3 +178,21 @@ def test_search_after_destruction_cannot_find_the_face(seeded):
     retention.run_retention(lib, admin)
     _, ids = lib.index("searchable").search(vector, 5)
     assert face not in ids
+
+
+def test_purpose_satisfied_makes_faces_due_at_once(seeded):
+    lib, actor = seeded.lib, seeded.lib.actor(None)
+    face = seeded.faces["img3.jpg"][0]
+    vector = _vector_bytes(lib, face)
+    assert retention.run_retention(lib, actor, dry_run=True)["due_faces"] == []
+    with pytest.raises(Exception, match="reason"):
+        retention.mark_purpose_satisfied(lib, actor, " ", face_ids=[face])
+    marked = retention.mark_purpose_satisfied(lib, actor, "account closed", face_ids=[face])
+    assert marked["faces"] == [face]
+    result = retention.run_retention(lib, actor)
+    assert result["destroyed_faces"] == [face]
+    assert result["rules"] == {"retention.destroy_when_purpose_satisfied": 1}
+    _assert_no_trace(seeded, face, vector)
+    [entry] = [e for e in audit.export(lib.catalog.engine)
+               if e["action"] == "retention.purpose_satisfied"]  # fmt: skip
+    assert entry["details"]["reason"] == "account closed"

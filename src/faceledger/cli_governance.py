@@ -181,6 +181,30 @@ def retention_run(
     emit(retention.run_retention(lib, actor, dry_run=dry_run), as_json, print_mapping)
 
 
+@retention_app.command("satisfied")
+@cli_errors
+def retention_satisfied(
+    ctx: typer.Context,
+    reason: Annotated[str, typer.Option("--reason", help="Why the purpose is satisfied.")],
+    face: Annotated[list[int] | None, typer.Option("--face", help="A face id; repeatable.")] = None,
+    photos: Annotated[Path | None, typer.Option(
+        "--photos", help="File of photo ids, one a line.")] = None,
+    subject: Annotated[str | None, typer.Option(
+        "--subject", help="Every photo collected under this consent subject.")] = None,
+    as_json: JsonOpt = False,
+) -> None:  # fmt: skip
+    """Record that the purpose of some face vectors is satisfied (BIPA: destroy them then).
+
+    `faceledger retention run` destroys them next, unless a legal hold covers them.
+    """
+    from faceledger.photo_lists import read_photo_ids
+
+    lib, actor = open_library(ctx)
+    emit(retention.mark_purpose_satisfied(
+        lib, actor, reason, face or [], read_photo_ids(photos) if photos else [], subject),
+        as_json, print_mapping)  # fmt: skip
+
+
 @cli_errors
 def erase(
     ctx: typer.Context,

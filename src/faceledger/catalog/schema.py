@@ -154,6 +154,7 @@ faces = Table(
     Column("model_version", String(128), nullable=False),
     Column("vector_collected_at", TZ, nullable=False),
     Column("last_interaction_at", TZ, nullable=False),
+    Column("purpose_satisfied_at", TZ),  # set by `retention satisfied`
     Column("blocked", Boolean, nullable=False, server_default="0"),
     Column("status", String(16), nullable=False, server_default="active"),  # active | destroyed
     Column("destroyed_at", TZ),

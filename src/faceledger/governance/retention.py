@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import false, or_, select, update
 
 from faceledger import audit
 from faceledger.catalog import schema as t
 from faceledger.clock import iso, utcnow
+from faceledger.errors import ConfigError
 from faceledger.governance.destruction import destroy
 from faceledger.governance.holds import held_photo_ids
 from faceledger.policy import destruction_due
@@ -17,7 +19,7 @@ from faceledger.policy import destruction_due
 if TYPE_CHECKING:
     from faceledger.library import Actor, Library
 
-__all__ = ["run_retention"]
+__all__ = ["run_retention", "mark_purpose_satisfied"]
 
 
 def run_retention(
@@ -29,20 +31,20 @@ def run_retention(
     policy = lib.policy
     with lib.catalog.engine.connect() as conn:
         rows = conn.execute(
-            select(t.faces.c.id, t.faces.c.photo_id, t.faces.c.last_interaction_at)
+            select(t.faces.c.id, t.faces.c.photo_id, t.faces.c.last_interaction_at,
+                   t.faces.c.purpose_satisfied_at)
             .where(t.faces.c.status == "active")
         ).all()  # fmt: skip
         held = held_photo_ids(conn)
-    # No catalog field says a face's purpose is satisfied yet: only the time limit applies here.
     due: dict[str, list[int]] = {}
     faces_of: dict[int, list[int]] = {}
-    for face_id, photo_id, last in rows:
+    for face_id, photo_id, last, satisfied in rows:
         faces_of.setdefault(photo_id, []).append(face_id)
-        rule = destruction_due(policy, last, purpose_satisfied=False, now=now)
+        rule = destruction_due(policy, last, purpose_satisfied=satisfied is not None, now=now)
         if rule:
             due.setdefault(rule, []).append(face_id)
     due_ids = {f for ids in due.values() for f in ids}
-    photo_of = {f: p for f, p, _ in rows}
+    photo_of = {f: p for f, p, _, _ in rows}
     photos = []
     if policy.retention.destroy_photos:
         # A photo goes when every face in it is due: its other faces may still serve the purpose.
@@ -74,3 +76,34 @@ def run_retention(
     summary["destroyed_photos"] = sorted(p for r in results for p in r["destroyed_photos"])
     summary["deferred"] = [d for r in results for d in r["deferred"]]
     return summary
+
+
+def mark_purpose_satisfied(
+    lib: Library, actor: Actor, reason: str, face_ids: Sequence[int] = (),
+    photo_ids: Sequence[int] = (), subject: str | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Record that the purpose of these faces' vectors is satisfied; retention then destroys them.
+
+    Faces are named directly, by photo, or by the consent subject their photos were collected
+    under (a closed account, a finished verification).
+    """
+    lib.authorize(actor, "retention.run")
+    if not reason.strip():
+        raise ConfigError("--reason is required: say why the purpose is satisfied")
+    f, ps = t.faces, t.photo_sources
+    chosen = or_(
+        f.c.id.in_([int(i) for i in face_ids]),
+        f.c.photo_id.in_([int(i) for i in photo_ids]),
+        f.c.photo_id.in_(select(ps.c.photo_id).where(ps.c.subject_ref == subject))
+        if subject else false(),
+    )  # fmt: skip
+    now = utcnow()
+    with lib.writing() as conn:
+        ids = sorted(conn.scalars(select(f.c.id).where(
+            chosen, f.c.status == "active", f.c.purpose_satisfied_at.is_(None))))
+        if ids:
+            conn.execute(update(f).where(f.c.id.in_(ids)).values(purpose_satisfied_at=now))
+        audit.append(conn, actor.name, "retention.purpose_satisfied", {"faces": ids},
+                     {"reason": reason, "subject": subject})  # fmt: skip
+    return {"faces": ids, "marked_at": iso(now), "reason": reason,
+            "next": "run `faceledger retention run` to destroy what is due and not held"}
