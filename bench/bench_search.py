@@ -27,6 +27,7 @@ import math
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import common
 import faiss
@@ -235,15 +236,7 @@ def built_index(
     data: Dataset, n: int, exact_max: int, plan: IndexPlan | None, rebuild: bool
 ) -> tuple[FaissIndex, dict]:
     """FaissIndex over the first n rows, built by ``FaissIndex.build`` or loaded from cache."""
-    effective = plan or plan_for(n, exact_max)
-    # The build code is in the key: a changed build() must not reuse an old index, while other
-    # edits to the module (e.g. to search()) keep the ~2-4 minute 10^6 build. Compiled code, not
-    # source text: the file may be edited on disk while this runs.
-    source = "".join(_code_key(f.__code__) for f in (FaissIndex.build, faiss_index._sample))
-    key = hashlib.sha256(
-        f"{data.key}/{n}/{effective}/{faiss.__version__}/{source}".encode()
-    ).hexdigest()[:12]
-    path = common.CACHE / f"index-{n}-{effective.kind}{effective.nlist}-{key}.faiss"
+    path = index_cache_path(data, n, exact_max, plan)
     meta_path = path.with_suffix(".json")
     if path.exists() and meta_path.exists() and not rebuild:
         started = time.perf_counter()
@@ -252,6 +245,7 @@ def built_index(
         meta["load_s"] = time.perf_counter() - started
         return index, meta
     ids = np.arange(n, dtype=np.int64)
+    load = os.getloadavg()[0]
     started = time.perf_counter()
     with forced_plan(plan):
         index = FaissIndex.build(ids, data.vectors[:n], exact_max=exact_max)
@@ -259,9 +253,23 @@ def built_index(
     blob = index.to_bytes()
     path.write_bytes(blob)
     meta = {"build_s": build_s, "index_mb": len(blob) / 2**20, "plan": index.plan.describe()}
+    meta["build_load_average"] = [load, os.getloadavg()[0]]  # build time is judged with it
     meta_path.write_text(json.dumps(meta))
     print(f"  built {index.plan.describe()} over {n:,} in {build_s:.1f} s")
     return index, meta | {"cached": False}
+
+
+def index_cache_path(data: Dataset, n: int, exact_max: int, plan: IndexPlan | None) -> Path:
+    """Where the index over the first n rows built to ``plan`` (None: plan_for's) is cached."""
+    effective = plan or plan_for(n, exact_max)
+    # The build code is in the key: a changed build() must not reuse an old index, while other
+    # edits to the module (e.g. to search()) keep the ~2-4 minute 10^6 build. Compiled code, not
+    # source text: the file may be edited on disk while this runs.
+    source = "".join(_code_key(f.__code__) for f in (FaissIndex.build, faiss_index._sample))
+    key = hashlib.sha256(
+        f"{data.key}/{n}/{effective}/{faiss.__version__}/{source}".encode()
+    ).hexdigest()[:12]
+    return common.CACHE / f"index-{n}-{effective.kind}{effective.nlist}-{key}.faiss"
 
 
 def _code_key(code) -> str:

@@ -28,6 +28,12 @@ def test_consent_gates_searchability(tmp_path, settings):
     text = policy.read_text()
     assert "collections: []" in text
     policy.write_text(text.replace("collections: []", "collections: [members.example.org]", 1))
+    shown = json.loads(cli(settings.library, "policy", "show", "--json").stdout)
+    assert shown["file_has_unapplied_edits"] and shown["consent"]["collections"] == []
+    assert cli(settings.library, "policy", "apply").exit_code == 0
+    shown = json.loads(cli(settings.library, "policy", "show", "--json").stdout)
+    assert not shown["file_has_unapplied_edits"]
+    assert shown["consent"]["collections"] == ["members.example.org"]
     result = cli(settings.library, "ingest", "--manifest", str(upload / "m.csv"), "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["faces_blocked"] == 2

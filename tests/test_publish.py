@@ -13,6 +13,7 @@ def test_publish_follows_the_policy_file(tmp_path, settings):
     policy = settings.library / "policy.yaml"
     policy.write_text(policy.read_text().replace(
         "max_years_since_last_interaction: 3", "max_years_since_last_interaction: 2"))
+    assert cli(settings.library, "policy", "apply").exit_code == 0
     out = tmp_path / "public"
     result = cli(settings.library, "policy", "publish", "--out", str(out), "--organisation",
                  "Archive <Co>", "--json")  # fmt: skip

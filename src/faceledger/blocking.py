@@ -13,12 +13,17 @@ __all__ = ["apply_policy", "reevaluate_photos"]
 
 
 def reevaluate_photos(
-    lib: Library, actor: Actor, action: str, photo_ids: Sequence[int] | None = None
-) -> dict[str, Any]:
-    """Re-decide the faces of these photos (all if None) and move them; audited as ``action``."""
-    decider = Decider.for_library(lib)
+    lib: Library, actor: Actor, action: str, photo_ids: Sequence[int] | None = None,
+    apply_file: bool = False,
+) -> dict[str, Any]:  # fmt: skip
+    """Re-decide the faces of these photos (all if None) and move them; audited as ``action``.
+
+    With ``apply_file`` the policy file is first validated and put in force as a new version.
+    """
     with lib.writing() as conn:
-        version = lib.record_policy(conn, actor.name)
+        version = lib.record_policy(conn, actor.name) if apply_file else lib.policy_version()
+        # Built after record_policy so it decides under the version just put in force.
+        decider = Decider.for_library(lib)
         moved = decider.reevaluate(conn, photo_ids)
         if moved.blocked or moved.unblocked:
             lib.bump_generation(conn, "searchable", "vault")
@@ -38,5 +43,4 @@ def reevaluate_photos(
 def apply_policy(lib: Library, actor: Actor) -> dict[str, Any]:
     """Re-decide every face under the current policy file and sites registry (idempotent)."""
     lib.authorize(actor, "policy.apply")
-    lib.__dict__.pop("policy", None)  # re-read the file: it is what changed
-    return reevaluate_photos(lib, actor, "policy.apply")
+    return reevaluate_photos(lib, actor, "policy.apply", apply_file=True)

@@ -290,6 +290,30 @@ def reindex(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     emit(lib.reindex(actor), as_json, print_mapping)
 
 
+@app.command()
+@cli_errors
+def serve(
+    ctx: typer.Context,
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+) -> None:
+    """Run the web service: a JSON API (docs at /docs) and a search page at /.
+
+    Callers authenticate with an API key (`faceledger users key NAME`) and act as its user;
+    --as does not apply.
+    """
+    import uvicorn
+
+    from faceledger.service import create_app
+
+    settings = state(ctx)["settings"]
+    web = create_app(settings)
+    err.print(f"Serving {settings.library} on http://{host}:{port}/ (API docs at /docs)")
+    uvicorn.run(web, host=host, port=port)
+
+
 # Command groups that live in modules of their own.
 from faceledger import cli_blocking  # noqa: E402
 

@@ -93,12 +93,10 @@ def sites_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 @policy_app.command("show")
 @cli_errors
 def policy_show(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """The policy in force, as parsed from the library's policy.yaml."""
+    """The policy in force (the last one applied), and whether policy.yaml has unapplied edits."""
     lib, actor = open_library(ctx)
     lib.authorize(actor, "policy.show")
-    emit(
-        lib.policy.model_dump(mode="json") | {"file": str(lib.policy_path)}, as_json, print_mapping
-    )
+    emit(lib.policy_summary(), as_json, print_mapping)
 
 
 @policy_app.command("apply")

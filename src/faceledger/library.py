@@ -19,7 +19,7 @@ from sqlalchemy import Connection, func, insert, select
 from faceledger import audit
 from faceledger.catalog import SEARCHABLE, VAULT, Catalog
 from faceledger.catalog import schema as t
-from faceledger.clock import utcnow
+from faceledger.clock import iso, utcnow
 from faceledger.config import Settings
 from faceledger.decide import Reevaluation
 from faceledger.errors import LibraryError, NotFoundError, PermissionDenied
@@ -130,22 +130,52 @@ class Library:
 
     @cached_property
     def policy(self) -> Policy:
-        """The policy file, parsed and validated."""
+        """The policy in force: the last version applied (edits to the file wait for
+        `policy apply`, so every decision is made under a version the catalog records)."""
+        with self.catalog.engine.connect() as conn:
+            body = conn.scalar(
+                select(t.policy_versions.c.body).order_by(t.policy_versions.c.id.desc()).limit(1)
+            )
+        return load_policy(body if body is not None else default_policy_text())
+
+    def policy_version(self) -> int | None:
+        """Id of the policy version in force."""
+        with self.catalog.engine.connect() as conn:
+            return conn.scalar(select(func.max(t.policy_versions.c.id)))
+
+    def policy_summary(self) -> dict[str, Any]:
+        """The policy in force, its version, and whether the file has unapplied edits."""
+        body = self.policy_file_text()
+        with self.catalog.engine.connect() as conn:
+            row = conn.execute(
+                select(t.policy_versions).order_by(t.policy_versions.c.id.desc()).limit(1)
+            ).mappings().first()  # fmt: skip
+        return self.policy.model_dump(mode="json") | {
+            "in_force": {"version_id": row["id"], "applied_by": row["applied_by"],
+                         "applied_at": iso(row["applied_at"])} if row else None,
+            "file": str(self.policy_path),
+            "file_has_unapplied_edits": row is None
+            or hashlib.sha256(body.encode()).hexdigest() != row["sha256"],
+        }  # fmt: skip
+
+    def policy_file_text(self) -> str:
+        """The policy file as operators last edited it (maybe not applied yet)."""
         try:
-            text = self.policy_path.read_text(encoding="utf-8")
+            return self.policy_path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            text = default_policy_text()
-        return load_policy(text)
+            return default_policy_text()
 
     def record_policy(self, conn: Connection, actor: str) -> int:
-        """Store the current policy file text as a new version if it changed; the version id."""
-        body = self.policy_path.read_text(encoding="utf-8")
+        """Validate the policy file and make it the version in force if it changed; its id."""
+        body = self.policy_file_text()
+        policy = load_policy(body)  # a ConfigError here leaves the version in force as it was
         digest = hashlib.sha256(body.encode()).hexdigest()
         last = conn.execute(
             select(t.policy_versions.c.id, t.policy_versions.c.sha256)
             .order_by(t.policy_versions.c.id.desc())
             .limit(1)
         ).first()
+        self.__dict__["policy"] = policy
         if last is not None and last.sha256 == digest:
             return last.id
         return conn.execute(

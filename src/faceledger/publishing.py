@@ -30,6 +30,6 @@ def publish_policy(lib: Library, actor: Actor, out_dir: Path, organisation: str)
         result[kind] = str(path)
         result[f"{kind}_sha256"] = hashlib.sha256(text.encode("utf-8")).hexdigest()
     with lib.writing() as conn:
-        result["policy_version"] = lib.record_policy(conn, actor.name)
+        result["policy_version"] = lib.policy_version()
         audit.append(conn, actor.name, "policy.publish", details=result)
     return result

@@ -1,0 +1,378 @@
+"""The FastAPI app: API-key auth, JSON endpoints over the library, and a small search page.
+
+Every endpoint is a thin call into the library, which authorizes by role and writes the audit log.
+Endpoints are plain ``def`` functions, so FastAPI runs the synchronous library calls in its thread
+pool; the one library opened by :func:`create_app` is shared by those threads (its SQLAlchemy
+engine pools connections: one thread uses a connection at a time).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import threading
+from contextlib import asynccontextmanager
+from enum import Enum
+from http import HTTPStatus
+from importlib.resources import files
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from faceledger import __version__
+from faceledger.config import Settings
+from faceledger.discovery.answers import answer
+from faceledger.errors import (
+    FaceledgerError,
+    ImageTooLargeError,
+    InputError,
+    NotFoundError,
+    PermissionDenied,
+)
+from faceledger.faces import FaceEngine
+from faceledger.library import Actor, Library
+from faceledger.policy import SIGNALS
+from faceledger.search import Probe, search_faces
+from faceledger.service.auth import actor_for_credentials
+from faceledger.service.uploads import read_multipart
+
+__all__ = ["create_app", "status_for", "MAX_PROBES"]
+
+#: Most probe images one search request may carry.
+MAX_PROBES = 16
+#: The CLI's bounds for the same options.
+TOP_K_MAX = 1000
+THRESHOLD_MAX = 2.0
+
+#: Most specific first: the first class an error is an instance of gives the HTTP status.
+_STATUS: tuple[tuple[type[FaceledgerError], int], ...] = (
+    (NotFoundError, 404),
+    (PermissionDenied, 403),
+    (ImageTooLargeError, 413),
+    (InputError, 422),
+)
+
+
+def status_for(exc: FaceledgerError) -> int:
+    """The HTTP status of a library error (400 for any not listed)."""
+    return next((code for cls, code in _STATUS if isinstance(exc, cls)), 400)
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: the error's type and a message a user can act on."""
+
+    error: str
+    message: str
+
+
+Signal = Enum("Signal", {s: s for s in SIGNALS}, type=str)  # type: ignore[misc]
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "No API key, or one that is not valid"},
+    403: {"model": ErrorBody, "description": "The user's role or the policy refuses this"},
+}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "No such id (or hidden from this user)"}
+}
+
+_SEARCH_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["images"],
+                    "properties": {
+                        "images": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "description": f"One to {MAX_PROBES} probe photos (kept in memory "
+                            "only; each at most the configured max_file_bytes).",
+                        },
+                        "top_k": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "maximum": TOP_K_MAX,
+                            "default": 10,
+                            "description": "Matches to return per face.",
+                        },
+                        "threshold": {
+                            "type": "number",
+                            "minimum": 0,
+                            "maximum": THRESHOLD_MAX,
+                            "description": "Largest distance reported as a match "
+                            "(default: the library's match_threshold).",
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+class _SerialFaceEngine(FaceEngine):
+    """A face engine shared by request threads; dlib's networks must not run concurrently."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._lock = threading.Lock()
+
+    def faces(self, rgb):  # noqa: D102
+        with self._lock:
+            return super().faces(rgb)
+
+
+class _Service:
+    """What one app holds: the opened library, the face engine and the locks around them."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.lib = Library.open(settings)
+        self._engine: FaceEngine | None = None
+        self._engine_lock = threading.Lock()
+        self._index_lock = threading.Lock()
+
+    def engine(self) -> FaceEngine:
+        """The face engine, loaded on the first search (the models take a moment to load)."""
+        with self._engine_lock:
+            if self._engine is None:
+                s = self.settings
+                self._engine = _SerialFaceEngine(s.detector, s.detect_max_side, s.upsample)
+            return self._engine
+
+    def load_searchable_index(self) -> None:
+        """Load the searchable index once: two first requests must not both build and save it."""
+        with self._index_lock:
+            self.lib.index("searchable")
+
+
+def _service(request: Request) -> _Service:
+    return request.app.state.faceledger
+
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="API key",
+    description="An API key from `faceledger users key NAME`, sent as `Bearer <key>`.",
+)
+
+
+def _current_actor(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Actor:
+    return actor_for_credentials(_service(request).lib, credentials)
+
+
+ServiceDep = Annotated[_Service, Depends(_service)]
+ActorDep = Annotated[Actor, Depends(_current_actor)]
+
+
+class _SearchRequest:
+    """The probes and options of one search, read from a multipart body into memory."""
+
+    def __init__(self, probes: list[Probe], top_k: int, threshold: float | None):
+        self.probes = probes
+        self.top_k = top_k
+        self.threshold = threshold
+
+
+async def _read_search(request: Request) -> _SearchRequest:
+    upload = await read_multipart(
+        request.headers.get("content-type"),
+        request.stream(),
+        file_field="images",
+        text_fields=("top_k", "threshold"),
+        max_file_bytes=_service(request).settings.max_file_bytes,
+        max_files=MAX_PROBES,
+    )
+    if not upload.files:
+        raise InputError("send at least one probe photo in the form field 'images'")
+    top_k = _number(upload.fields.get("top_k"), int, "top_k", 1, TOP_K_MAX)
+    threshold = _number(upload.fields.get("threshold"), float, "threshold", 0.0, THRESHOLD_MAX)
+    probes = [Probe(name, data) for name, data in upload.files]
+    return _SearchRequest(probes, 10 if top_k is None else int(top_k), threshold)
+
+
+def _number(raw: str | None, kind: type, name: str, low: float, high: float) -> Any:
+    if raw is None or not raw.strip():
+        return None
+    try:
+        value = kind(raw.strip())
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        what = "a whole number" if kind is int else "a number"
+        raise InputError(f"{name} must be {what} from {low:g} to {high:g}, not {raw!r}")
+    return value
+
+
+def _error(status: int, error: str, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": error, "message": message}, status_code=status, headers=headers)
+
+
+def _page() -> tuple[str, str]:
+    """The search page and a Content-Security-Policy that allows only its own inline script."""
+    html = (files("faceledger.service") / "templates" / "index.html").read_text(encoding="utf-8")
+    script = re.search(r"<script>(.*?)</script>", html, re.S)
+    digest = base64.b64encode(hashlib.sha256(script.group(1).encode()).digest()).decode()
+    csp = (
+        f"default-src 'none'; script-src 'sha256-{digest}'; style-src 'unsafe-inline'; "
+        "connect-src 'self'; img-src 'self'; form-action 'none'; base-uri 'none'; "
+        "frame-ancestors 'none'"
+    )
+    return html, csp
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The web service over the library in ``settings`` (opened now, closed at shutdown)."""
+    service = _Service(settings)
+    page, page_csp = _page()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        yield
+        service.lib.close()
+
+    app = FastAPI(
+        title="faceledger",
+        version=__version__,
+        summary="Face search with provenance, blocking and an audit log.",
+        description="Authenticate with `Authorization: Bearer <api key>` (an admin issues keys "
+        "with `faceledger users key NAME`). What each user may do follows their role; every "
+        "search and every read of a face or photo is written to the audit log. Errors are "
+        '`{"error": type, "message": text}`.',
+        lifespan=lifespan,
+    )
+    app.state.faceledger = service
+
+    @app.exception_handler(FaceledgerError)
+    async def _library_error(_request: Request, exc: FaceledgerError) -> JSONResponse:
+        return _error(status_for(exc), type(exc).__name__, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = [
+            f"{'.'.join(str(x) for x in e['loc'][1:]) or e['loc'][0]}: {e['msg']}"
+            for e in exc.errors()
+        ]
+        return _error(422, "InputError", "; ".join(parts))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        error = HTTPStatus(exc.status_code).phrase.replace(" ", "")
+        return _error(exc.status_code, error, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.get("/", include_in_schema=False, response_class=HTMLResponse)
+    def index_page() -> HTMLResponse:
+        return HTMLResponse(
+            page,
+            headers={"Content-Security-Policy": page_csp, "X-Content-Type-Options": "nosniff"},
+        )
+
+    @app.get("/healthz", summary="Is the service up and its catalog reachable", tags=["service"])
+    def healthz(svc: ServiceDep) -> dict[str, str]:
+        """No authentication and no counts: only whether the catalog answers."""
+        with svc.lib.catalog.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return {"status": "ok", "version": __version__}
+
+    @app.post(
+        "/search",
+        summary="Find stored faces that match the faces in probe photos",
+        tags=["search"],
+        openapi_extra=_SEARCH_BODY,
+        responses={
+            **_ERRORS,
+            413: {"model": ErrorBody, "description": "A probe is over max_file_bytes"},
+            422: {"model": ErrorBody, "description": "A malformed request"},
+        },
+    )
+    def search(
+        svc: ServiceDep,
+        actor: ActorDep,
+        body: Annotated[_SearchRequest, Depends(_read_search)],
+    ) -> list[dict[str, Any]]:
+        """For each probe photo, each face found and its matches with their provenance.
+
+        Probes are held in memory only, never written to disk or the catalog; only the
+        searchable index is consulted (blocked faces are not in it). Each search is an entry in
+        the audit log. A probe that cannot be decoded gets an `error` in its entry.
+        """
+        svc.load_searchable_index()
+        return search_faces(
+            svc.lib, actor, body.probes, body.top_k, body.threshold, engine=svc.engine()
+        )
+
+    @app.get(
+        "/photos/{photo_id}",
+        summary="A photo with its provenance, jurisdictions and faces",
+        tags=["catalog"],
+        responses={**_ERRORS, **_NOT_FOUND},
+    )
+    def show_photo(svc: ServiceDep, actor: ActorDep, photo_id: int) -> dict[str, Any]:
+        """Blocked faces are shown to custodians only (with a current attestation)."""
+        return svc.lib.show_photo(actor, photo_id)
+
+    @app.get(
+        "/faces/{face_id}",
+        summary="One face: box, landmarks, model and when its vector was collected",
+        tags=["catalog"],
+        responses={**_ERRORS, **_NOT_FOUND},
+    )
+    def show_face(svc: ServiceDep, actor: ActorDep, face_id: int) -> dict[str, Any]:
+        """The vector itself is never returned; a blocked face is 'not found' for non-custodians."""
+        return svc.lib.show_face(actor, face_id)
+
+    @app.get(
+        "/stats",
+        summary="Counts of photos, sources, websites, faces and ingest runs",
+        tags=["catalog"],
+        responses=_ERRORS,
+    )
+    def stats(svc: ServiceDep, actor: ActorDep) -> dict[str, Any]:
+        """Blocked faces are counted for custodians only."""
+        svc.load_searchable_index()
+        return svc.lib.stats(actor)
+
+    @app.get(
+        "/discovery/count",
+        summary="How many photos, faces and source URLs, in total and per signal",
+        tags=["discovery"],
+        responses=_ERRORS,
+    )
+    def discovery_count(
+        svc: ServiceDep,
+        actor: ActorDep,
+        blocked: Annotated[
+            bool | None,
+            Query(description="true: blocked faces only (custodians); false: searchable only"),
+        ] = None,
+        jurisdiction: Annotated[
+            str | None,
+            Query(
+                max_length=16, description="Region code such as US-IL (a country covers its states)"
+            ),
+        ] = None,
+        signal: Annotated[Signal | None, Query(description="Count only this signal")] = None,
+    ) -> dict[str, Any]:
+        """Custodians and auditors; blocked faces are in scope for custodians only."""
+        return answer(
+            svc.lib,
+            actor,
+            "count",
+            blocked=blocked,
+            jurisdiction=jurisdiction,
+            signal=signal.value if signal is not None else None,
+        )
+
+    return app
