@@ -21,9 +21,11 @@ def reevaluate_photos(
     With ``apply_file`` the policy file is first validated and put in force as a new version.
     """
     with lib.writing() as conn:
-        version = lib.record_policy(conn, actor.name) if apply_file else lib.policy_version()
-        # Built after record_policy so it decides under the version just put in force.
-        decider = Decider.for_library(lib)
+        if apply_file:
+            version, policy = lib.record_policy(conn, actor.name)
+        else:
+            version, policy = lib.policy_version(), lib.policy
+        decider = Decider.for_library(lib, policy)
         moved = decider.reevaluate(conn, photo_ids)
         if moved.blocked or moved.unblocked:
             lib.bump_generation(conn, "searchable", "vault")

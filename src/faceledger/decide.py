@@ -66,8 +66,8 @@ class Decider:
         self.optout_threshold = optout_threshold
 
     @classmethod
-    def for_library(cls, lib) -> Decider:
-        """A decider over ``lib``'s policy, sites registry and opt-outs."""
+    def for_library(cls, lib, policy: Policy | None = None) -> Decider:
+        """A decider over ``lib``'s policy (or ``policy``), sites registry and opt-outs."""
         catalog = lib.catalog
         with catalog.engine.connect() as conn:
             publisher_regions = dict(
@@ -102,7 +102,7 @@ class Decider:
         vectors = np.array([from_blob(r[1], r[2], catalog.sealer) for r in rows], np.float32)
         index = FaissIndex.build(ids, vectors.reshape(-1, 128))
         return cls(
-            lib.policy,
+            policy or lib.policy,
             publisher_regions,
             index,
             optout_of_face,

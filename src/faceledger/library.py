@@ -6,10 +6,10 @@ This is the one place that wires the packages together; the CLI and the web serv
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,10 @@ class Library:
         # governance hook: encryption at rest (AES-GCM with the configured key, else locked)
         self.catalog.sealer = keys.library_sealer(settings, self.catalog)
         self._indexes: dict[str, FaissIndex] = {}
+        self._index_generation: dict[str, str] = {}  # catalog generation each index reflects
+        self._policy: tuple[int | None, Policy] | None = None
+        # A web service shares one Library between threads: one index load or sync at a time.
+        self._lock = threading.RLock()
 
     # -- lifecycle -------------------------------------------------------------------------
     @classmethod
@@ -128,15 +132,21 @@ class Library:
         """The policy file operators edit."""
         return self.root / "policy.yaml"
 
-    @cached_property
+    @property
     def policy(self) -> Policy:
         """The policy in force: the last version applied (edits to the file wait for
-        `policy apply`, so every decision is made under a version the catalog records)."""
-        with self.catalog.engine.connect() as conn:
-            body = conn.scalar(
-                select(t.policy_versions.c.body).order_by(t.policy_versions.c.id.desc()).limit(1)
-            )
-        return load_policy(body if body is not None else default_policy_text())
+        `policy apply`, so every decision is made under a version the catalog records).
+
+        Re-read when another process applies a new version (one cheap query a call).
+        """
+        version = self.policy_version()
+        if self._policy is None or self._policy[0] != version:
+            with self.catalog.engine.connect() as conn:
+                body = conn.scalar(
+                    select(t.policy_versions.c.body).where(t.policy_versions.c.id == version)
+                )
+            self._policy = (version, load_policy(body or default_policy_text()))
+        return self._policy[1]
 
     def policy_version(self) -> int | None:
         """Id of the policy version in force."""
@@ -165,8 +175,11 @@ class Library:
         except FileNotFoundError:
             return default_policy_text()
 
-    def record_policy(self, conn: Connection, actor: str) -> int:
-        """Validate the policy file and make it the version in force if it changed; its id."""
+    def record_policy(self, conn: Connection, actor: str) -> tuple[int, Policy]:
+        """Validate the policy file and make it the version in force if it changed.
+
+        Returns its id and the parsed policy, in force for ``conn``'s transaction already.
+        """
         body = self.policy_file_text()
         policy = load_policy(body)  # a ConfigError here leaves the version in force as it was
         digest = hashlib.sha256(body.encode()).hexdigest()
@@ -175,14 +188,16 @@ class Library:
             .order_by(t.policy_versions.c.id.desc())
             .limit(1)
         ).first()
-        self.__dict__["policy"] = policy
         if last is not None and last.sha256 == digest:
-            return last.id
-        return conn.execute(
-            insert(t.policy_versions).values(
-                body=body, sha256=digest, applied_by=actor, applied_at=utcnow()
-            )
-        ).inserted_primary_key[0]
+            version = last.id
+        else:
+            version = conn.execute(
+                insert(t.policy_versions).values(
+                    body=body, sha256=digest, applied_by=actor, applied_at=utcnow()
+                )
+            ).inserted_primary_key[0]
+        self._policy = (version, policy)
+        return version, policy
 
     # -- vector indexes --------------------------------------------------------------------
     def _index_path(self, name: str) -> Path:
@@ -198,27 +213,31 @@ class Library:
     def index(self, name: str) -> FaissIndex:
         """The ``searchable`` or ``vault`` index, in step with the catalog.
 
-        The saved file is trusted only if it was saved at the catalog's current generation for
-        that index; otherwise it is brought in step (a crash between a commit and a save, or an
-        edit by another process) so that a face the catalog blocks can never be found.
+        The saved file, or the copy in memory, is trusted only if it reflects the catalog's
+        current generation for that index; otherwise it is brought in step (after a crash
+        between a commit and a save, or a change by another process, e.g. while a service
+        runs) so that a face the catalog blocks can never be found.
         """
-        if name in self._indexes:
-            return self._indexes[name]
-        path = self._index_path(name)
-        generation = self.catalog.get_meta(f"generation:{name}") or "0"
-        index = None
-        if path.exists():
-            # governance hook: a sealed index file is opened with the library's key
-            index = FaissIndex.from_bytes(keys.open_index(self.catalog, path.read_bytes()))
-            saved_gen = _read_text(path.with_suffix(".gen"))
-            if saved_gen != generation:
-                self._sync(name, index)
-        else:
-            ids, vectors = self.catalog.vectors(INDEX_NAMES[name])
-            index = FaissIndex.build(ids, vectors, self.settings.exact_index_max)
-            self._save(name, index, generation)
-        self._indexes[name] = index
-        return index
+        with self._lock:
+            generation = self.catalog.get_meta(f"generation:{name}") or "0"
+            index = self._indexes.get(name)
+            if index is not None:
+                if self._index_generation.get(name) != generation:
+                    self._sync(name, index)
+                return index
+            path = self._index_path(name)
+            if path.exists():
+                # governance hook: a sealed index file is opened with the library's key
+                index = FaissIndex.from_bytes(keys.open_index(self.catalog, path.read_bytes()))
+                self._index_generation[name] = _read_text(path.with_suffix(".gen")) or ""
+                if self._index_generation[name] != generation:
+                    self._sync(name, index)
+            else:
+                ids, vectors = self.catalog.vectors(INDEX_NAMES[name])
+                index = FaissIndex.build(ids, vectors, self.settings.exact_index_max)
+                self._save(name, index, generation)
+            self._indexes[name] = index
+            return index
 
     def _sync(self, name: str, index: FaissIndex) -> tuple[int, int]:
         """Make ``index`` hold exactly the catalog's faces for it; returns (added, removed)."""
@@ -238,11 +257,16 @@ class Library:
         path = self._index_path(name)
         index.save(path, seal=keys.seal_index(self.catalog))  # governance hook: sealed file
         atomic_write(path.with_suffix(".gen"), generation.encode())
+        self._index_generation[name] = generation
 
     def save_indexes(self) -> None:
-        """Save the loaded indexes, stamped with the catalog's generations."""
-        for name, index in self._indexes.items():
-            self._save(name, index, self.catalog.get_meta(f"generation:{name}") or "0")
+        """Save the loaded indexes, stamped with the catalog's generations.
+
+        Only for a caller that has applied every committed change to the indexes in memory.
+        """
+        with self._lock:
+            for name, index in self._indexes.items():
+                self._save(name, index, self.catalog.get_meta(f"generation:{name}") or "0")
 
     def move_faces(self, moved: Reevaluation) -> None:
         """Move faces between the searchable and vault indexes after a committed change."""

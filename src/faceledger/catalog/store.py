@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
 from faceledger.catalog import schema as t
 from faceledger.catalog.database import current_revision, head_revision, make_engine, migrate
@@ -401,16 +401,31 @@ class Catalog:
                 )
 
     def stats(self, include_blocked: bool) -> dict[str, Any]:
-        """Counts of photos, sources, faces, websites, runs and errors."""
+        """Counts of photos, sources, faces, websites, runs and errors.
+
+        Without ``include_blocked`` a photo whose only faces are blocked is not counted at all
+        (nor its provenance or websites): counting it would disclose that a blocked face exists.
+        """
+        p, f, ps = t.photos, t.faces, t.photo_sources
+        visible = p.c.status == "active"
+        if not include_blocked:
+            has = select(f.c.id).where(f.c.photo_id == p.c.id)
+            visible = and_(visible, or_(~has.where(VAULT).exists(), has.where(SEARCHABLE).exists()))
         with self.engine.connect() as conn:
 
             def count(table, *where) -> int:
                 return conn.scalar(select(func.count()).select_from(table).where(*where)) or 0
 
+            shown = select(p.c.id).where(visible)
             out = {
-                "photos": count(t.photos, t.photos.c.status == "active"),
-                "photo_sources": count(t.photo_sources),
-                "websites": count(t.websites),
+                "photos": count(p, visible),
+                "photo_sources": count(ps, ps.c.photo_id.in_(shown)),
+                "websites": conn.scalar(
+                    select(func.count(func.distinct(ps.c.website_id))).where(
+                        ps.c.photo_id.in_(shown)
+                    )
+                )
+                or 0,
                 "searchable_faces": count(t.faces, SEARCHABLE),
                 "ingest_runs": count(t.ingest_runs),
                 "ingest_errors": count(t.ingest_errors),
@@ -420,10 +435,7 @@ class Catalog:
             out["photos_without_faces"] = conn.scalar(
                 select(func.count())
                 .select_from(t.photos)
-                .where(
-                    t.photos.c.status == "active",
-                    ~select(t.faces.c.id).where(t.faces.c.photo_id == t.photos.c.id).exists(),
-                )
+                .where(visible, ~select(f.c.id).where(f.c.photo_id == p.c.id).exists())
             )
         return out
 

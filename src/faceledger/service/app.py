@@ -13,11 +13,13 @@ import hashlib
 import re
 import threading
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from enum import Enum
 from http import HTTPStatus
 from importlib.resources import files
 from typing import Annotated, Any
 
+import numpy as np
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -39,6 +41,7 @@ from faceledger.errors import (
 from faceledger.faces import FaceEngine
 from faceledger.library import Actor, Library
 from faceledger.policy import SIGNALS
+from faceledger.records import DetectedFace
 from faceledger.search import Probe, search_faces
 from faceledger.service.auth import actor_for_credentials
 from faceledger.service.uploads import read_multipart
@@ -126,7 +129,8 @@ class _SerialFaceEngine(FaceEngine):
         super().__init__(*args, **kwargs)
         self._lock = threading.Lock()
 
-    def faces(self, rgb):  # noqa: D102
+    def faces(self, rgb: np.ndarray) -> list[DetectedFace]:
+        """Detect and embed the faces in ``rgb``, one caller at a time."""
         with self._lock:
             return super().faces(rgb)
 
@@ -177,13 +181,13 @@ ServiceDep = Annotated[_Service, Depends(_service)]
 ActorDep = Annotated[Actor, Depends(_current_actor)]
 
 
+@dataclass(frozen=True)
 class _SearchRequest:
     """The probes and options of one search, read from a multipart body into memory."""
 
-    def __init__(self, probes: list[Probe], top_k: int, threshold: float | None):
-        self.probes = probes
-        self.top_k = top_k
-        self.threshold = threshold
+    probes: list[Probe]
+    top_k: int
+    threshold: float | None
 
 
 async def _read_search(request: Request) -> _SearchRequest:
@@ -271,6 +275,11 @@ def create_app(settings: Settings) -> FastAPI:
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         error = HTTPStatus(exc.status_code).phrase.replace(" ", "")
         return _error(exc.status_code, error, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, _exc: Exception) -> JSONResponse:
+        # The traceback goes to the server log; the client learns nothing of the internals.
+        return _error(500, "InternalError", "an unexpected error; the server log has details")
 
     @app.get("/", include_in_schema=False, response_class=HTMLResponse)
     def index_page() -> HTMLResponse:
