@@ -85,8 +85,10 @@ def build_collection(root: Path) -> tuple[Path, Path, Path]:
     return photos, manifest, probe
 
 
-def _run(*args: str) -> None:
-    command = ["faceledger", "--library", str(OUT / "library"), *args]
+def _run(*args: str, user: str | None = None) -> None:
+    command = ["faceledger", "--library", str(OUT / "library")]
+    command += ["--as", user] if user else []
+    command += list(args)
     print(f"\n$ {shlex.join(command)}", flush=True)
     exe = Path(sys.executable).with_name("faceledger")
     subprocess.run([str(exe), *command[1:]], check=True)
@@ -103,8 +105,14 @@ def main() -> None:
     _run("search", str(probe), "--top-k", "5")
     print(
         "\nThe astronaut photo's manifest row says it was uploaded from Illinois (US-IL), so "
-        "the default policy keeps that face in the vault, out of search."
+        "the default policy keeps that face in the vault, out of search. Only a custodian with "
+        "a signed attestation can count it:"
     )
+    statement = OUT / "attestation.txt"
+    statement.write_text("I will use vault access only for legal obligations of the operator.\n")
+    _run("users", "add", "casey", "--role", "custodian")
+    _run("attest", "casey", "--statement-file", str(statement), user="casey")
+    _run("discovery", "count", "--blocked", "--jurisdiction", "US-IL", user="casey")
 
 
 if __name__ == "__main__":
