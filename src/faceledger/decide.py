@@ -13,9 +13,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import Connection, delete, insert, or_, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from faceledger.catalog import schema as t
+from faceledger.catalog.store import current_consent
 from faceledger.catalog.vectors import from_blob
 from faceledger.clock import utcnow
 from faceledger.index import FaissIndex
@@ -77,14 +78,8 @@ class Decider:
                     )
                 ).all()
             )
-            now = utcnow()
             consented = frozenset(
-                conn.scalars(
-                    select(t.consents.c.subject_ref).where(
-                        t.consents.c.revoked_at.is_(None),
-                        or_(t.consents.c.expires_at.is_(None), t.consents.c.expires_at > now),
-                    )
-                )
+                conn.scalars(select(t.consents.c.subject_ref).where(current_consent(utcnow())))
             )
             rows = conn.execute(
                 select(

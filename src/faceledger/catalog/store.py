@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, func, insert, or_, select, update
 
 from faceledger.catalog import schema as t
 from faceledger.catalog.database import current_revision, head_revision, make_engine, migrate
@@ -16,13 +17,19 @@ from faceledger.clock import as_utc, iso, utcnow
 from faceledger.errors import LibraryError, NotFoundError
 from faceledger.records import DetectedFace, Jurisdiction, PhotoFacts, Provenance
 
-__all__ = ["Catalog", "SEARCHABLE", "VAULT"]
+__all__ = ["Catalog", "SEARCHABLE", "VAULT", "current_consent"]
 
 ACTIVE = t.faces.c.status == "active"
 #: Faces that may be in the searchable index.
 SEARCHABLE = and_(ACTIVE, t.faces.c.blocked.is_(False))
 #: Faces kept only in the vault index.
 VAULT = and_(ACTIVE, t.faces.c.blocked.is_(True))
+
+
+def current_consent(now: datetime) -> ColumnElement[bool]:
+    """Consent rows in force at ``now``: not revoked, not expired."""
+    c = t.consents.c
+    return and_(c.revoked_at.is_(None), or_(c.expires_at.is_(None), c.expires_at > now))
 
 
 class Catalog:

@@ -6,7 +6,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import insert, select
 
 from faceledger import audit
 from faceledger.blocking import reevaluate_photos
@@ -18,7 +18,7 @@ from faceledger.governance.common import read_document
 if TYPE_CHECKING:
     from faceledger.library import Actor, Library
 
-__all__ = ["record_consent", "list_consents", "has_consent"]
+__all__ = ["record_consent", "list_consents"]
 
 
 def record_consent(
@@ -69,18 +69,3 @@ def list_consents(lib: Library, actor: Actor, subject: str | None = None) -> lis
              "revoked_at": iso(r.revoked_at)}
             for r in conn.execute(stmt)
         ]  # fmt: skip
-
-
-def has_consent(conn: Connection, subject: str, now: datetime | None = None) -> bool:
-    """Whether ``subject`` has a consent on record that is neither revoked nor expired."""
-    now = as_utc(now or utcnow())
-    rows = (
-        conn.execute(
-            select(t.consents.c.expires_at).where(
-                t.consents.c.subject_ref == subject, t.consents.c.revoked_at.is_(None)
-            )
-        )
-        .scalars()
-        .all()
-    )
-    return any(e is None or as_utc(e) > now for e in rows)
