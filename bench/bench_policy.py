@@ -20,7 +20,7 @@ Timed (wall clock, median of repetitions):
    split into phases (catalog work, and `move_faces`: loading, syncing and saving the indexes).
 
     .venv/bin/python bench/bench_policy.py --faces 1e5        # quick, ~1 min
-    .venv/bin/python bench/bench_policy.py                    # 10^6 (first run ~10 min, then ~4)
+    .venv/bin/python bench/bench_policy.py                    # 10^6 (first run ~11 min, then ~6)
     .venv/bin/python bench/bench_policy.py --profile          # + cProfile of one apply
 """
 

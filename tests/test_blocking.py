@@ -263,3 +263,26 @@ def test_optout_blocks_matches_now_and_later_without_keeping_the_selfie(blocked_
         cli(settings.library, "optout", "show", str(optout["optout_id"]), "--json").stdout
     )
     assert sorted(f["face_id"] for f in shown["faces"]) == [img3, face_of(lib, "img53.jpg")]
+
+
+def test_new_provenance_for_a_stored_photo_blocks_it(tmp_path, settings):
+    data = shared_path(*DATASET)
+    folder = tmp_path / "first"
+    folder.mkdir()
+    shutil.copy(data / "img1.jpg", folder / "img1.jpg")
+    assert cli(settings.library, "init").exit_code == 0
+    assert cli(settings.library, "ingest", str(folder)).exit_code == 0
+    lib = Library.open(settings)
+    face = face_of(lib, "img1.jpg")
+    assert face in searched_face_ids(settings.library, data / "img2.jpg")
+    # The same file turns up again, uploaded from Illinois.
+    later = tmp_path / "later"
+    later.mkdir()
+    shutil.copy(data / "img1.jpg", later / "copy.jpg")
+    (later / "m.csv").write_text("path,uploader_region\ncopy.jpg,US-IL\n")
+    summary = json.loads(cli(settings.library, "ingest", "--manifest", str(later / "m.csv"),
+                             "--json").stdout)  # fmt: skip
+    assert summary["photos_already_stored"] == 1 and summary["sources_added"] == 1
+    assert face not in searched_face_ids(settings.library, data / "img2.jpg")
+    fresh = Library.open(settings)
+    assert face not in fresh.index("searchable").ids() and face in fresh.index("vault").ids()

@@ -38,7 +38,7 @@ def reevaluate_photos(
             conn, actor.name, action, {"blocked": moved.blocked, "unblocked": moved.unblocked},
             result,
         )  # fmt: skip
-    lib.move_faces(moved)
+    lib.refresh_indexes()
     return result
 
 

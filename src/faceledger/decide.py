@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, literal, select, update
 
 from faceledger.catalog import schema as t
 from faceledger.catalog.store import current_consent
@@ -205,7 +205,8 @@ class Decider:
             mine = [
                 Jurisdiction(r, s) for f, r, s in by_photo.get(photo_id, ()) if f in (0, face_id)
             ]
-            should = bool(block_reasons(self.policy, mine)) or (
+            # Most faces have no jurisdiction at all: no rule to evaluate for them.
+            should = (bool(mine) and bool(block_reasons(self.policy, mine))) or (
                 self.consent_rules_active and self.consent_missing(copies[photo_id])
             )
             if should and not blocked:
@@ -228,21 +229,15 @@ class Decider:
         conn.execute(
             delete(t.jurisdictions).where(jscope, t.jurisdictions.c.signal.in_(DERIVED_SIGNALS))
         )
-        uploader = (
-            select(t.photo_sources.c.photo_id, t.photo_sources.c.uploader_region)
-            .where(sscope, t.photo_sources.c.uploader_region.is_not(None))
-            .distinct()
-        )
-        publisher = (
-            select(t.photo_sources.c.photo_id, t.websites.c.publisher_region)
-            .select_from(t.photo_sources.join(t.websites))
-            .where(sscope, t.websites.c.publisher_region.is_not(None))
-            .distinct()
-        )
-        rows = [
-            {"photo_id": p, "face_id": 0, "region": r, "signal": signal, "ref": None}
-            for signal, query in (("uploader", uploader), ("publisher", publisher))
-            for p, r in conn.execute(query)
-        ]
-        for start in range(0, len(rows), 10_000):
-            conn.execute(insert(t.jurisdictions), rows[start : start + 10_000])
+        ps, j = t.photo_sources, t.jurisdictions
+        derived = {
+            "uploader": select(ps.c.photo_id, ps.c.uploader_region)
+            .where(sscope, ps.c.uploader_region.is_not(None)),
+            "publisher": select(ps.c.photo_id, t.websites.c.publisher_region)
+            .select_from(ps.join(t.websites))
+            .where(sscope, t.websites.c.publisher_region.is_not(None)),
+        }  # fmt: skip
+        # In the database, not through Python: 385k rows at 10^6 faces (BENCHMARKS.md).
+        for signal, query in derived.items():
+            rows = query.add_columns(literal(0), literal(signal)).distinct()
+            conn.execute(insert(j).from_select(["photo_id", "region", "face_id", "signal"], rows))

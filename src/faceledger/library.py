@@ -21,7 +21,6 @@ from faceledger.catalog import SEARCHABLE, VAULT, Catalog
 from faceledger.catalog import schema as t
 from faceledger.clock import iso, utcnow
 from faceledger.config import Settings
-from faceledger.decide import Reevaluation
 from faceledger.errors import LibraryError, NotFoundError, PermissionDenied
 from faceledger.governance import keys, vault  # governance hooks: encryption, vault access
 from faceledger.index import FaissIndex
@@ -268,20 +267,14 @@ class Library:
             for name, index in self._indexes.items():
                 self._save(name, index, self.catalog.get_meta(f"generation:{name}") or "0")
 
-    def move_faces(self, moved: Reevaluation) -> None:
-        """Move faces between the searchable and vault indexes after a committed change."""
-        for ids, source, target in (
-            (moved.blocked, "searchable", "vault"),
-            (moved.unblocked, "vault", "searchable"),
-        ):
-            if not ids:
-                continue
-            array = np.asarray(ids, np.int64)
-            # Remove first: a face is never findable in the searchable index once blocked.
-            self.index(source).remove(array)
-            found, vectors = self.catalog.vectors(t.faces.c.id.in_(ids))
-            self.index(target).add(found, vectors)
-        self.save_indexes()
+    def refresh_indexes(self) -> None:
+        """Bring both indexes in step with the catalog after this process committed a change.
+
+        One pass per index that is behind: remove what the catalog no longer has there (blocked,
+        destroyed), add what it gained, save once.
+        """
+        for name in INDEX_NAMES:
+            self.index(name)
 
     def reindex(self, actor: Actor) -> dict[str, Any]:
         """Rebuild both vector indexes from the catalog (the source of truth)."""

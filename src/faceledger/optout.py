@@ -91,7 +91,7 @@ def submit_optout(
             {"optouts": [optout_id], "faces": sorted(matches)},
             {"status": status, "region": region, "blocked_now": len(moved.blocked)},
         )
-    lib.move_faces(moved)
+    lib.refresh_indexes()
     return {
         "optout_id": optout_id,
         "status": status,

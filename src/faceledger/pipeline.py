@@ -236,11 +236,12 @@ class _Writer:
                 conn, photo_id, item.provenance, self.summary.run_id
             )
             moved = self.decider.reevaluate(conn, [photo_id]) if added else None
-            if moved and (moved.blocked or moved.unblocked):
+            changed = bool(moved and (moved.blocked or moved.unblocked))
+            if changed:
                 # New provenance tied the photo to a region the policy blocks (or no longer).
                 self.lib.bump_generation(conn, "searchable", "vault")
-        if moved:
-            self.lib.move_faces(moved)
+        if changed:
+            self.lib.refresh_indexes()
         self.summary.photos_already_stored += 1
         self.summary.sources_added += int(added)
 

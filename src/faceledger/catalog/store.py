@@ -11,7 +11,7 @@ import numpy as np
 from sqlalchemy import ColumnElement, Connection, and_, func, insert, or_, select, update
 
 from faceledger.catalog import schema as t
-from faceledger.catalog.database import current_revision, head_revision, make_engine, migrate
+from faceledger.catalog.database import SCHEMA_HEAD, current_revision, make_engine, migrate
 from faceledger.catalog.vectors import DIM, PlainSealer, VectorSealer, from_blob, to_blob
 from faceledger.clock import as_utc, iso, utcnow
 from faceledger.errors import LibraryError, NotFoundError
@@ -51,9 +51,9 @@ class Catalog:
         rev = current_revision(self.engine)
         if rev is None:
             raise LibraryError("the catalog is empty: run `faceledger init` first")
-        if rev != head_revision():
+        if rev != SCHEMA_HEAD:
             raise LibraryError(
-                f"catalog schema is at {rev}, this faceledger expects {head_revision()}: "
+                f"catalog schema is at {rev}, this faceledger expects {SCHEMA_HEAD}: "
                 "run `faceledger init` to upgrade it"
             )
 
