@@ -76,8 +76,3 @@ def test_within_returns_every_neighbour_in_the_radius():
         assert (distances <= 0.6 + 1e-5).all() and 100 in set(found)
     assert FaissIndex.empty().within(vectors[:2], 0.6)[1][1].size == 0
 
-
-def test_schema_head_constant_matches_the_migrations():
-    from faceledger.catalog.database import SCHEMA_HEAD, head_revision
-
-    assert head_revision() == SCHEMA_HEAD

@@ -159,7 +159,7 @@ faces = Table(
     Column("status", String(16), nullable=False, server_default="active"),  # active | destroyed
     Column("destroyed_at", TZ),
     UniqueConstraint("photo_id", "ordinal", name="uq_faces_photo_ordinal"),
-    Index("ix_faces_searchable", "status", "blocked"),
+    Index("ix_faces_placement", "status", "blocked", "photo_id"),
 )
 
 # A photo's (face_id = 0) or one face's tie to a region, with the signal that gave it.
