@@ -38,7 +38,8 @@ def reevaluate_photos(
             conn, actor.name, action, {"blocked": moved.blocked, "unblocked": moved.unblocked},
             result,
         )  # fmt: skip
-    lib.refresh_indexes()
+    if moved.blocked or moved.unblocked:
+        lib.refresh_indexes()
     return result
 
 

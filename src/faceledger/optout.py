@@ -91,7 +91,8 @@ def submit_optout(
             {"optouts": [optout_id], "faces": sorted(matches)},
             {"status": status, "region": region, "blocked_now": len(moved.blocked)},
         )
-    lib.refresh_indexes()
+    if moved.blocked or moved.unblocked:
+        lib.refresh_indexes()
     return {
         "optout_id": optout_id,
         "status": status,
