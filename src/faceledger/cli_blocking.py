@@ -217,6 +217,15 @@ def discovery_count(
     emit(data, as_json, human)
 
 
+def _listing(ctx: typer.Context, question: str, columns: list[str], blocked: bool | None,
+             jurisdiction: str | None, as_json: bool) -> None:  # fmt: skip
+    from faceledger.discovery.answers import answer
+
+    lib, actor = open_library(ctx)
+    rows = answer(lib, actor, question, blocked=blocked, jurisdiction=jurisdiction)
+    emit(rows, as_json, lambda r: print_table(r, columns))
+
+
 @discovery_app.command("sources")
 @cli_errors
 def discovery_sources(
@@ -226,25 +235,9 @@ def discovery_sources(
     as_json: JsonOpt = False,
 ) -> None:
     """Source URLs, page URLs, websites, terms of service, publishers and their regions."""
-    from faceledger.discovery.answers import answer
-
-    lib, actor = open_library(ctx)
-    emit(
-        answer(lib, actor, "sources", blocked=blocked, jurisdiction=jurisdiction),
-        as_json,
-        lambda rows: print_table(
-            rows,
-            [
-                "photo_id",
-                "source_url",
-                "page_url",
-                "website",
-                "publisher",
-                "publisher_region",
-                "terms_url",
-            ],
-        ),
-    )
+    columns = ["photo_id", "source_url", "page_url", "website", "publisher", "publisher_region",
+               "terms_url"]  # fmt: skip
+    _listing(ctx, "sources", columns, blocked, jurisdiction, as_json)
 
 
 @discovery_app.command("vector-dates")
@@ -256,17 +249,8 @@ def discovery_vector_dates(
     as_json: JsonOpt = False,
 ) -> None:
     """Per face: id, photo, source URL, retrieval date, vector collection date and model."""
-    from faceledger.discovery.answers import answer
-
-    lib, actor = open_library(ctx)
-    emit(
-        answer(lib, actor, "vector_dates", blocked=blocked, jurisdiction=jurisdiction),
-        as_json,
-        lambda rows: print_table(
-            rows,
-            ["face_id", "photo_id", "source_url", "retrieved_at", "vector_collected_at", "model"],
-        ),
-    )
+    columns = ["face_id", "photo_id", "source_url", "retrieved_at", "vector_collected_at", "model"]
+    _listing(ctx, "vector_dates", columns, blocked, jurisdiction, as_json)
 
 
 @discovery_app.command("people")
