@@ -77,7 +77,7 @@ class Library:
         if not lib.policy_path.exists():
             atomic_write(lib.policy_path, default_policy_text().encode())
         with lib.catalog.begin() as conn:
-            if lib.catalog_meta(conn, OWNER_KEY) is None:
+            if lib.catalog.get_meta(OWNER_KEY, conn) is None:
                 conn.execute(insert(t.users).values(name=owner, role="admin", created_at=utcnow()))
                 lib.catalog.set_meta(conn, OWNER_KEY, owner)
                 lib.record_policy(conn, owner)
@@ -99,11 +99,6 @@ class Library:
     def close(self) -> None:
         """Release the database connections."""
         self.catalog.close()
-
-    @staticmethod
-    def catalog_meta(conn: Connection, key: str) -> str | None:
-        """A library_meta value read inside ``conn``."""
-        return conn.scalar(select(t.library_meta.c.value).where(t.library_meta.c.key == key))
 
     # -- users -----------------------------------------------------------------------------
     def actor(self, name: str | None) -> Actor:
@@ -202,11 +197,15 @@ class Library:
     def _index_path(self, name: str) -> Path:
         return self.root / "index" / f"{name}.faiss"
 
+    def _generation(self, name: str) -> str:
+        """The catalog's current generation for index ``name``."""
+        return self.catalog.get_meta(f"generation:{name}") or "0"
+
     def bump_generation(self, conn: Connection, *names: str) -> None:
         """Note, in the same transaction, that the faces behind these indexes changed."""
         for name in names:
             key = f"generation:{name}"
-            value = int(self.catalog_meta(conn, key) or 0) + 1
+            value = int(self.catalog.get_meta(key, conn) or 0) + 1
             self.catalog.set_meta(conn, key, str(value))
 
     def index(self, name: str) -> FaissIndex:
@@ -218,7 +217,7 @@ class Library:
         runs) so that a face the catalog blocks can never be found.
         """
         with self._lock:
-            generation = self.catalog.get_meta(f"generation:{name}") or "0"
+            generation = self._generation(name)
             index = self._indexes.get(name)
             if index is not None:
                 if self._index_generation.get(name) != generation:
@@ -240,7 +239,7 @@ class Library:
 
     def _sync(self, name: str, index: FaissIndex) -> tuple[int, int]:
         """Make ``index`` hold exactly the catalog's faces for it; returns (added, removed)."""
-        generation = self.catalog.get_meta(f"generation:{name}") or "0"
+        generation = self._generation(name)
         want = self.catalog.face_ids(INDEX_NAMES[name])
         have = index.ids()
         extra = np.setdiff1d(have, want, assume_unique=True)
@@ -265,7 +264,7 @@ class Library:
         """
         with self._lock:
             for name, index in self._indexes.items():
-                self._save(name, index, self.catalog.get_meta(f"generation:{name}") or "0")
+                self._save(name, index, self._generation(name))
 
     def refresh_indexes(self) -> None:
         """Bring both indexes in step with the catalog after this process committed a change.
@@ -281,7 +280,7 @@ class Library:
         self.authorize(actor, "reindex")
         out = {}
         for name, where in INDEX_NAMES.items():
-            generation = self.catalog.get_meta(f"generation:{name}") or "0"
+            generation = self._generation(name)
             ids, vectors = self.catalog.vectors(where)
             index = FaissIndex.build(ids, vectors, self.settings.exact_index_max)
             self._save(name, index, generation)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
@@ -14,7 +14,6 @@ __all__ = [
     "GeoPoint",
     "PhotoFacts",
     "Jurisdiction",
-    "Match",
 ]
 
 
@@ -92,13 +91,3 @@ class Jurisdiction:
 
     region: str  # ISO 3166-1 alpha-2 or ISO 3166-2, e.g. "US-IL"
     signal: str  # gps | uploader | publisher | subject
-
-
-@dataclass
-class Match:
-    """One search hit: a stored face, its distance from the probe face."""
-
-    face_id: int
-    distance: float
-    photo_id: int = 0
-    extra: dict = field(default_factory=dict)

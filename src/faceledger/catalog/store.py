@@ -68,10 +68,13 @@ class Catalog:
         self.engine.dispose()
 
     # -- library metadata ------------------------------------------------------------------
-    def get_meta(self, key: str) -> str | None:
-        """A value from library_meta."""
-        with self.engine.connect() as conn:
-            return conn.scalar(select(t.library_meta.c.value).where(t.library_meta.c.key == key))
+    def get_meta(self, key: str, conn: Connection | None = None) -> str | None:
+        """A value from library_meta (read inside ``conn``'s transaction when given)."""
+        query = select(t.library_meta.c.value).where(t.library_meta.c.key == key)
+        if conn is not None:
+            return conn.scalar(query)
+        with self.engine.connect() as own:
+            return own.scalar(query)
 
     def set_meta(self, conn: Connection, key: str, value: str) -> None:
         """Insert or replace a value in library_meta."""
@@ -114,15 +117,6 @@ class Catalog:
                 )
             )
 
-    def run_errors(self, run_id: int) -> list[dict[str, Any]]:
-        """The errors recorded for one run."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(t.ingest_errors).where(t.ingest_errors.c.run_id == run_id)
-            ).mappings()
-            return [dict(r) for r in rows]
-
-    # -- photos and provenance -------------------------------------------------------------
     def photo_id_by_sha256(self, conn: Connection, sha256: str) -> int | None:
         """The id of the photo with this content hash, if stored."""
         return conn.scalar(select(t.photos.c.id).where(t.photos.c.sha256 == sha256))
@@ -395,17 +389,6 @@ class Catalog:
             face["provenance"] = srcs
             out[face["face_id"]] = face
         return out
-
-    def touch_faces(self, face_ids: Iterable[int]) -> None:
-        """Set last_interaction_at on faces that were just read (retention counts from it)."""
-        ids = [int(i) for i in face_ids]
-        if ids:
-            with self.begin() as conn:
-                conn.execute(
-                    update(t.faces)
-                    .where(t.faces.c.id.in_(ids))
-                    .values(last_interaction_at=utcnow())
-                )
 
     def stats(self, include_blocked: bool) -> dict[str, Any]:
         """Counts of photos, sources, faces, websites, runs and errors.

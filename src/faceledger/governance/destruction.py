@@ -14,7 +14,6 @@ import hashlib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from sqlalchemy import Connection, delete, insert, select, update
 
 from faceledger import audit
@@ -65,7 +64,7 @@ def destroy(
     want_photos = sorted({int(i) for i in photo_ids})
     want_faces = {int(i) for i in face_ids}
     # Load both indexes first: if they cannot be opened (no key), nothing is committed.
-    indexes = [lib.index("searchable"), lib.index("vault")]
+    lib.refresh_indexes()
     now = utcnow()
     with lib.writing() as conn:
         secure_delete(conn)
@@ -147,12 +146,10 @@ def destroy(
             audit.append(conn, actor.name, f"{action}.deferred",
                          {"deferred_actions": [d["deferred_action"] for d in new_deferred]},
                          {"rule": rule, "held": new_deferred})  # fmt: skip
-    # After the commit: the indexes lose the faces (a crash here is healed on the next load,
-    # since the generation moved), then the files go.
-    gone = np.asarray(face_targets, np.int64)
-    for index in indexes:
-        index.remove(gone)
-    lib.save_indexes()
+    # After the commit: the indexes lose the faces through the one mechanism that keeps them in
+    # step with the catalog (a crash here is healed on the next load: the generation moved).
+    if face_targets:
+        lib.refresh_indexes()
     for item in certificate_photos:
         path = lib.photo_file(item["file"])
         if path is not None:

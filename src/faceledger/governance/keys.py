@@ -151,7 +151,7 @@ def record_library_key(lib: Library, actor_name: str) -> str | None:
     if kid is None:
         return None
     with lib.writing() as conn:
-        if lib.catalog_meta(conn, KEY_META) != kid:
+        if lib.catalog.get_meta(KEY_META, conn) != kid:
             lib.catalog.set_meta(conn, KEY_META, kid)
             audit.append(conn, actor_name, "key.set", {}, {"key_id": kid})
     return kid
@@ -210,7 +210,7 @@ def rotate(lib: Library, actor: Actor, new_key_path: Path) -> dict[str, Any]:
         if batch:
             conn.execute(stmt, batch)
             count += len(batch)
-        previous = lib.catalog_meta(conn, KEY_META)
+        previous = lib.catalog.get_meta(KEY_META, conn)
         lib.catalog.set_meta(conn, KEY_META, new_sealer.key_id or "")
         details = {
             "new_key_id": new_sealer.key_id,
