@@ -210,9 +210,9 @@ def store_profile(photos: Path, cpus: int) -> dict:
     writer = getattr(pipeline, "_Writer", None)
     if writer is None or not hasattr(writer, "new_photo"):
         return {"status": "not measured: faceledger.pipeline has no _Writer.new_photo"}
-    spent = {"store": 0.0, "save_indexes": 0.0}
+    spent = {"store": 0.0, "sync_indexes": 0.0}
     original_new_photo = writer.new_photo
-    original_save = Library.save_indexes
+    original_save = Library.sync_indexes
 
     def new_photo(self, *args, **kwargs):
         started = time.perf_counter()
@@ -221,14 +221,14 @@ def store_profile(photos: Path, cpus: int) -> dict:
         finally:
             spent["store"] += time.perf_counter() - started
 
-    def save_indexes(self, *args, **kwargs):
+    def sync_indexes(self, *args, **kwargs):
         started = time.perf_counter()
         try:
             return original_save(self, *args, **kwargs)
         finally:
-            spent["save_indexes"] += time.perf_counter() - started
+            spent["sync_indexes"] += time.perf_counter() - started
 
-    writer.new_photo, Library.save_indexes = new_photo, save_indexes
+    writer.new_photo, Library.sync_indexes = new_photo, sync_indexes
     try:
         with tempfile.TemporaryDirectory(dir=common.CACHE, prefix="ingest-lib-") as tmp:
             settings = Settings.from_env(library=Path(tmp) / "library", workers=cpus)
@@ -240,7 +240,7 @@ def store_profile(photos: Path, cpus: int) -> dict:
             finally:
                 lib.close()
     finally:
-        writer.new_photo, Library.save_indexes = original_new_photo, original_save
+        writer.new_photo, Library.sync_indexes = original_new_photo, original_save
     return {"status": "measured", "wall_s": wall, **spent, "summary": summary.as_dict()}
 
 
@@ -352,7 +352,7 @@ def tables(report: dict) -> str:
         seconds = dict(stages["seconds"])
         store = report.get("store", {})
         if store.get("status") == "measured":
-            seconds["store"] = store["store"] + store["save_indexes"]
+            seconds["store"] = store["store"] + store["sync_indexes"]
         total = sum(seconds.values())
         out += [
             "",

@@ -17,7 +17,7 @@ Timed (wall clock, median of repetitions):
    (`faceledger sites import`), `apply_policy` moves their faces to the vault; then an idempotent
    apply (nothing moves); then the sites are put back and an apply moves the faces back. Each apply
    opens the library afresh, as the CLI does, so it loads the saved indexes from disk. Its time is
-   split into phases (catalog work, and `refresh_indexes`: loading, syncing and saving the indexes).
+   split into phases (catalog work, and `sync_indexes`: loading, syncing and saving the indexes).
 
     .venv/bin/python bench/bench_policy.py --faces 1e5        # quick, ~1 min
     .venv/bin/python bench/bench_policy.py                    # 10^6 (first run ~11 min, then ~6)
@@ -49,12 +49,12 @@ import common
 import numpy as np
 from sqlalchemy import func, insert, select
 
+from faceledger.app.placement import Decider
 from faceledger.blocking import apply_policy
 from faceledger.catalog import schema as t
 from faceledger.catalog.database import head_revision
 from faceledger.catalog.vectors import DIM, PlainSealer, to_blob
 from faceledger.config import Settings
-from faceledger.decide import Decider
 from faceledger.discovery.answers import answer
 from faceledger.errors import FaceledgerError
 from faceledger.library import Library
@@ -517,7 +517,7 @@ PHASES = {
     "decider": (Decider, "for_library"),
     "reevaluate": (Decider, "reevaluate"),
     "refresh_derived": (Decider, "_refresh_derived"),
-    "refresh_indexes": (Library, "refresh_indexes"),
+    "sync_indexes": (Library, "sync_indexes"),
     "index_open": (Library, "index"),
     "index_sync": (Library, "_sync"),
     "index_save": (Library, "_save"),
@@ -579,14 +579,14 @@ def run_apply(library: Path, label: str, profile: cProfile.Profile | None = None
         "via": "library",
         "s": apply_s,
         "with_open_s": time.perf_counter() - started,
-        "catalog_s": apply_s - spent.get("refresh_indexes", 0.0),
+        "catalog_s": apply_s - spent.get("sync_indexes", 0.0),
         "blocked": result["blocked"],
         "unblocked": result["unblocked"],
         "phases": phases,
     }
     print(
         f"  apply {label:<11} {apply_s:7.2f} s  (catalog {row['catalog_s']:6.2f} s, "
-        f"indexes {phases.get('refresh_indexes', 0):6.2f} s)  blocked {result['blocked']:,}, "
+        f"indexes {phases.get('sync_indexes', 0):6.2f} s)  blocked {result['blocked']:,}, "
         f"unblocked {result['unblocked']:,}"
     )
     return row
@@ -720,7 +720,7 @@ def time_apply(root: Path, meta: dict, reps: int, via_cli: bool) -> dict:
         summary[step] = {
             "median_s": median([r["s"] for r in mine]),
             "catalog_median_s": median([r["catalog_s"] for r in mine]),
-            "indexes_median_s": median([r["phases"].get("refresh_indexes", 0.0) for r in mine]),
+            "indexes_median_s": median([r["phases"].get("sync_indexes", 0.0) for r in mine]),
             "faces_moved": mine[0]["blocked"] + mine[0]["unblocked"],
             "phases_median": {k: median([r["phases"].get(k, 0.0) for r in mine]) for k in PHASES},
         }

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from faceledger.catalog import schema as t
 from faceledger.errors import ConfigError, KeyMissingError
 from faceledger.governance import keys
+from faceledger.index.faiss_store import read_header
 from faceledger.library import Library
 
 pytest_plugins = ["governance_fixtures"]  # its seeded-library fixtures
@@ -58,7 +59,8 @@ def test_vectors_and_index_files_hold_no_plaintext(sealed):
         kids = set(conn.scalars(select(t.faces.c.vector_key_id)))
     assert len(kids) == 1 and None not in kids
     for name in ("searchable", "vault"):
-        assert (s.root / "index" / f"{name}.faiss").read_bytes().startswith(keys.INDEX_MAGIC)
+        path = s.root / "index" / f"{name}.faiss"
+        assert read_header(path)["sealed"] and keys.INDEX_MAGIC in path.read_bytes()[:8192]
     _assert_no_plaintext(s.root, vectors)
 
 
@@ -69,12 +71,12 @@ def test_without_the_key_nothing_reads_and_search_refuses(sealed, tmp_path):
     try:
         for name in ("searchable", "vault"):
             with pytest.raises(KeyMissingError, match="FACELEDGER_KEY_FILE"):
-                lib.index(name)
+                lib.index(name).catch_up()
         with pytest.raises(KeyMissingError, match="encrypted with key"):
             lib.catalog.vectors(t.faces.c.status == "active")
         (s.root / "index" / "searchable.faiss").unlink()  # rebuilding needs the key too
         with pytest.raises(KeyMissingError):
-            lib.index("searchable")
+            lib.index("searchable").catch_up()
         with pytest.raises(KeyMissingError):  # and so does storing a new vector
             lib.catalog.sealer.seal(b"x" * 512)
     finally:
@@ -94,11 +96,11 @@ def test_key_rotate_reseals_everything(sealed, key_dir, monkeypatch):
     assert result["key_file_created"] and result["faces"] == len(before)
     s.lib.close()
     with pytest.raises(KeyMissingError):  # the old key no longer opens anything
-        Library.open(make_settings(s.root, key_file=str(old_key))).index("searchable")
+        Library.open(make_settings(s.root, key_file=str(old_key))).index("searchable").catch_up()
     lib = Library.open(make_settings(s.root, key_file=str(new_key)))
     try:
         assert sorted(_plain_vectors(lib)) == sorted(before)
-        assert len(lib.index("searchable")) + len(lib.index("vault")) == len(before)
+        assert lib.index("searchable").count() + lib.index("vault").count() == len(before)
     finally:
         lib.close()
     _assert_no_plaintext(s.root, before)
@@ -112,7 +114,7 @@ def test_rotating_a_plain_library_encrypts_it(seeded, key_dir):
     before = _plain_vectors(seeded.lib)
     assert before[0] in all_bytes(seeded.root)
     keys.rotate(seeded.lib, seeded.lib.actor(None), key_dir / "from-plain.key")
-    seeded.lib.save_indexes()
+    seeded.lib.sync_indexes()
     _assert_no_plaintext(seeded.root, before)
 
 

@@ -15,7 +15,7 @@ from faceledger.catalog import schema as t
 from faceledger.clock import utcnow
 from faceledger.errors import PermissionDenied
 from faceledger.governance import destruction, holds, retention, users
-from faceledger.index import FaissIndex
+from faceledger.index.faiss_store import read_snapshot
 
 pytest_plugins = ["governance_fixtures"]  # its seeded-library fixtures
 
@@ -52,7 +52,7 @@ def _assert_no_trace(s, face_id: int, vector: bytes) -> None:
     # Both indexes, in memory and as saved, and as a fresh process would load them.
     for name in ("searchable", "vault"):
         assert face_id not in lib.index(name).ids()
-        saved = FaissIndex.from_bytes((s.root / "index" / f"{name}.faiss").read_bytes())
+        saved, _ = read_snapshot(s.root / "index" / f"{name}.faiss")
         assert face_id not in saved.ids()
     # The vector's bytes (or its first half, in case of partial pages) are in no file at all.
     blob = all_bytes(s.root)

@@ -8,9 +8,11 @@ from pathlib import Path
 
 from faceledger.errors import ConfigError
 
-__all__ = ["Settings", "DEFAULT_LIBRARY", "ENV_PREFIX"]
+__all__ = ["Settings", "DEFAULT_LIBRARY", "ENV_PREFIX", "INDEX_BACKENDS"]
 
 ENV_PREFIX = "FACELEDGER_"
+#: The vector index backends (``index`` setting).
+INDEX_BACKENDS = ("faiss",)
 DEFAULT_LIBRARY = Path("faceledger-library")
 
 
@@ -46,6 +48,23 @@ class Settings:
     exact_index_max: int = field(
         default=50_000, metadata={"help": "faces up to which search is exact; above, IVF"}
     )
+    index: str = field(
+        default="faiss", metadata={"help": "vector index backend: faiss"}
+    )
+    index_snapshot_backlog: float = field(
+        default=0.05,
+        metadata={"help": "re-save an index file once the change log since its snapshot "
+                  "exceeds this fraction of its faces (and 10,000 changes)"},
+    )  # fmt: skip
+    index_rebuild_backlog: float = field(
+        default=1.0,
+        metadata={"help": "rebuild an index from the catalog instead of replaying the change "
+                  "log when it is behind by more than this multiple of its faces"},
+    )  # fmt: skip
+    search_threads: int = field(
+        default=1,
+        metadata={"help": "FAISS threads per search in the web service (0 = every core)"},
+    )
     store_photos: bool = field(
         default=True, metadata={"help": "keep a copy of each photo in the library"}
     )
@@ -78,6 +97,12 @@ class Settings:
             raise ConfigError("detect_max_side must be at least 64 px")
         if not 0 < self.match_threshold < 2:
             raise ConfigError("match_threshold must be between 0 and 2")
+        if self.index not in INDEX_BACKENDS:
+            raise ConfigError(
+                f"index must be one of {', '.join(INDEX_BACKENDS)}, not {self.index!r}"
+            )
+        if self.index_snapshot_backlog <= 0 or self.index_rebuild_backlog <= 0:
+            raise ConfigError("index_snapshot_backlog and index_rebuild_backlog must be positive")
         if self.max_pixels <= 0 or self.max_file_bytes <= 0:
             raise ConfigError("max_pixels and max_file_bytes must be positive")
 

@@ -13,24 +13,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from sqlalchemy import Connection, func, insert, select
 
 from faceledger import audit
-from faceledger.catalog import SEARCHABLE, VAULT, Catalog
+from faceledger.catalog import VAULT, Catalog
 from faceledger.catalog import schema as t
+from faceledger.catalog.placement import PLACED, CatalogFeed, Place
 from faceledger.clock import iso, utcnow
 from faceledger.config import Settings
 from faceledger.errors import LibraryError, NotFoundError, PermissionDenied
+from faceledger.files import atomic_write
 from faceledger.governance import keys, vault  # governance hooks: encryption, vault access
-from faceledger.index import FaissIndex
-from faceledger.index.faiss_index import atomic_write
+from faceledger.index import IndexStore, open_store
 from faceledger.policy import Policy, authorize, default_policy_text, load_policy
 
 __all__ = ["Library", "Actor", "INDEX_NAMES"]
 
-#: The two vector indexes and the catalog condition each mirrors.
-INDEX_NAMES = {"searchable": SEARCHABLE, "vault": VAULT}
+#: The two vector indexes: one per place a face can be found in.
+INDEX_NAMES = (Place.SEARCHABLE.value, Place.VAULT.value)
+
 OWNER_KEY = "owner"
 
 
@@ -59,11 +60,10 @@ class Library:
         self.catalog = Catalog(settings.catalog_url)
         # governance hook: encryption at rest (AES-GCM with the configured key, else locked)
         self.catalog.sealer = keys.library_sealer(settings, self.catalog)
-        self._indexes: dict[str, FaissIndex] = {}
-        self._index_generation: dict[str, str] = {}  # catalog generation each index reflects
+        self._feed = CatalogFeed(self.catalog)
+        self._stores: dict[str, IndexStore] = {}
+        self._stores_lock = threading.Lock()  # a service's threads open each store once
         self._policy: tuple[int | None, Policy] | None = None
-        # A web service shares one Library between threads: one index load or sync at a time.
-        self._lock = threading.RLock()
 
     # -- lifecycle -------------------------------------------------------------------------
     @classmethod
@@ -82,6 +82,7 @@ class Library:
                 lib.catalog.set_meta(conn, OWNER_KEY, owner)
                 lib.record_policy(conn, owner)
                 audit.append(conn, owner, "init", details={"library": str(lib.root.resolve())})
+        lib.sync_indexes()  # empty snapshots, or ones brought up to date by an upgrade
         return lib
 
     @classmethod
@@ -194,98 +195,44 @@ class Library:
         return version, policy
 
     # -- vector indexes --------------------------------------------------------------------
-    def _index_path(self, name: str) -> Path:
-        return self.root / "index" / f"{name}.faiss"
-
-    def _generation(self, name: str) -> str:
-        """The catalog's current generation for index ``name``."""
-        return self.catalog.get_meta(f"generation:{name}") or "0"
-
-    def bump_generation(self, conn: Connection, *names: str) -> None:
-        """Note, in the same transaction, that the faces behind these indexes changed."""
-        for name in names:
-            key = f"generation:{name}"
-            value = int(self.catalog.get_meta(key, conn) or 0) + 1
-            self.catalog.set_meta(conn, key, str(value))
-
-    def index(self, name: str) -> FaissIndex:
-        """The ``searchable`` or ``vault`` index, in step with the catalog.
-
-        The saved file, or the copy in memory, is trusted only if it reflects the catalog's
-        current generation for that index; otherwise it is brought in step (after a crash
-        between a commit and a save, or a change by another process, e.g. while a service
-        runs) so that a face the catalog blocks can never be found.
+    def index(self, name: str) -> IndexStore:
+        """The ``searchable`` or ``vault`` index store (each catches up with the catalog's
+        change log before it answers, so a face the catalog moved is never found where it was).
         """
-        with self._lock:
-            generation = self._generation(name)
-            index = self._indexes.get(name)
-            if index is not None:
-                if self._index_generation.get(name) != generation:
-                    self._sync(name, index)
-                return index
-            path = self._index_path(name)
-            if path.exists():
-                # governance hook: a sealed index file is opened with the library's key
-                index = FaissIndex.from_bytes(keys.open_index(self.catalog, path.read_bytes()))
-                self._index_generation[name] = _read_text(path.with_suffix(".gen")) or ""
-                if self._index_generation[name] != generation:
-                    self._sync(name, index)
-            else:
-                ids, vectors = self.catalog.vectors(INDEX_NAMES[name])
-                index = FaissIndex.build(ids, vectors, self.settings.exact_index_max)
-                self._save(name, index, generation)
-            self._indexes[name] = index
-            return index
+        with self._stores_lock:
+            store = self._stores.get(name)
+            if store is None:
+                if name not in INDEX_NAMES:
+                    raise ValueError(f"no index named {name!r}")
+                # governance hooks: index files are sealed and opened with the library's key
+                store = open_store(
+                    self.settings, name, self._feed,
+                    seal=lambda: keys.seal_index(self.catalog),
+                    unseal=lambda data: keys.open_index(self.catalog, data),
+                )  # fmt: skip
+                self._stores[name] = store
+            return store
 
-    def _sync(self, name: str, index: FaissIndex) -> tuple[int, int]:
-        """Make ``index`` hold exactly the catalog's faces for it; returns (added, removed)."""
-        generation = self._generation(name)
-        want = self.catalog.face_ids(INDEX_NAMES[name])
-        have = index.ids()
-        extra = np.setdiff1d(have, want, assume_unique=True)
-        missing = np.setdiff1d(want, have, assume_unique=True)
-        removed = index.remove(extra)
-        if len(missing):
-            ids, vectors = self.catalog.vectors(t.faces.c.id.in_(missing.tolist()))
-            index.add(ids, vectors)
-        self._save(name, index, generation)
-        return len(missing), removed
-
-    def _save(self, name: str, index: FaissIndex, generation: str) -> None:
-        path = self._index_path(name)
-        index.save(path, seal=keys.seal_index(self.catalog))  # governance hook: sealed file
-        atomic_write(path.with_suffix(".gen"), generation.encode())
-        self._index_generation[name] = generation
-
-    def save_indexes(self) -> None:
-        """Save the loaded indexes, stamped with the catalog's generations.
-
-        Only for a caller that has applied every committed change to the indexes in memory.
-        """
-        with self._lock:
-            for name, index in self._indexes.items():
-                self._save(name, index, self._generation(name))
-
-    def refresh_indexes(self) -> None:
-        """Bring both indexes in step with the catalog after this process committed a change.
-
-        One pass per index that is behind: remove what the catalog no longer has there (blocked,
-        destroyed), add what it gained, save once.
-        """
+    def load_indexes(self) -> None:
+        """Open and catch up both indexes now (e.g. before a commit that needs their key)."""
         for name in INDEX_NAMES:
-            self.index(name)
+            self.index(name).catch_up()
+
+    def sync_indexes(self, force: bool = False) -> None:
+        """After this process moved faces: both indexes catch up and persist what they must
+        (vectors removed since the last save leave the files before this returns)."""
+        for name in INDEX_NAMES:
+            self.index(name).persist(force)
 
     def reindex(self, actor: Actor) -> dict[str, Any]:
         """Rebuild both vector indexes from the catalog (the source of truth)."""
         self.authorize(actor, "reindex")
         out = {}
-        for name, where in INDEX_NAMES.items():
-            generation = self._generation(name)
-            ids, vectors = self.catalog.vectors(where)
-            index = FaissIndex.build(ids, vectors, self.settings.exact_index_max)
-            self._save(name, index, generation)
-            self._indexes[name] = index
-            out[name] = {"faces": len(index), "structure": index.plan.describe()}
+        for name in INDEX_NAMES:
+            store = self.index(name)
+            store.rebuild()
+            described = store.describe()
+            out[name] = {"faces": described["faces"], "structure": described["structure"]}
         with self.catalog.begin() as conn:
             audit.append(conn, actor.name, "reindex", details=out)
         return out
@@ -339,22 +286,26 @@ class Library:
         """Counts; blocked faces are counted only for custodians."""
         self.authorize(actor, "stats")
         out = self.catalog.stats(include_blocked=actor.is_custodian)
-        out["index"] = {"searchable": self.index("searchable").plan.describe()}
+        described = self.index("searchable").describe()
+        out["index"] = {"backend": described["backend"], "searchable": described["structure"]}
         return out
 
     @contextmanager
     def writing(self) -> Iterator[Connection]:
-        """A write transaction on the catalog."""
+        """A write transaction on the catalog; if it moved faces, the indexes follow after it.
+
+        The catch-up runs after the commit (the log rows are then visible to every process); a
+        crash between the two is healed by the next process that opens an index.
+        """
         with self.catalog.begin() as conn:
-            yield conn
+            try:
+                yield conn
+            finally:
+                placed = conn.info.pop(PLACED, False)
+        if placed:
+            self.sync_indexes()
 
     def photo_file(self, stored_path: str | None) -> Path | None:
         """Absolute path of a stored photo file."""
         return self.root / stored_path if stored_path else None
 
-
-def _read_text(path: Path) -> str | None:
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        return None

@@ -12,9 +12,9 @@ from typing import Any
 from sqlalchemy import func, insert, select
 
 from faceledger import audit
+from faceledger.app.placement import Decider
 from faceledger.catalog import schema as t
 from faceledger.clock import iso, utcnow
-from faceledger.decide import Decider
 from faceledger.errors import NotFoundError
 from faceledger.faces import FaceEngine
 from faceledger.library import Actor, Library
@@ -81,9 +81,7 @@ def submit_optout(
                 ref=f"optout:{optout_id}",
             )
             decider.link_optout(conn, optout_id, face_id, distance)
-        moved = decider.reevaluate(conn, sorted(set(photo_of.values())))
-        if moved.blocked or moved.unblocked:
-            lib.bump_generation(conn, "searchable", "vault")
+        moved = decider.reevaluate(conn, lib.catalog, sorted(set(photo_of.values())))
         audit.append(
             conn,
             actor.name,
@@ -91,8 +89,6 @@ def submit_optout(
             {"optouts": [optout_id], "faces": sorted(matches)},
             {"status": status, "region": region, "blocked_now": len(moved.blocked)},
         )
-    if moved.blocked or moved.unblocked:
-        lib.refresh_indexes()
     return {
         "optout_id": optout_id,
         "status": status,

@@ -16,16 +16,15 @@ from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
 
-import numpy as np
 from sqlalchemy import update
 
 from faceledger import audit
+from faceledger.app.placement import Decider, NewFaces, Place, place_faces
 from faceledger.catalog import schema as t
 from faceledger.config import Settings
-from faceledger.decide import Decider
 from faceledger.errors import InputError, LibraryError
 from faceledger.faces import FaceEngine
-from faceledger.index.faiss_index import atomic_write
+from faceledger.files import atomic_write
 from faceledger.ingest import (
     Digests,
     SourceFailure,
@@ -41,10 +40,6 @@ from faceledger.library import Actor, Library
 from faceledger.records import DetectedFace, PhotoFacts
 
 __all__ = ["IngestSummary", "ingest", "analyse_image"]
-
-#: Save the indexes at least this often (photos) so a crash loses little index work.
-SAVE_EVERY = 500
-
 
 @dataclass
 class IngestSummary:
@@ -208,7 +203,7 @@ def ingest(
                 done, _ = wait(futures, return_when=FIRST_COMPLETED)
                 for future in done:
                     finish(future)
-        lib.save_indexes()
+        lib.sync_indexes()
         counters = {k: v for k, v in summary.as_dict().items() if isinstance(v, int)}
         counters["errors"] = len(summary.errors)
         lib.catalog.finish_run(run_id, counters)
@@ -218,16 +213,13 @@ def ingest(
 
 
 class _Writer:
-    """Commits photos one transaction each and keeps the in-memory indexes in step."""
+    """Commits photos one transaction each; the indexes follow the change log after each."""
 
     def __init__(self, lib: Library, actor: Actor, summary: IngestSummary):
         self.lib = lib
         self.actor = actor
         self.summary = summary
         self.decider = Decider.for_library(lib)
-        self.searchable = lib.index("searchable")
-        self.vault = lib.index("vault")
-        self.since_save = 0
 
     def known_photo(self, sha256: str, item: SourceItem) -> None:
         with self.lib.writing() as conn:
@@ -235,13 +227,9 @@ class _Writer:
             added = self.lib.catalog.add_source(
                 conn, photo_id, item.provenance, self.summary.run_id
             )
-            moved = self.decider.reevaluate(conn, [photo_id]) if added else None
-            changed = bool(moved and (moved.blocked or moved.unblocked))
-            if changed:
-                # New provenance tied the photo to a region the policy blocks (or no longer).
-                self.lib.bump_generation(conn, "searchable", "vault")
-        if changed:
-            self.lib.refresh_indexes()
+            if added:
+                # New provenance may tie the photo to a region the policy blocks (or no longer).
+                self.decider.reevaluate(conn, self.lib.catalog, [photo_id])
         self.summary.photos_already_stored += 1
         self.summary.sources_added += int(added)
 
@@ -267,8 +255,9 @@ class _Writer:
             for prov in provenances:
                 self.summary.sources_added += int(catalog.add_source(conn, photo_id, prov, run_id))
             catalog.add_jurisdictions(conn, photo_id, decision.photo_jurisdictions)
-            face_ids = catalog.add_faces(
-                conn, photo_id, found, lib.settings.detector, decision.blocked
+            places = [Place.VAULT if b else Place.SEARCHABLE for b in decision.blocked]
+            face_ids = place_faces(
+                conn, catalog, new=NewFaces(photo_id, found, lib.settings.detector, places)
             )
             for face_id, subject in zip(face_ids, decision.subject, strict=True):
                 for jurisdiction, optout_id, distance in subject:
@@ -276,10 +265,6 @@ class _Writer:
                         conn, photo_id, [jurisdiction], face_id=face_id, ref=f"optout:{optout_id}"
                     )
                     self.decider.link_optout(conn, optout_id, face_id, distance)
-            if face_ids:
-                lib.bump_generation(
-                    conn, *{("vault" if b else "searchable") for b in decision.blocked}
-                )
             audit.append(
                 conn,
                 self.actor.name,
@@ -287,14 +272,6 @@ class _Writer:
                 {"photos": [photo_id], "faces": face_ids},
                 {"sha256": facts.sha256, "blocked_faces": sum(decision.blocked)},
             )
-        # Only after the commit: the index never holds a face the catalog does not.
-        for face_id, face, blocked in zip(face_ids, found, decision.blocked, strict=True):
-            target = self.vault if blocked else self.searchable
-            target.add(np.array([face_id], np.int64), face.vector[None, :])
         self.summary.photos_new += 1
         self.summary.faces += len(found)
         self.summary.faces_blocked += sum(decision.blocked)
-        self.since_save += 1
-        if self.since_save >= SAVE_EVERY:
-            lib.save_indexes()
-            self.since_save = 0

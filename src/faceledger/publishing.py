@@ -7,7 +7,7 @@ from pathlib import Path
 
 from faceledger import audit
 from faceledger.clock import utcnow
-from faceledger.index.faiss_index import atomic_write
+from faceledger.files import atomic_write
 from faceledger.library import Actor, Library
 from faceledger.policy.publication import public_policy_html, public_policy_markdown
 

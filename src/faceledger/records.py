@@ -14,6 +14,7 @@ __all__ = [
     "GeoPoint",
     "PhotoFacts",
     "Jurisdiction",
+    "IndexChanges",
 ]
 
 
@@ -91,3 +92,13 @@ class Jurisdiction:
 
     region: str  # ISO 3166-1 alpha-2 or ISO 3166-2, e.g. "US-IL"
     signal: str  # gps | uploader | publisher | subject
+
+
+@dataclass(frozen=True)
+class IndexChanges:
+    """What a vector index must do to reflect the index change log up to ``upto``."""
+
+    upto: int  # the log seq these changes bring the index to
+    add_ids: np.ndarray  # int64: faces now in the index's place (added or replaced)
+    add_vectors: np.ndarray  # float32, len(add_ids) x 128
+    remove_ids: np.ndarray  # int64: faces that left the index's place

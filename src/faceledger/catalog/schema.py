@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -27,6 +28,8 @@ __all__ = ["metadata"] + [
     "photos",
     "photo_sources",
     "faces",
+    "placement_log",
+    "index_marks",
     "jurisdictions",
     "policy_versions",
     "users",
@@ -160,6 +163,31 @@ faces = Table(
     Column("destroyed_at", TZ),
     UniqueConstraint("photo_id", "ordinal", name="uq_faces_photo_ordinal"),
     Index("ix_faces_placement", "status", "blocked", "photo_id"),
+)
+
+# The index change log: one row per face moved (new -> searchable | vault, searchable <-> vault,
+# -> destroyed), written by database triggers on faces (migration 0005) in the transaction that
+# moves the face, so no code path can move a face without a row. Vector indexes apply it in
+# ``seq`` order and remember the last ``seq`` they applied.
+placement_log = Table(
+    "placement_log",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("face_id", Integer, nullable=False, index=True),
+    Column("from_place", String(16), nullable=False),  # new | searchable | vault | destroyed
+    Column("to_place", String(16), nullable=False),  # searchable | vault | destroyed
+    Column("at", TZ, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+# For index backends that keep their data outside the library (a vector database): the last
+# placement_log seq each one applied, set by compare-and-set.
+index_marks = Table(
+    "index_marks",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("applied_seq", BigInteger, nullable=False),
+    Column("updated_at", TZ, nullable=False),
 )
 
 # A photo's (face_id = 0) or one face's tie to a region, with the signal that gave it.

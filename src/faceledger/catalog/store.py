@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -12,18 +12,19 @@ from sqlalchemy import ColumnElement, Connection, and_, func, insert, or_, selec
 
 from faceledger.catalog import schema as t
 from faceledger.catalog.database import SCHEMA_HEAD, current_revision, make_engine, migrate
-from faceledger.catalog.vectors import DIM, PlainSealer, VectorSealer, from_blob, to_blob
+from faceledger.catalog.placement import PLACE_WHERE, Place
+from faceledger.catalog.vectors import DIM, PlainSealer, VectorSealer, from_blob
 from faceledger.clock import as_utc, iso, utcnow
 from faceledger.errors import LibraryError, NotFoundError
-from faceledger.records import DetectedFace, Jurisdiction, PhotoFacts, Provenance
+from faceledger.records import Jurisdiction, PhotoFacts, Provenance
 
 __all__ = ["Catalog", "SEARCHABLE", "VAULT", "current_consent"]
 
 ACTIVE = t.faces.c.status == "active"
 #: Faces that may be in the searchable index.
-SEARCHABLE = and_(ACTIVE, t.faces.c.blocked.is_(False))
+SEARCHABLE = PLACE_WHERE[Place.SEARCHABLE]
 #: Faces kept only in the vault index.
-VAULT = and_(ACTIVE, t.faces.c.blocked.is_(True))
+VAULT = PLACE_WHERE[Place.VAULT]
 
 
 def current_consent(now: datetime) -> ColumnElement[bool]:
@@ -195,42 +196,6 @@ class Catalog:
             )
         )
         return True
-
-    def add_faces(
-        self,
-        conn: Connection,
-        photo_id: int,
-        found: Sequence[DetectedFace],
-        detector: str,
-        blocked: Sequence[bool],
-    ) -> list[int]:
-        """Insert a photo's faces with their vectors; returns the new face ids in order."""
-        now = utcnow()
-        ids = []
-        for ordinal, (face, is_blocked) in enumerate(zip(found, blocked, strict=True)):
-            ids.append(
-                conn.execute(
-                    insert(t.faces).values(
-                        photo_id=photo_id,
-                        ordinal=ordinal,
-                        box_top=face.box.top,
-                        box_right=face.box.right,
-                        box_bottom=face.box.bottom,
-                        box_left=face.box.left,
-                        landmarks=[list(p) for p in face.landmarks],
-                        detector=detector,
-                        det_score=face.score,
-                        vector=to_blob(face.vector, self.sealer),
-                        vector_key_id=self.sealer.key_id,
-                        model=face.model,
-                        model_version=face.model_version,
-                        vector_collected_at=now,
-                        last_interaction_at=now,
-                        blocked=is_blocked,
-                    )
-                ).inserted_primary_key[0]
-            )
-        return ids
 
     def add_jurisdictions(
         self,

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, delete, insert, select, update
 
 from faceledger import audit
+from faceledger.app.placement import place_faces
 from faceledger.catalog import schema as t
 from faceledger.clock import iso, utcnow
 from faceledger.errors import ConfigError, NotFoundError
@@ -64,7 +65,7 @@ def destroy(
     want_photos = sorted({int(i) for i in photo_ids})
     want_faces = {int(i) for i in face_ids}
     # Load both indexes first: if they cannot be opened (no key), nothing is committed.
-    lib.refresh_indexes()
+    lib.load_indexes()
     now = utcnow()
     with lib.writing() as conn:
         secure_delete(conn)
@@ -114,11 +115,8 @@ def destroy(
             {"id": pid, "sha256": photos[pid].sha256, "file": photos[pid].stored_path}
             for pid in photo_targets
         ]
+        place_faces(conn, lib.catalog, destroy=face_targets, now=now)
         for chunk in _chunks(face_targets):
-            conn.execute(update(t.faces).where(t.faces.c.id.in_(chunk)).values(
-                vector=None, vector_key_id=None, landmarks=[], box_top=0, box_right=0,
-                box_bottom=0, box_left=0, det_score=0.0, status="destroyed", destroyed_at=now,
-            ))  # fmt: skip
             conn.execute(delete(t.jurisdictions).where(t.jurisdictions.c.face_id.in_(chunk)))
             conn.execute(delete(t.optout_faces).where(t.optout_faces.c.face_id.in_(chunk)))
         for chunk in _chunks(photo_targets):
@@ -127,8 +125,6 @@ def destroy(
                 gps_lon=None,
             ))  # fmt: skip
             conn.execute(delete(t.jurisdictions).where(t.jurisdictions.c.photo_id.in_(chunk)))
-        if face_targets:
-            lib.bump_generation(conn, "searchable", "vault")
         done = [int(i) for i in deferred_ids]
         for chunk in _chunks(done):
             conn.execute(update(t.deferred_actions).where(t.deferred_actions.c.id.in_(chunk))
@@ -146,10 +142,8 @@ def destroy(
             audit.append(conn, actor.name, f"{action}.deferred",
                          {"deferred_actions": [d["deferred_action"] for d in new_deferred]},
                          {"rule": rule, "held": new_deferred})  # fmt: skip
-    # After the commit: the indexes lose the faces through the one mechanism that keeps them in
-    # step with the catalog (a crash here is healed on the next load: the generation moved).
-    if face_targets:
-        lib.refresh_indexes()
+    # The commit above logged the moves; lib.writing() then removed the faces from both indexes
+    # and rewrote their files (a crash in between is healed by the next process to open them).
     for item in certificate_photos:
         path = lib.photo_file(item["file"])
         if path is not None:

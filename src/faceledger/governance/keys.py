@@ -184,7 +184,7 @@ def rotate(lib: Library, actor: Actor, new_key_path: Path) -> dict[str, Any]:
     new_sealer = AesGcmSealer.from_keys(new_key)
     old_sealer = lib.catalog.sealer
     # Load both indexes with the old key now: after the commit only the new key will open them.
-    indexes = [lib.index(name) for name in ("searchable", "vault")]
+    lib.load_indexes()
     old_ids: set[str | None] = set()
     count = 0
     with lib.writing() as conn:
@@ -220,8 +220,7 @@ def rotate(lib: Library, actor: Actor, new_key_path: Path) -> dict[str, Any]:
         }
         audit.append(conn, actor.name, "key.rotate", {}, details)
     lib.catalog.sealer = new_sealer
-    del indexes
-    lib.save_indexes()  # the indexes loaded above, now sealed with the new key
+    lib.sync_indexes(force=True)  # the indexes loaded above, now sealed with the new key
     checkpoint(lib.catalog.engine)
     return {
         **details,

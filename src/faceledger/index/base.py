@@ -1,12 +1,20 @@
-"""The one interface every vector index backend offers."""
+"""The interfaces of the index package: vector indexes, the change feed, index stores.
+
+A vector index is derived state. The catalog is the truth, and its index change log (one row per
+face moved, in commit order) is what feeds every index: an :class:`IndexStore` remembers the last
+log entry it applied and catches up before it answers. The catalog implements
+:class:`ChangeFeed`; this package never reads the catalog itself.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
-__all__ = ["VectorIndex"]
+from faceledger.records import IndexChanges
+
+__all__ = ["VectorIndex", "ChangeFeed", "IndexStore", "IndexChanges"]
 
 
 class VectorIndex(Protocol):
@@ -34,4 +42,71 @@ class VectorIndex(Protocol):
 
     def within(self, queries: np.ndarray, radius: float) -> list[tuple[np.ndarray, np.ndarray]]:
         """For each query row, every (Euclidean distances, ids) no farther than ``radius``."""
+        ...
+
+
+class ChangeFeed(Protocol):
+    """The catalog's index change log, as an index reads it."""
+
+    def head(self) -> int:
+        """The newest log seq (0 when the log is empty)."""
+        ...
+
+    def changes(self, place: str, after: int) -> IndexChanges:
+        """What an index of ``place`` that applied the log up to ``after`` must change."""
+        ...
+
+    def everything(self, place: str) -> IndexChanges:
+        """Every face now in ``place`` with its vector, for a rebuild."""
+        ...
+
+
+class IndexStore(Protocol):
+    """One place's vector index (``searchable`` or ``vault``), kept in step with the log.
+
+    A backend that keeps its data in files (FAISS) and one that is a database of its own
+    (Milvus) both fit: ``applied`` may live in a file header or in the catalog.
+    """
+
+    place: str
+
+    @property
+    def applied(self) -> int:
+        """The last log seq this store has applied."""
+        ...
+
+    def catch_up(self) -> int:
+        """Apply the log past :attr:`applied`; returns the seq now applied. Never writes files."""
+        ...
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Catch up, then the k nearest (Euclidean distances, ids) for each query row."""
+        ...
+
+    def within(self, queries: np.ndarray, radius: float) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Catch up, then every (distances, ids) no farther than ``radius`` for each row."""
+        ...
+
+    def count(self) -> int:
+        """Catch up, then the number of vectors held."""
+        ...
+
+    def persist(self, force: bool = False) -> bool:
+        """Catch up and make the change durable where the backend needs it; True if written.
+
+        A file backend writes when it removed vectors since its last save (their bytes must
+        leave the file), when its snapshot is too far behind the log, or when ``force``.
+        """
+        ...
+
+    def rebuild(self) -> None:
+        """Rebuild from the catalog's faces in this place, and persist."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """Backend, structure, size and applied seq, for ``stats``."""
+        ...
+
+    def close(self) -> None:
+        """Release what the store holds."""
         ...

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import faiss
 import numpy as np
 
 from faceledger.errors import VectorIndexError
 
-__all__ = ["FaissIndex", "IndexPlan", "plan_for"]
+__all__ = ["FaissIndex", "IndexPlan", "plan_for", "DIM"]
 
 DIM = 128
 
@@ -114,14 +111,10 @@ class FaissIndex:
         if len(self) == 0 or k <= 0:
             shape = (len(queries), max(k, 0))
             return np.full(shape, np.inf, np.float32), np.full(shape, -1, np.int64)
-        # A few queries run faster on one OpenMP thread (measured: 0.23 vs 8.5 ms at 10^4 under
-        # load); batches use every core. The setting is process-wide, so put it back after.
-        before = faiss.omp_get_max_threads()
-        faiss.omp_set_num_threads(1 if len(queries) < 8 else before)
-        try:
-            squared, ids = self._index.search(queries, min(k, len(self)))
-        finally:
-            faiss.omp_set_num_threads(before)
+        # OpenMP threads are a process-wide setting, chosen once by the process (see
+        # faceledger.index.set_search_threads), never toggled per call: another thread may be
+        # searching at the same time.
+        squared, ids = self._index.search(queries, min(k, len(self)))
         return np.sqrt(np.maximum(squared, 0)), ids
 
     def within(self, queries: np.ndarray, radius: float) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -154,13 +147,6 @@ class FaissIndex:
         plan = IndexPlan("ivf", ivf.nlist, ivf.nprobe) if ivf is not None else IndexPlan("flat")
         return cls(index, plan)
 
-    def save(self, path: Path, seal=None) -> None:
-        """Write atomically to ``path`` (sealed by ``seal(bytes) -> bytes`` if given)."""
-        data = self.to_bytes()
-        if seal is not None:
-            data = seal(data)
-        atomic_write(path, data)
-
     def _read_ids(self) -> np.ndarray:
         ivf = faiss.try_extract_index_ivf(self._index)
         if ivf is None:
@@ -181,18 +167,3 @@ def _sample(vectors: np.ndarray, n: int) -> np.ndarray:
         return np.ascontiguousarray(vectors, dtype=np.float32)
     rng = np.random.default_rng(0)
     return np.ascontiguousarray(vectors[rng.choice(len(vectors), n, replace=False)], np.float32)
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a crash leaves either the old or the new file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -39,6 +39,7 @@ from faceledger.errors import (
     PermissionDenied,
 )
 from faceledger.faces import FaceEngine
+from faceledger.index import set_search_threads
 from faceledger.library import Actor, Library
 from faceledger.policy import SIGNALS
 from faceledger.records import DetectedFace
@@ -143,7 +144,8 @@ class _Service:
         self.lib = Library.open(settings)
         self._engine: FaceEngine | None = None
         self._engine_lock = threading.Lock()
-        self._index_lock = threading.Lock()
+        # Chosen once for the process: request threads search concurrently, each on 1 thread.
+        set_search_threads(settings.search_threads)
 
     def engine(self) -> FaceEngine:
         """The face engine, loaded on the first search (the models take a moment to load)."""
@@ -154,9 +156,8 @@ class _Service:
             return self._engine
 
     def load_searchable_index(self) -> None:
-        """Load the searchable index once: two first requests must not both build and save it."""
-        with self._index_lock:
-            self.lib.index("searchable")
+        """Open and catch up the searchable index (it never writes its file from here)."""
+        self.lib.index("searchable").catch_up()
 
 
 def _service(request: Request) -> _Service:

@@ -1,9 +1,16 @@
-"""Jurisdictions and block decisions for photos and faces, from the policy and the catalog.
+"""How a face is placed: searchable, in the vault (blocked), or destroyed.
 
-The rules themselves are pure (``faceledger.policy``); this module gathers their inputs: GPS
-from the photo, uploader regions from provenance, publisher regions from the sites registry,
-and ``subject`` regions from opt-outs whose faces match. Where the policy requires consent, a
-face whose photo names no subject with a current consent record is kept out of search too.
+This is the one module that changes where a face is. :func:`place_faces` is the only code that
+writes a face's place (``faces.blocked`` / ``faces.status``, through ``catalog.placement``), always
+in the caller's transaction; database triggers log every move to the index change log, which
+the vector indexes apply after the commit. Its callers: ingest (new faces, new provenance),
+policy apply, opt-out, consent, retention, erasure and hold releases (through destruction).
+
+The rules themselves are pure (``faceledger.policy``); the :class:`Decider` here gathers their
+inputs: GPS from the photo, uploader regions from provenance, publisher regions from the sites
+registry, and ``subject`` regions from opt-outs whose faces match. Where the policy requires
+consent, a face whose photo names no subject with a current consent record is kept out of
+search too.
 """
 
 from __future__ import annotations
@@ -11,19 +18,110 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import Connection, delete, insert, literal, select, update
+from sqlalchemy import Connection, delete, insert, literal, select
 
+from faceledger import audit
+from faceledger.catalog import placement as catalog_placement
 from faceledger.catalog import schema as t
+from faceledger.catalog.placement import Place
 from faceledger.catalog.store import current_consent
 from faceledger.catalog.vectors import from_blob
 from faceledger.clock import utcnow
-from faceledger.index import FaissIndex
+from faceledger.index import VectorIndex, in_memory
 from faceledger.policy import Policy, block_reasons, jurisdictions_for_gps
 from faceledger.records import DetectedFace, GeoPoint, Jurisdiction, PhotoFacts, Provenance
 
-__all__ = ["Decider", "Decision", "Reevaluation", "DERIVED_SIGNALS"]
+if TYPE_CHECKING:
+    from faceledger.catalog import Catalog
+    from faceledger.library import Actor, Library
+
+__all__ = [
+    "Place",
+    "NewFaces",
+    "place_faces",
+    "reevaluate_photos",
+    "Decider",
+    "Decision",
+    "Reevaluation",
+    "DERIVED_SIGNALS",
+]
+
+
+@dataclass(frozen=True)
+class NewFaces:
+    """Faces found in a photo being stored, each with the place decided for it."""
+
+    photo_id: int
+    found: Sequence[DetectedFace]
+    detector: str
+    places: Sequence[Place]  # SEARCHABLE or VAULT, one per face
+
+
+def place_faces(
+    conn: Connection,
+    catalog: Catalog,
+    *,
+    new: NewFaces | None = None,
+    to_vault: Sequence[int] = (),
+    to_searchable: Sequence[int] = (),
+    destroy: Sequence[int] = (),
+    now: datetime | None = None,
+) -> list[int]:
+    """The one way a face changes place, inside the caller's transaction.
+
+    ``new`` stores a photo's faces in their decided places (returns their ids); the others move
+    existing active faces: into the vault (blocked), back to search, or to destruction (vector,
+    box and landmarks wiped). Every move is logged by the database in the same transaction, and
+    the vector indexes follow the log after the commit (``Library.writing`` catches them up).
+    """
+    new_ids: list[int] = []
+    if new is not None:
+        blocked = []
+        for place in new.places:
+            if place not in (Place.SEARCHABLE, Place.VAULT):
+                raise ValueError(f"a new face goes to search or the vault, not {place}")
+            blocked.append(place is Place.VAULT)
+        new_ids = catalog_placement.insert_faces(
+            conn, catalog.sealer, new.photo_id, new.found, new.detector, blocked
+        )
+    if to_vault:
+        catalog_placement.set_blocked(conn, to_vault, True)
+    if to_searchable:
+        catalog_placement.set_blocked(conn, to_searchable, False)
+    if destroy:
+        catalog_placement.mark_destroyed(conn, destroy, now or utcnow())
+    return new_ids
+
+
+def reevaluate_photos(
+    lib: Library, actor: Actor, action: str, photo_ids: Sequence[int] | None = None,
+    apply_file: bool = False,
+) -> dict[str, Any]:  # fmt: skip
+    """Re-decide the faces of these photos (all if None) and move them; audited as ``action``.
+
+    With ``apply_file`` the policy file is first validated and put in force as a new version.
+    """
+    with lib.writing() as conn:
+        if apply_file:
+            version, policy = lib.record_policy(conn, actor.name)
+        else:
+            version, policy = lib.policy_version(), lib.policy
+        decider = Decider.for_library(lib, policy)
+        moved = decider.reevaluate(conn, lib.catalog, photo_ids)
+        result = {
+            "policy_version": version,
+            "blocked": len(moved.blocked),
+            "unblocked": len(moved.unblocked),
+        }
+        audit.append(
+            conn, actor.name, action, {"blocked": moved.blocked, "unblocked": moved.unblocked},
+            result,
+        )  # fmt: skip
+    return result
 
 #: Signals recomputed from provenance and the sites registry whenever policy is applied.
 DERIVED_SIGNALS = ("uploader", "publisher")
@@ -53,7 +151,7 @@ class Decider:
         self,
         policy: Policy,
         publisher_regions: dict[str, str],
-        optout_index: FaissIndex,
+        optout_index: VectorIndex,
         optout_of_face: dict[int, tuple[int, str]],
         optout_threshold: float,
         consented: frozenset[str] = frozenset(),
@@ -95,7 +193,7 @@ class Decider:
         optout_of_face = {r[0]: (r[3], r[4]) for r in rows}
         ids = np.array([r[0] for r in rows], np.int64)
         vectors = np.array([from_blob(r[1], r[2], catalog.sealer) for r in rows], np.float32)
-        index = FaissIndex.build(ids, vectors.reshape(-1, 128))
+        index = in_memory(ids, vectors)
         return cls(
             policy or lib.policy,
             publisher_regions,
@@ -166,7 +264,9 @@ class Decider:
             )
         )
 
-    def reevaluate(self, conn: Connection, photo_ids: Sequence[int] | None = None) -> Reevaluation:
+    def reevaluate(
+        self, conn: Connection, catalog: Catalog, photo_ids: Sequence[int] | None = None
+    ) -> Reevaluation:
         """Recompute derived jurisdictions, then every face's block flag (all photos or some).
 
         Idempotent: a second call with nothing changed moves no face.
@@ -213,13 +313,8 @@ class Decider:
                 to_block.append(face_id)
             elif blocked and not should:
                 to_unblock.append(face_id)
-        for ids, value in ((to_block, True), (to_unblock, False)):
-            for start in range(0, len(ids), 10_000):
-                conn.execute(
-                    update(t.faces)
-                    .where(t.faces.c.id.in_(ids[start : start + 10_000]))
-                    .values(blocked=value)
-                )
+        if to_block or to_unblock:
+            place_faces(conn, catalog, to_vault=to_block, to_searchable=to_unblock)
         return Reevaluation(to_block, to_unblock)
 
     def _refresh_derived(self, conn: Connection, photo_ids: Sequence[int] | None) -> None:
