@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import csv
 import os
+import uuid
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from faceledger.config import Settings
 from faceledger.faces import FaceEngine
@@ -55,3 +58,24 @@ def library(settings: Settings):
 @pytest.fixture(scope="session")
 def engine() -> FaceEngine:
     return FaceEngine()
+
+
+PG_URL = os.environ.get("FACELEDGER_TEST_PG_URL")
+
+
+@pytest.fixture
+def pg_database():
+    """A fresh PostgreSQL database (dropped afterwards); a skip, or a failure under CI."""
+    if not PG_URL:
+        if os.environ.get("CI") == "true":
+            pytest.fail("FACELEDGER_TEST_PG_URL must be set under CI (.ci/run starts PostgreSQL)")
+        pytest.skip("set FACELEDGER_TEST_PG_URL to a PostgreSQL server to run this test")
+    url = make_url(PG_URL).set(drivername="postgresql+psycopg")
+    name = f"faceledger_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield url.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()

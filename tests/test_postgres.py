@@ -5,34 +5,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import uuid
 
-import pytest
 from conftest import make_settings, shared_path
 from helpers import canonical_catalog, cli
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from faceledger.library import Library
 
 PG_URL = os.environ.get("FACELEDGER_TEST_PG_URL")
-
-
-@pytest.fixture
-def pg_database():
-    if not PG_URL:
-        if os.environ.get("CI") == "true":
-            pytest.fail("FACELEDGER_TEST_PG_URL must be set under CI (.ci/run starts PostgreSQL)")
-        pytest.skip("set FACELEDGER_TEST_PG_URL to a PostgreSQL server to run this test")
-    url = make_url(PG_URL).set(drivername="postgresql+psycopg")
-    name = f"faceledger_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield url.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def test_postgres_catalog_matches_sqlite(tmp_path, pg_database, monkeypatch):

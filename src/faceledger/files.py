@@ -9,11 +9,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from faceledger.faults import crash_point
+
 __all__ = ["atomic_write", "file_lock"]
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a crash leaves either the old or the new file."""
+def atomic_write(path: Path, data: bytes, crash_point_name: str | None = None) -> None:
+    """Write ``data`` to ``path`` so that a crash leaves either the old or the new file.
+
+    ``crash_point_name`` names a :func:`faceledger.faults.crash_point` between the write of the
+    temporary file and its rename (for the crash tests).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
@@ -21,6 +27,8 @@ def atomic_write(path: Path, data: bytes) -> None:
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
+        if crash_point_name:
+            crash_point(crash_point_name)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

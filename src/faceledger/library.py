@@ -22,6 +22,7 @@ from faceledger.catalog.placement import PLACED, CatalogFeed, Place
 from faceledger.clock import iso, utcnow
 from faceledger.config import Settings
 from faceledger.errors import LibraryError, NotFoundError, PermissionDenied
+from faceledger.faults import crash_point
 from faceledger.files import atomic_write
 from faceledger.governance import keys, vault  # governance hooks: encryption, vault access
 from faceledger.index import IndexStore, open_store
@@ -303,6 +304,7 @@ class Library:
             finally:
                 placed = conn.info.pop(PLACED, False)
         if placed:
+            crash_point("after-commit")
             self.sync_indexes()
 
     def photo_file(self, stored_path: str | None) -> Path | None:

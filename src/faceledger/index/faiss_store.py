@@ -267,7 +267,9 @@ class FaissStore:
             "sealed": seal is not None,
         }
         data = FILE_MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n" + body
-        atomic_write(self.path, data)
+        for stale in self.path.parent.glob(f".{self.path.name}.*"):
+            stale.unlink(missing_ok=True)  # a save that crashed: we hold the lock, it is dead
+        atomic_write(self.path, data, crash_point_name="during-save")
         self._file_has_removed = False
 
     def describe(self) -> dict[str, Any]:
