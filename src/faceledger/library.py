@@ -22,6 +22,7 @@ from faceledger.catalog.placement import PLACED, CatalogFeed, Place
 from faceledger.clock import iso, utcnow
 from faceledger.config import Settings
 from faceledger.errors import LibraryError, NotFoundError, PermissionDenied
+from faceledger.faces import FaceEngine
 from faceledger.faults import crash_point
 from faceledger.files import atomic_write
 from faceledger.governance import keys, vault  # governance hooks: encryption, vault access
@@ -65,6 +66,8 @@ class Library:
         self._stores: dict[str, IndexStore] = {}
         self._stores_lock = threading.Lock()  # a service's threads open each store once
         self._policy: tuple[int | None, Policy] | None = None
+        self._engine: FaceEngine | None = None
+        self._engine_lock = threading.Lock()
 
     # -- lifecycle -------------------------------------------------------------------------
     @classmethod
@@ -121,6 +124,13 @@ class Library:
     def require_vault_access(self, actor: Actor) -> None:
         """Refuse unless ``actor`` is a custodian with a current attestation (and audit it)."""
         vault.require_vault_access(self, actor)
+
+    def face_engine(self) -> FaceEngine:
+        """The face engine the settings ask for, loaded once (its models take a moment)."""
+        with self._engine_lock:
+            if self._engine is None:
+                self._engine = FaceEngine.from_settings(self.settings)
+            return self._engine
 
     # -- policy ----------------------------------------------------------------------------
     @property

@@ -13,13 +13,13 @@ from sqlalchemy import func, insert, select
 
 from faceledger import audit
 from faceledger.app.placement import Decider
+from faceledger.app.probes import Probe, Wanted, read_probe
 from faceledger.catalog import schema as t
 from faceledger.clock import iso, utcnow
-from faceledger.errors import NotFoundError
-from faceledger.faces import FaceEngine
+from faceledger.errors import InputError, NotFoundError
+from faceledger.faces import FaceBackend
 from faceledger.library import Actor, Library
 from faceledger.records import Jurisdiction
-from faceledger.search import Probe, embed_probe
 
 __all__ = ["submit_optout", "list_optouts", "show_optout"]
 
@@ -31,28 +31,28 @@ def submit_optout(
     region: str,
     name: str,
     email: str | None = None,
-    engine: FaceEngine | None = None,
+    engine: FaceBackend | None = None,
 ) -> dict[str, Any]:
     """File an opt-out: match the selfie against both indexes and block what matches."""
     lib.authorize(actor, "optout.submit")
     region = region.strip().upper()
-    engine = engine or FaceEngine(
-        lib.settings.detector, lib.settings.detect_max_side, lib.settings.upsample
-    )
-    faces = embed_probe(lib, engine, Probe(str(selfie), selfie.read_bytes()))
+    read = read_probe(lib.settings, engine or lib.face_engine(),
+                      Probe(str(selfie), selfie.read_bytes()), Wanted.ONE)  # fmt: skip
+    if read.error:
+        raise InputError(f"{selfie}: {read.error}")
     threshold = lib.settings.optout_threshold
     matches: dict[int, float] = {}
-    if len(faces) == 1:
-        query = faces[0].vector[None, :]
+    if read.faces:
+        query = read.faces[0].vector[None, :]
         for name_ in ("searchable", "vault"):
             distances, ids = lib.index(name_).within(query, threshold)[0]
             for d, i in zip(distances, ids, strict=True):
                 matches[int(i)] = min(float(d), matches.get(int(i), 9.0))
     status = (
         "no_face"
-        if not faces
+        if not read.found
         else "several_faces"
-        if len(faces) > 1
+        if read.found > 1
         else ("matched" if matches else "no_match")
     )
     decider = Decider.for_library(lib)

@@ -76,7 +76,7 @@ def _init_worker(settings: Settings) -> None:
     global _ENGINE, _LIMITS
     # One BLAS/OpenMP thread per process: the pool already uses every core.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    _ENGINE = FaceEngine(settings.detector, settings.detect_max_side, settings.upsample)
+    _ENGINE = FaceEngine.from_settings(settings)
     _LIMITS = (settings.max_file_bytes, settings.max_pixels)
 
 

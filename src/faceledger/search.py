@@ -3,33 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from faceledger import audit
-from faceledger.errors import InputError, PermissionDenied
-from faceledger.faces import FaceEngine
-from faceledger.ingest import decode_image
+from faceledger.app.probes import Probe, Wanted, read_probe
+from faceledger.errors import PermissionDenied
+from faceledger.faces import FaceBackend
 from faceledger.library import Actor, Library
 from faceledger.policy import search_refusal
 
-__all__ = ["Probe", "search_faces", "embed_probe"]
-
-
-@dataclass(frozen=True)
-class Probe:
-    """A probe image held in memory: a name for the report, and its bytes."""
-
-    name: str
-    data: bytes
-
-
-def embed_probe(lib: Library, engine: FaceEngine, probe: Probe) -> list:
-    """The faces in a probe image (boxes and vectors, in memory)."""
-    s = lib.settings
-    rgb, _ = decode_image(probe.data, "", s.max_file_bytes, s.max_pixels)
-    return engine.faces(rgb)
+__all__ = ["Probe", "search_faces"]
 
 
 def search_faces(
@@ -38,7 +22,7 @@ def search_faces(
     probes: Sequence[Probe],
     top_k: int = 10,
     threshold: float | None = None,
-    engine: FaceEngine | None = None,
+    engine: FaceBackend | None = None,
 ) -> list[dict]:
     """For each probe, each face found and its matches in the searchable index.
 
@@ -50,19 +34,17 @@ def search_faces(
     if refusal:
         raise PermissionDenied(f"{actor.name} may not search: {refusal}")
     threshold = lib.settings.match_threshold if threshold is None else threshold
-    engine = engine or FaceEngine(
-        lib.settings.detector, lib.settings.detect_max_side, lib.settings.upsample
-    )
+    engine = engine or lib.face_engine()
     results: list[dict] = []
     queries: list[np.ndarray] = []
     for probe in probes:
+        read = read_probe(lib.settings, engine, probe, Wanted.ALL)
         entry: dict = {"probe": probe.name, "faces": []}
-        try:
-            for face in embed_probe(lib, engine, probe):
-                entry["faces"].append({"box": vars(face.box), "matches": []})
-                queries.append(face.vector)
-        except InputError as exc:
-            entry["error"] = str(exc)
+        for face in read.faces:
+            entry["faces"].append({"box": vars(face.box), "matches": []})
+            queries.append(face.vector)
+        if read.error:
+            entry["error"] = read.error
         results.append(entry)
     matched: list[int] = []
     if queries:

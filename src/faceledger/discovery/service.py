@@ -200,28 +200,18 @@ def locate(
         queries.append(vectors[0])
         probe_report.append({"face_id": int(face_id), "faces": 1})
     else:
-        from faceledger.faces import FaceEngine
-        from faceledger.search import embed_probe
+        from faceledger.app.probes import Wanted, read_probe
 
-        s = lib.settings
-        engine = engine or FaceEngine(s.detector, s.detect_max_side, s.upsample)
+        engine = engine or lib.face_engine()
         for probe in probes:
-            entry: dict[str, Any] = {"probe": probe.name, "faces": 0}
-            try:
-                faces = embed_probe(lib, engine, probe)
-            except InputError as exc:
-                entry["error"] = str(exc)
-                faces = []
-            if len(faces) > 1:
-                # A reference photo must show the one person; take the largest face.
-                faces = sorted(
-                    faces,
-                    key=lambda x: (x.box.bottom - x.box.top) * (x.box.right - x.box.left),
-                    reverse=True,
-                )[:1]
-                entry["note"] = "several faces; the largest was used"
-            entry["faces"] = len(faces)
-            queries.extend(face.vector for face in faces)
+            # A reference photo must show the one person: the largest face is used.
+            read = read_probe(lib.settings, engine, probe, Wanted.LARGEST)
+            entry: dict[str, Any] = {"probe": probe.name, "faces": len(read.faces)}
+            if read.error:
+                entry["error"] = read.error
+            if read.note:
+                entry["note"] = read.note
+            queries.extend(face.vector for face in read.faces)
             probe_report.append(entry)
     hits: dict[int, float] = {}
     if queries:

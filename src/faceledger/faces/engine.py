@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from functools import cache
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import dlib
 import numpy as np
@@ -11,6 +12,9 @@ from PIL import Image
 
 from faceledger.faces.models import model_path, package_version
 from faceledger.records import Box, DetectedFace
+
+if TYPE_CHECKING:
+    from faceledger.config import Settings
 
 __all__ = ["FaceBackend", "FaceEngine", "MODEL_NAME", "model_version", "downscale"]
 
@@ -62,6 +66,13 @@ class FaceEngine:
         self._resnet = dlib.face_recognition_model_v1(
             str(model_path("dlib_face_recognition_resnet_model_v1.dat"))
         )
+        # dlib's networks must not run concurrently: one engine may serve several threads.
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FaceEngine:
+        """The engine the settings ask for (detector, detection size, upsampling)."""
+        return cls(settings.detector, settings.detect_max_side, settings.upsample)
 
     def detect(self, rgb: np.ndarray) -> list[tuple[dlib.rectangle, float]]:
         """Face rectangles in original-image coordinates, with detector scores."""
@@ -85,11 +96,14 @@ class FaceEngine:
     def faces(self, rgb: np.ndarray) -> list[DetectedFace]:
         """Detect every face, align it on 5 landmarks and compute its 128-d vector."""
         rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
-        found = self.detect(rgb)
-        if not found:
-            return []
-        shapes = [self._shapes(rgb, rect) for rect, _ in found]
-        vectors = self._resnet.compute_face_descriptor(rgb, dlib.full_object_detections(shapes))
+        with self._lock:
+            found = self.detect(rgb)
+            if not found:
+                return []
+            shapes = [self._shapes(rgb, rect) for rect, _ in found]
+            vectors = self._resnet.compute_face_descriptor(
+                rgb, dlib.full_object_detections(shapes)
+            )
         version = model_version()
         result = []
         for (rect, score), shape, vector in zip(found, shapes, vectors, strict=True):
