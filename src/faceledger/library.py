@@ -23,6 +23,7 @@ from faceledger.clock import iso, utcnow
 from faceledger.config import Settings
 from faceledger.errors import LibraryError, NotFoundError, PermissionDenied
 from faceledger.governance import keys, vault  # governance hooks: encryption, vault access
+from faceledger.ids import checked_id
 from faceledger.index import FaissIndex
 from faceledger.index.faiss_index import atomic_write
 from faceledger.policy import Policy, authorize, default_policy_text, load_policy
@@ -294,7 +295,7 @@ class Library:
     def show_photo(self, actor: Actor, photo_id: int) -> dict[str, Any]:
         """A photo, its provenance and faces; blocked faces only for custodians."""
         self.authorize(actor, "show")
-        photo = self.catalog.photo(photo_id)
+        photo = self.catalog.photo(checked_id("photo", photo_id))
         if actor.is_custodian and any(f["blocked"] for f in photo["faces"]):
             vault.require_vault_access(
                 self, actor, [f["face_id"] for f in photo["faces"] if f["blocked"]]
@@ -326,7 +327,7 @@ class Library:
     def show_face(self, actor: Actor, face_id: int) -> dict[str, Any]:
         """One face (not its vector); a blocked face is 'not found' for all but custodians."""
         self.authorize(actor, "show")
-        face = self.catalog.face(face_id)
+        face = self.catalog.face(checked_id("face", face_id))
         if face["blocked"] and not actor.is_custodian:
             raise NotFoundError(f"no face with id {face_id}")
         if face["blocked"]:
