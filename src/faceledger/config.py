@@ -71,6 +71,27 @@ class Settings:
     key_file: str = field(
         default="", metadata={"help": "file holding the vector encryption key (outside library)"}
     )
+    service_max_concurrent: int = field(
+        default=4,
+        metadata={"help": "web service: searches/uploads served at once; more get 503"},
+    )
+    request_max_bytes: int = field(
+        default=64 * 1024 * 1024,
+        metadata={"help": "web service: largest request body, all images together (bytes)"},
+    )
+    request_max_pixels: int = field(
+        default=50_000_000,
+        metadata={"help": "web service: decoded pixels (width x height) of all probes together"},
+    )
+    auth_failures_per_minute: int = field(
+        default=10,
+        metadata={"help": "web service: API key checks that may fail per client address and "
+                  "per key prefix each minute; more get 429"},
+    )  # fmt: skip
+    key_cache_seconds: float = field(
+        default=30.0,
+        metadata={"help": "web service: how long a verified API key skips argon2 (0 = never)"},
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -105,6 +126,13 @@ class Settings:
             raise ConfigError("index_snapshot_backlog and index_rebuild_backlog must be positive")
         if self.max_pixels <= 0 or self.max_file_bytes <= 0:
             raise ConfigError("max_pixels and max_file_bytes must be positive")
+        service_limits = ("service_max_concurrent", "request_max_bytes", "request_max_pixels",
+                          "auth_failures_per_minute")  # fmt: skip
+        for name in service_limits:
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive (set {ENV_PREFIX}{name.upper()})")
+        if self.key_cache_seconds < 0:
+            raise ConfigError("key_cache_seconds must be 0 (no cache) or more")
 
     @property
     def catalog_url(self) -> str:

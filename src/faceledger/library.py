@@ -26,6 +26,7 @@ from faceledger.faces import FaceEngine
 from faceledger.faults import crash_point
 from faceledger.files import atomic_write
 from faceledger.governance import keys, vault  # governance hooks: encryption, vault access
+from faceledger.ids import checked_id
 from faceledger.index import IndexStore, open_store
 from faceledger.policy import Policy, authorize, default_policy_text, load_policy
 
@@ -252,7 +253,7 @@ class Library:
     def show_photo(self, actor: Actor, photo_id: int) -> dict[str, Any]:
         """A photo, its provenance and faces; blocked faces only for custodians."""
         self.authorize(actor, "show")
-        photo = self.catalog.photo(photo_id)
+        photo = self.catalog.photo(checked_id("photo", photo_id))
         if actor.is_custodian and any(f["blocked"] for f in photo["faces"]):
             vault.require_vault_access(
                 self, actor, [f["face_id"] for f in photo["faces"] if f["blocked"]]
@@ -284,7 +285,7 @@ class Library:
     def show_face(self, actor: Actor, face_id: int) -> dict[str, Any]:
         """One face (not its vector); a blocked face is 'not found' for all but custodians."""
         self.authorize(actor, "show")
-        face = self.catalog.face(face_id)
+        face = self.catalog.face(checked_id("face", face_id))
         if face["blocked"] and not actor.is_custodian:
             raise NotFoundError(f"no face with id {face_id}")
         if face["blocked"]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from typing import TYPE_CHECKING, Any
 
@@ -19,10 +20,23 @@ from faceledger.policy import CUSTOMER_TYPES, ROLES
 if TYPE_CHECKING:
     from faceledger.library import Actor, Library
 
-__all__ = ["add_user", "list_users", "disable_user", "new_api_key", "user_for_api_key"]
+__all__ = [
+    "add_user",
+    "list_users",
+    "disable_user",
+    "new_api_key",
+    "user_for_api_key",
+    "key_prefix",
+    "verify_api_key",
+    "active_key_user",
+]
 
 KEY_PREFIX = "flk"
+#: Longest API key looked at; issued keys are 56 characters.
+KEY_MAX_CHARS = 128
 _hasher = PasswordHasher()
+#: (hasher, hash of a random secret): what a key with no matching prefix is verified against.
+_dummy: tuple[PasswordHasher, str] | None = None
 
 
 def _check_region(region: str) -> str:
@@ -136,21 +150,70 @@ def new_api_key(lib: Library, actor: Actor, name: str) -> dict[str, Any]:
             "note": "shown once: store it now, faceledger keeps only its hash"}  # fmt: skip
 
 
-def user_for_api_key(conn: Connection, key: str) -> str | None:
-    """The name of the enabled user an API key belongs to, or None."""
+def key_prefix(key: str) -> str | None:
+    """The lookup prefix of a key shaped like an issued one (``flk_<8 hex>_<secret>``), or None.
+
+    Checked without touching the database, so a malformed key costs nothing.
+    """
     parts = key.split("_", 2)
-    if len(parts) != 3 or parts[0] != KEY_PREFIX:
+    if len(key) > KEY_MAX_CHARS or len(parts) != 3 or parts[0] != KEY_PREFIX or not parts[2]:
+        return None
+    prefix = parts[1]
+    if len(prefix) != 8 or any(c not in "0123456789abcdef" for c in prefix):
+        return None
+    return prefix
+
+
+def _dummy_hash() -> str:
+    global _dummy
+    if _dummy is None or _dummy[0] is not _hasher:
+        _dummy = (_hasher, _hasher.hash(secrets.token_urlsafe(32)))
+    return _dummy[1]
+
+
+def verify_api_key(conn: Connection, key: str) -> tuple[int, str] | None:
+    """(key id, user name) of the active key ``key`` of an enabled user, or None.
+
+    A well-formed key costs one argon2 verification whether or not its prefix is known (an
+    unknown prefix is verified against a dummy hash), so the time taken does not tell a caller
+    which prefixes exist. Callers must bound how often this runs: see the service's auth.
+    """
+    prefix = key_prefix(key)
+    if prefix is None:
         return None
     rows = conn.execute(
-        select(t.api_keys.c.key_hash, t.users.c.name)
+        select(t.api_keys.c.id, t.api_keys.c.key_hash, t.users.c.name)
         .select_from(t.api_keys.join(t.users))
-        .where(t.api_keys.c.prefix == parts[1], t.api_keys.c.revoked_at.is_(None),
+        .where(t.api_keys.c.prefix == prefix, t.api_keys.c.revoked_at.is_(None),
                t.users.c.disabled.is_(False))
     ).all()  # fmt: skip
-    for key_hash, name in rows:
+    if not rows:
+        with contextlib.suppress(VerificationError):
+            _hasher.verify(_dummy_hash(), key)
+        return None
+    for key_id, key_hash, name in rows:
         try:
             _hasher.verify(key_hash, key)
         except VerificationError:
             continue
-        return name
+        return key_id, name
     return None
+
+
+def user_for_api_key(conn: Connection, key: str) -> str | None:
+    """The name of the enabled user an API key belongs to, or None."""
+    found = verify_api_key(conn, key)
+    return found[1] if found else None
+
+
+def active_key_user(conn: Connection, key_id: int) -> str | None:
+    """The user of API key ``key_id`` if it is not revoked and they are enabled; a cheap check.
+
+    For keys verified earlier: one lookup by primary key, no hashing.
+    """
+    return conn.scalar(
+        select(t.users.c.name)
+        .select_from(t.api_keys.join(t.users))
+        .where(t.api_keys.c.id == key_id, t.api_keys.c.revoked_at.is_(None),
+               t.users.c.disabled.is_(False))
+    )  # fmt: skip

@@ -3,7 +3,9 @@
 Every endpoint is a thin call into the library, which authorizes by role and writes the audit log.
 Endpoints are plain ``def`` functions, so FastAPI runs the synchronous library calls in its thread
 pool; the one library opened by :func:`create_app` is shared by those threads (its SQLAlchemy
-engine pools connections: one thread uses a connection at a time).
+engine pools connections: one thread uses a connection at a time). What one request may cost is
+bounded in ``bounds`` (concurrent searches, bytes, decoded pixels) and ``auth`` (argon2 checks of
+API keys).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import base64
 import hashlib
 import re
 import threading
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from enum import Enum
@@ -44,7 +47,8 @@ from faceledger.library import Actor, Library
 from faceledger.policy import SIGNALS
 from faceledger.records import DetectedFace
 from faceledger.search import Probe, search_faces
-from faceledger.service.auth import actor_for_credentials
+from faceledger.service.auth import KeyAuthenticator, actor_for_credentials
+from faceledger.service.bounds import HeavySlots, check_pixel_budget
 from faceledger.service.uploads import read_multipart
 
 __all__ = ["create_app", "status_for", "MAX_PROBES"]
@@ -81,6 +85,11 @@ Signal = Enum("Signal", {s: s for s in SIGNALS}, type=str)  # type: ignore[misc]
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "No API key, or one that is not valid"},
     403: {"model": ErrorBody, "description": "The user's role or the policy refuses this"},
+    429: {
+        "model": ErrorBody,
+        "description": "Too many failed API key checks from this address or for this key "
+        "(see Retry-After)",
+    },
 }
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "No such id (or hidden from this user)"}
@@ -99,7 +108,8 @@ _SEARCH_BODY = {
                             "type": "array",
                             "items": {"type": "string", "format": "binary"},
                             "description": f"One to {MAX_PROBES} probe photos (kept in memory "
-                            "only; each at most the configured max_file_bytes).",
+                            "only; each at most the configured max_file_bytes, all together at "
+                            "most request_max_bytes and request_max_pixels decoded pixels).",
                         },
                         "top_k": {
                             "type": "integer",
@@ -142,6 +152,8 @@ class _Service:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.lib = Library.open(settings)
+        self.auth = KeyAuthenticator(settings)
+        self.heavy = HeavySlots(settings.service_max_concurrent)
         self._engine: FaceEngine | None = None
         self._engine_lock = threading.Lock()
         # Chosen once for the process: request threads search concurrently, each on 1 thread.
@@ -175,7 +187,19 @@ def _current_actor(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Actor:
-    return actor_for_credentials(_service(request).lib, credentials)
+    svc = _service(request)
+    address = request.client.host if request.client else ""
+    return actor_for_credentials(svc.lib, credentials, svc.auth, address)
+
+
+async def _heavy_slot(request: Request) -> AsyncIterator[None]:
+    """Hold one of the service's heavy slots from before the body is read until the answer."""
+    heavy = _service(request).heavy
+    heavy.take()
+    try:
+        yield
+    finally:
+        heavy.give_back()
 
 
 ServiceDep = Annotated[_Service, Depends(_service)]
@@ -191,17 +215,24 @@ class _SearchRequest:
     threshold: float | None
 
 
-async def _read_search(request: Request) -> _SearchRequest:
+async def _read_search(
+    request: Request, _slot: Annotated[None, Depends(_heavy_slot)]
+) -> _SearchRequest:
+    settings = _service(request).settings
     upload = await read_multipart(
         request.headers.get("content-type"),
         request.stream(),
         file_field="images",
         text_fields=("top_k", "threshold"),
-        max_file_bytes=_service(request).settings.max_file_bytes,
+        max_file_bytes=settings.max_file_bytes,
         max_files=MAX_PROBES,
+        max_body_bytes=settings.request_max_bytes,
+        content_length=request.headers.get("content-length"),
     )
     if not upload.files:
         raise InputError("send at least one probe photo in the form field 'images'")
+    # Before any probe is decoded: the headers say what decoding them all would cost.
+    check_pixel_budget(upload.files, settings.request_max_pixels)
     top_k = _number(upload.fields.get("top_k"), int, "top_k", 1, TOP_K_MAX)
     threshold = _number(upload.fields.get("threshold"), float, "threshold", 0.0, THRESHOLD_MAX)
     probes = [Probe(name, data) for name, data in upload.files]
@@ -303,7 +334,15 @@ def create_app(settings: Settings) -> FastAPI:
         openapi_extra=_SEARCH_BODY,
         responses={
             **_ERRORS,
-            413: {"model": ErrorBody, "description": "A probe is over max_file_bytes"},
+            413: {
+                "model": ErrorBody,
+                "description": "A probe is over max_file_bytes, the body over "
+                "request_max_bytes, or the probes' pixels over request_max_pixels",
+            },
+            503: {
+                "model": ErrorBody,
+                "description": "service_max_concurrent searches are running (see Retry-After)",
+            },
             422: {"model": ErrorBody, "description": "A malformed request"},
         },
     )

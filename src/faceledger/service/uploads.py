@@ -1,4 +1,4 @@
-"""Multipart uploads read into memory only, with a byte limit enforced while reading.
+"""Multipart uploads read into memory only, with byte limits enforced while reading.
 
 Starlette's own form parser spools any file over 1 MB to a temporary file on disk; a probe image
 must never touch the disk (invariant 2), so the service parses multipart bodies itself.
@@ -13,6 +13,7 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from faceledger.errors import ImageTooLargeError, InputError
+from faceledger.service.bounds import RequestTooLargeError
 
 __all__ = ["MemoryUpload", "read_multipart", "FIELD_MAX_BYTES"]
 
@@ -110,6 +111,13 @@ class _Collector:
         self._data = bytearray()
 
 
+def _body_too_large(limit: int) -> RequestTooLargeError:
+    return RequestTooLargeError(
+        f"the request body is over the limit of {limit:,} bytes for all images together "
+        "(FACELEDGER_REQUEST_MAX_BYTES); send fewer or smaller images"
+    )
+
+
 async def read_multipart(
     content_type: str | None,
     stream: AsyncIterator[bytes],
@@ -118,12 +126,18 @@ async def read_multipart(
     text_fields: Iterable[str],
     max_file_bytes: int,
     max_files: int,
+    max_body_bytes: int,
+    content_length: str | None = None,
 ) -> MemoryUpload:
-    """Parse a multipart/form-data body into memory, refusing a file over ``max_file_bytes``.
+    """Parse a multipart/form-data body into memory, within per-file and whole-body byte limits.
 
-    The limit is checked as each chunk arrives, so an oversized upload is refused without being
-    held whole.
+    ``max_file_bytes`` bounds each file and ``max_body_bytes`` the whole body. Both are checked
+    as each chunk arrives (and a declared ``Content-Length`` over the body limit before any), so
+    an oversized upload is refused without being held whole.
     """
+    declared = (content_length or "").strip()
+    if declared.isdigit() and int(declared) > max_body_bytes:
+        raise _body_too_large(max_body_bytes)
     kind, options = parse_options_header(content_type)
     boundary = options.get(b"boundary")
     if kind != b"multipart/form-data" or not boundary:
@@ -133,8 +147,13 @@ async def read_multipart(
         )
     collector = _Collector(file_field, text_fields, max_file_bytes, max_files)
     parser = MultipartParser(boundary, collector.callbacks())
+    received = 0
     try:
         async for chunk in stream:
+            # Counted here too: a chunked body declares no length, and a declared one may lie.
+            received += len(chunk)
+            if received > max_body_bytes:
+                raise _body_too_large(max_body_bytes)
             parser.write(chunk)
         parser.finalize()
     except FormParserError as exc:
