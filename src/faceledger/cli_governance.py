@@ -1,5 +1,6 @@
 """Governance commands: users, attestations, legal holds, retention, erasure, consent, audit
-log, encryption keys. Each is thin: parse, one governance call, print (or --json).
+log and its witnessed heads, encryption and signing keys. Each is thin: parse, one governance
+call, print (or --json).
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ retention_app = typer.Typer(help="The retention schedule of the policy file.", n
 consent_app = typer.Typer(help="Written releases (consent) of the people photographed.",
                           no_args_is_help=True)  # fmt: skip
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
-key_app = typer.Typer(help="The key that encrypts face vectors and index files at rest.",
-                      no_args_is_help=True)  # fmt: skip
+key_app = typer.Typer(help="The key that encrypts face vectors and index files at rest, and "
+                           "Ed25519 keys that sign audit heads.", no_args_is_help=True)  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:
@@ -255,17 +256,68 @@ def consent_list(
 
 
 # -- audit log --------------------------------------------------------------------------------
+@audit_app.command("head")
+@cli_errors
+def audit_head(
+    ctx: typer.Context,
+    out_file: Annotated[Path | None, typer.Option("--out", help=(
+        "Append the head as one JSON line to this heads file (outside the library; created "
+        "if missing)."))] = None,
+    sign_key: Annotated[Path | None, typer.Option(help=(
+        "Sign the head with this Ed25519 private key "
+        "(see `faceledger key generate --ed25519`)."))] = None,
+    as_json: JsonOpt = False,
+) -> None:  # fmt: skip
+    """Witness the audit log's head: append an audit.head entry and print it (id, hash, time).
+    Keep the heads where the library's writers cannot reach; `audit verify --anchor` then
+    catches a cut tail or a rewritten chain."""
+    lib, actor = open_library(ctx)
+    emit(auditing.witness_head(lib, actor, out_file, sign_key), as_json, _print_head)
+
+
+def _print_head(head: dict) -> None:
+    out.print(f"audit head: entry {head['id']} sha256 {head['hash']} at {head['at']}",
+              highlight=False)  # fmt: skip
+    if head.get("key_id"):
+        out.print(f"signed with key {head['key_id']}", highlight=False)
+    if head.get("out"):
+        out.print(f"appended to {head['out']}", highlight=False)
+
+
+def _print_verify(r: dict) -> None:
+    if r["ok"]:
+        out.print(f"audit log intact: {r['checked']} entries, last {r['last_id']} "
+                  f"{r['last_hash']}", highlight=False)  # fmt: skip
+        if r.get("anchor"):
+            a = r["anchor"]
+            out.print(f"matches {a['heads']} witnessed heads in {a['file']} up to entry "
+                      f"{a['newest_id']} (signatures {a['signatures']})",
+                      highlight=False)  # fmt: skip
+    elif r["first_bad_id"] is None:
+        out.print(f"[bold red]audit log fails its witnessed heads:[/] {r['reason']}",
+                  highlight=False)  # fmt: skip
+    else:
+        out.print(f"[bold red]audit log broken at entry {r['first_bad_id']}:[/] {r['reason']}",
+                  highlight=False)  # fmt: skip
+
+
 @audit_app.command("verify")
 @cli_errors
-def audit_verify(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+def audit_verify(
+    ctx: typer.Context,
+    anchor: Annotated[Path | None, typer.Option(help=(
+        "A heads file written by `audit head --out`: also fail when the log no longer reaches "
+        "or no longer matches a head witnessed there."))] = None,
+    verify_key: Annotated[Path | None, typer.Option(help=(
+        "Ed25519 public key (the .pub file): every head in --anchor must carry a valid "
+        "signature by it."))] = None,
+    as_json: JsonOpt = False,
+) -> None:  # fmt: skip
     """Check the hash chain; exits 1 and names the first entry that was edited, deleted,
-    inserted or moved."""
+    inserted or moved, or the witnessed head (--anchor) that the log no longer matches."""
     lib, actor = open_library(ctx)
-    result = auditing.verify_log(lib, actor)
-    emit(result, as_json, lambda r: out.print(
-        f"audit log intact: {r['checked']} entries, last {r['last_id']} {r['last_hash']}"
-        if r["ok"] else f"[bold red]audit log broken at entry {r['first_bad_id']}:[/] "
-        f"{r['reason']}"))  # fmt: skip
+    result = auditing.verify_log(lib, actor, anchor, verify_key)
+    emit(result, as_json, _print_verify)
     if not result["ok"]:
         raise typer.Exit(1)
 
@@ -298,12 +350,17 @@ def key_generate(
     ctx: typer.Context,
     key_file: Annotated[Path, typer.Option(help="Where to write the key (outside the library; "
                                                 "never overwritten).")],
+    ed25519: Annotated[bool, typer.Option("--ed25519", help=(
+        "Write an Ed25519 key pair for signing audit heads instead: the private key at "
+        "--key-file (0600) and the public key at KEY_FILE.pub."))] = False,
     as_json: JsonOpt = False,
 ) -> None:  # fmt: skip
     """Write a new random encryption key to a file (mode 0600). Use it with
-    `faceledger key rotate --new-key-file`, then set FACELEDGER_KEY_FILE to it."""
+    `faceledger key rotate --new-key-file`, then set FACELEDGER_KEY_FILE to it. With
+    --ed25519: a signing key pair for `audit head --sign-key` and `audit verify --verify-key`."""
     lib, actor = open_library(ctx)
-    emit(keys.generate(lib, actor, key_file), as_json, print_mapping)
+    make = keys.generate_signing_key if ed25519 else keys.generate
+    emit(make(lib, actor, key_file), as_json, print_mapping)
 
 
 @key_app.command("rotate")

@@ -12,7 +12,8 @@ FaceledgerError
  ├── VectorIndexError       vector index file unreadable or inconsistent
  ├── NotFoundError          an id that is not in the catalog
  ├── PermissionDenied       the acting user's role does not allow the action
- └── KeyMissingError        the encryption key is not available
+ ├── KeyMissingError        the encryption key is not available
+ └── AnchorError            a witnessed-heads file or a signing key cannot be used
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDenied",
     "KeyMissingError",
+    "AnchorError",
 ]
 
 
@@ -91,3 +93,9 @@ class PermissionDenied(FaceledgerError):
 
 class KeyMissingError(FaceledgerError):
     """The encryption key for stored vectors is not available."""
+
+
+class AnchorError(FaceledgerError):
+    """A file of witnessed audit heads, or an Ed25519 key for them, cannot be read or used."""
+
+    exit_code = 2

@@ -1,5 +1,25 @@
-"""The tamper-evident audit log: append, verify, export."""
+"""The tamper-evident audit log: append, verify, export, and witnessed heads (anchors)."""
 
-from faceledger.audit.log import GENESIS, VerifyResult, append, entry_hash, export, verify
+from faceledger.audit import anchor
+from faceledger.audit.anchor import AuditHead
+from faceledger.audit.log import (
+    GENESIS,
+    VerifyResult,
+    append,
+    entry_hash,
+    export,
+    head,
+    verify,
+)
 
-__all__ = ["GENESIS", "VerifyResult", "append", "entry_hash", "export", "verify"]
+__all__ = [
+    "GENESIS",
+    "AuditHead",
+    "VerifyResult",
+    "anchor",
+    "append",
+    "entry_hash",
+    "export",
+    "head",
+    "verify",
+]

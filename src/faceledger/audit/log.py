@@ -10,15 +10,16 @@ a gap and a moved one as a hash that no longer matches its id.
 The chain detects edits, deletions, insertions and reordering anywhere but at the very end: an
 attacker who can write the file can drop the newest entries, or rewrite the whole chain, since
 the hash is unkeyed. Record :attr:`VerifyResult.last_id` and :attr:`VerifyResult.last_hash`
-somewhere outside the database (a signed attestation, a production manifest) and pass them back
-as ``verify(engine, anchor=...)`` to detect that too.
+somewhere outside the database (a signed heads file, a production manifest: see
+:mod:`faceledger.audit.anchor`, and :func:`head` to read them) and pass them back as
+``verify(engine, anchors=...)`` to detect that too, up to the newest head witnessed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii as _json_str
@@ -27,10 +28,11 @@ from typing import Any
 from sqlalchemy import JSON, Connection, Engine, Text, bindparam, cast, insert, select, text
 from sqlalchemy.sql import Executable
 
+from faceledger.audit.anchor import AuditHead
 from faceledger.catalog.schema import audit_log
 from faceledger.clock import as_utc, iso, utcnow
 
-__all__ = ["GENESIS", "VerifyResult", "append", "entry_hash", "export", "verify"]
+__all__ = ["GENESIS", "VerifyResult", "append", "entry_hash", "export", "head", "verify"]
 
 #: ``prev_hash`` of the first entry.
 GENESIS = "0" * 64
@@ -55,6 +57,8 @@ class VerifyResult:
     #: Id and hash of the newest good entry: record them elsewhere to anchor later checks.
     last_id: int | None = None
     last_hash: str | None = None
+    #: Id of the anchored (witnessed) entry the log fails to match; None when none fails.
+    anchor_id: int | None = None
 
 
 # -- hashing -------------------------------------------------------------------------------
@@ -185,6 +189,18 @@ def append(
 
 # -- reading -------------------------------------------------------------------------------
 
+_HEAD = select(audit_log.c.id, audit_log.c.hash, audit_log.c.at).order_by(audit_log.c.id.desc())
+
+
+def head(conn: Connection) -> AuditHead | None:
+    """The newest entry's id, hash and time as seen by ``conn`` (None: the log is empty).
+
+    Inside a transaction that has just appended, that is the appended entry: ids are given out
+    under the append lock, which the transaction still holds.
+    """
+    row = conn.execute(_HEAD.limit(1)).first()
+    return AuditHead(row.id, row.hash, _iso_utc(row.at)) if row else None
+
 
 def _rows(engine: Engine, since: datetime | None = None) -> Iterator[tuple]:
     # JSON columns come back as their stored text: verify hashes it as is, export parses it.
@@ -213,15 +229,31 @@ def _recanonical(member: str | None) -> str | None:
         return None
 
 
-def verify(engine: Engine, *, anchor: tuple[int, str] | None = None) -> VerifyResult:
-    """Check the whole chain and name the first entry that was edited, removed, added or moved."""
+def verify(
+    engine: Engine,
+    *,
+    anchor: tuple[int, str] | None = None,
+    anchors: Iterable[tuple[int, str]] = (),
+) -> VerifyResult:
+    """Check the whole chain and name the first entry that was edited, removed, added or moved.
+
+    Each anchor ``(id, hash)`` is a head witnessed earlier: the log must still reach that id and
+    hold that hash there, which catches a cut tail and a chain rewritten up to that point.
+    """
+    witnessed: dict[int, set[str]] = {}
+    for entry_id, digest in [*anchors, *([anchor] if anchor else [])]:
+        witnessed.setdefault(entry_id, set()).add(digest)
+    newest = max(witnessed, default=0)
     expected_id, prev_hash, checked = 1, GENESIS, 0
 
-    def result(bad_id: int | None = None, reason: str | None = None) -> VerifyResult:
+    def result(
+        bad_id: int | None = None, reason: str | None = None, anchor_id: int | None = None
+    ) -> VerifyResult:
         last_id = expected_id - 1
         return VerifyResult(
             ok=bad_id is None, checked=checked, first_bad_id=bad_id, reason=reason,
             last_id=last_id or None, last_hash=prev_hash if last_id else None,
+            anchor_id=anchor_id,
         )  # fmt: skip
 
     for entry_id, at, actor, action, oids, details, row_prev, row_hash in _rows(engine):
@@ -253,15 +285,22 @@ def verify(engine: Engine, *, anchor: tuple[int, str] | None = None) -> VerifyRe
             ).hexdigest()
             if digest != row_hash:
                 return result(entry_id, f"entry {entry_id} does not match its hash: it was altered")
-        if anchor is not None and entry_id == anchor[0] and row_hash != anchor[1]:
-            return result(entry_id, f"entry {entry_id} is not the anchored entry: log rewritten")
+        # Two witnessed hashes for one id cannot both match: one of them saw a rewritten log.
+        if entry_id in witnessed and witnessed[entry_id] != {row_hash}:
+            return result(
+                entry_id,
+                f"entry {entry_id} is not the anchored entry (its hash differs from the "
+                "witnessed one): the log was rewritten",
+                entry_id,
+            )
         expected_id, prev_hash = entry_id + 1, row_hash
 
-    if anchor is not None and anchor[0] >= expected_id:
+    if newest >= expected_id:
         return result(
             expected_id,
-            f"the log ends at entry {expected_id - 1} but the anchor names entry {anchor[0]}: "
+            f"the log ends at entry {expected_id - 1} but an anchor names entry {newest}: "
             "the newest entries were removed",
+            newest,
         )
     return result()
 

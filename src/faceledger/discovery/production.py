@@ -14,6 +14,12 @@ end, so an interrupted run leaves no half-written production under ``out_dir``.
 
 Numbering across productions is the caller's: pass ``ProductionResult.next_number`` (or
 :func:`next_number_after` on the previous DAT) as the next ``first_number``.
+
+Given the audit log's head at the time, the manifest's first line records it as a comment,
+``# faceledger audit head: entry 57 sha256 <hash> at <time>`` (``sha256sum -c`` skips lines
+starting with ``#``). A production leaves the library, so it is a witness of the head: its
+receiver can later check ``faceledger audit verify --anchor`` against a heads file holding that
+head, and the library's ``discovery.produce`` entry holds the manifest's hash in turn.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from faceledger.audit.anchor import AuditHead
 from faceledger.discovery.loadfiles import (
     DAT_FIELDS,
     LoadFileError,
@@ -40,6 +47,7 @@ from faceledger.errors import FaceledgerError
 
 __all__ = [
     "MANIFEST_NAME",
+    "AUDIT_HEAD_COMMENT",
     "NATIVES_DIR",
     "ProductionError",
     "ProductionItem",
@@ -51,6 +59,8 @@ __all__ = [
 ]
 
 MANIFEST_NAME = "MANIFEST.sha256"
+#: Start of the manifest's comment line naming the audit head the production was made at.
+AUDIT_HEAD_COMMENT = "# faceledger audit head: "
 NATIVES_DIR = "NATIVES"
 #: DAT fields the production computes itself; callers may not supply them.
 COMPUTED_FIELDS = frozenset({"BEGBATES", "ENDBATES", "MD5HASH", "SHA1HASH", "NATIVEPATH"})
@@ -102,6 +112,8 @@ class ProductionResult:
     opt_path: Path
     manifest_path: Path
     manifest_sha256: str
+    #: The audit log's head the production was made at (recorded in the manifest), if given.
+    audit_head: AuditHead | None = None
 
     @property
     def next_number(self) -> int:
@@ -197,8 +209,10 @@ def write_production(
     items: Sequence[ProductionItem],
     volume: str,
     width: int = 8,
+    audit_head: AuditHead | None = None,
 ) -> ProductionResult:
-    """Copy natives under Bates names and write the DAT, OPT and SHA-256 manifest."""
+    """Copy natives under Bates names and write the DAT, OPT and SHA-256 manifest (which names
+    ``audit_head``, when given, in a comment line)."""
     out_dir = Path(out_dir)
     _check_arguments(out_dir, prefix, first_number, items, volume, width)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -244,6 +258,11 @@ def write_production(
             hashes[name] = _sha256_file(staging / name)
         # Two spaces, forward slashes, LF: the format `sha256sum -c` reads.
         manifest = "".join(f"{digest}  {path}\n" for path, digest in sorted(hashes.items()))
+        if audit_head is not None:
+            manifest = (
+                f"{AUDIT_HEAD_COMMENT}entry {audit_head.id} sha256 {audit_head.hash} "
+                f"at {audit_head.at}\n{manifest}"
+            )
         (staging / MANIFEST_NAME).write_bytes(manifest.encode("ascii"))
         try:
             if out_dir.exists():
@@ -266,6 +285,7 @@ def write_production(
         opt_path=out_dir / f"{volume}.opt",
         manifest_path=out_dir / MANIFEST_NAME,
         manifest_sha256=hashlib.sha256(manifest.encode("ascii")).hexdigest(),
+        audit_head=audit_head,
     )
 
 
@@ -277,6 +297,8 @@ def verify_production(out_dir: Path) -> list[str]:
         return [f"{manifest} is missing"]
     problems, listed = [], set()
     for number, line in enumerate(manifest.read_text("ascii").splitlines(), start=1):
+        if line.startswith("#"):
+            continue  # a comment (the audit head), as sha256sum -c reads it
         digest, sep, name = line.partition("  ")
         if not sep or len(digest) != 64:
             problems.append(f"manifest line {number} is malformed")

@@ -1,11 +1,14 @@
 """`discovery report`: counts by jurisdiction and signal, vector dates over time, sources by
-website — each as a plot and a table, in one HTML file (and a PDF, through matplotlib)."""
+website — each as a plot and a table, in one HTML file (and a PDF, through matplotlib). The
+footer names the audit log's head the report was made at, so each copy of a report witnesses
+that head (see faceledger.audit.anchor)."""
 
 from __future__ import annotations
 
 import base64
 import html
 import io
+import textwrap
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,10 +21,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
 from sqlalchemy import Connection, func, select  # noqa: E402
 
+from faceledger.audit.anchor import AuditHead  # noqa: E402
 from faceledger.catalog import schema as t  # noqa: E402
 from faceledger.clock import as_utc  # noqa: E402
 
-__all__ = ["ReportData", "gather", "render_html", "render_pdf"]
+__all__ = ["ReportData", "gather", "audit_head_line", "render_html", "render_pdf"]
 
 
 @dataclass
@@ -34,12 +38,20 @@ class ReportData:
     vector_months: list[tuple[str, int, int]] = field(default_factory=list)
     by_website: list[dict[str, Any]] = field(default_factory=list)
     totals: dict[str, int] = field(default_factory=dict)
+    #: The audit log's head when the counts were read (shown in the footer).
+    audit_head: AuditHead | None = None
 
 
-def gather(conn: Connection, matter: str, generated_at: str, top_sites: int = 25) -> ReportData:
+def gather(
+    conn: Connection,
+    matter: str,
+    generated_at: str,
+    top_sites: int = 25,
+    audit_head: AuditHead | None = None,
+) -> ReportData:
     """Counts per (region, signal), per month of vector collection and per website."""
     f, j, ps, w = t.faces, t.jurisdictions, t.photo_sources, t.websites
-    data = ReportData(matter, generated_at)
+    data = ReportData(matter, generated_at, audit_head=audit_head)
     active = f.c.status == "active"
     data.totals = {
         "faces": conn.scalar(select(func.count()).select_from(f).where(active)) or 0,
@@ -142,6 +154,16 @@ def _table(rows: list[dict[str, Any]] | list[tuple], headers: list[str]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(cells)}</tbody></table>"
 
 
+def audit_head_line(head: AuditHead | None) -> str:
+    """The footer's sentence naming the audit head (or saying there was none)."""
+    if head is None:
+        return "Made when the audit log was empty."
+    return (
+        f"Made at audit log entry {head.id} (SHA-256 {head.hash}, {head.at}); "
+        "`faceledger audit verify --anchor` checks the log still holds it."
+    )
+
+
 def render_html(data: ReportData) -> str:
     """One self-contained HTML page (plots embedded as PNG)."""
     figures = dict(_figures(data))
@@ -167,7 +189,9 @@ def render_html(data: ReportData) -> str:
         "padding:0 1rem}table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid "
         "#ccc;padding:.25rem .5rem;text-align:left}img{max-width:100%}</style></head><body>"
         f"<h1>{title}</h1><p>Generated {html.escape(data.generated_at)}. {totals}.</p>"
-        + "".join(body) + "</body></html>"
+        + "".join(body)
+        + f"<footer><p>{html.escape(audit_head_line(data.audit_head))}</p></footer>"
+        + "</body></html>"
     )
 
 
@@ -180,6 +204,8 @@ def render_pdf(data: ReportData, path: Path) -> None:
         lines += ["", "Faces by jurisdiction and signal:"] + [
             f"  {r['region']:<8} {r['signal']:<10} faces {r['faces']:>8}  blocked "
             f"{r['blocked_faces']:>8}" for r in data.by_jurisdiction]  # fmt: skip
+        # Wrapped: the hash alone is most of an A4 line in 9 pt monospace.
+        lines += ["", *textwrap.wrap(audit_head_line(data.audit_head), 80)]
         fig.text(0.05, 0.95, "\n".join(lines), va="top", family="monospace", fontsize=9)
         pdf.savefig(fig)
         plt.close(fig)

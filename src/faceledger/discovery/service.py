@@ -365,8 +365,9 @@ def produce(
     items = _production_items(lib, photo_ids)
     with lib.catalog.engine.connect() as conn:
         first_number = _next_number(conn, matter)
+        head = audit.head(conn)  # the log as the production is made: its manifest names it
     volume = f"{prefix}{first_number:0{width}d}"
-    result = write_production(Path(out_dir), prefix, first_number, items, volume, width)
+    result = write_production(Path(out_dir), prefix, first_number, items, volume, width, head)
     try:
         with lib.writing() as conn:
             if _next_number(conn, matter) != first_number:
@@ -410,6 +411,7 @@ def produce(
                     "last_bates": result.last_bates,
                     "out_dir": str(Path(out_dir).resolve()),
                     "manifest_sha256": result.manifest_sha256,
+                    "audit_head_id": head.id if head else None,
                     **scope,
                 },
             )
@@ -430,6 +432,7 @@ def produce(
         "opt": str(result.opt_path),
         "manifest": str(result.manifest_path),
         "manifest_sha256": result.manifest_sha256,
+        "audit_head": head.to_json() if head else None,
         "items": [{"bates": d.bates, "photo_id": d.photo_id} for d in result.documents],
     }
 
@@ -441,12 +444,14 @@ def report(lib: Library, actor: Actor, matter: str, out: Path, pdf: Path | None 
     lib.authorize(actor, "discovery.report")
     lib.require_vault_access(actor)  # the report counts blocked faces
     with lib.catalog.engine.connect() as conn:
-        data = gather(conn, matter, iso(utcnow()) or "")
+        # Read just before the counts: entries appended meanwhile come after the named head.
+        data = gather(conn, matter, iso(utcnow()) or "", audit_head=audit.head(conn))
     page = render_html(data)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")
+    head = data.audit_head.to_json() if data.audit_head else None
     result = {"html": str(out), "html_sha256": hashlib.sha256(page.encode()).hexdigest(),
-              "totals": data.totals}  # fmt: skip
+              "totals": data.totals, "audit_head": head}  # fmt: skip
     if pdf is not None:
         render_pdf(data, pdf)
         result["pdf"] = str(pdf)

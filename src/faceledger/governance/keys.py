@@ -1,4 +1,5 @@
-"""Encryption at rest: the library's vector sealer, sealed index files, key files, rotation.
+"""Encryption at rest: the library's vector sealer, sealed index files, key files, rotation;
+and the Ed25519 key pairs that sign witnessed audit heads.
 
 The catalog records the id (never the key) of the key that seals the library's vectors in
 ``library_meta`` under :data:`KEY_META`; the key itself stays outside the library directory, in
@@ -14,12 +15,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, select, update
 
 from faceledger import audit
+from faceledger.audit import anchor
 from faceledger.catalog import Catalog
 from faceledger.catalog import schema as t
 from faceledger.catalog.crypto import KEY_ENV, AesGcmSealer, generate_key_file, load_key
 from faceledger.catalog.vectors import VectorSealer
 from faceledger.config import Settings
-from faceledger.errors import ConfigError, KeyMissingError
+from faceledger.errors import AnchorError, ConfigError, KeyMissingError
 from faceledger.governance.common import checkpoint, inside, secure_delete
 
 if TYPE_CHECKING:
@@ -34,6 +36,7 @@ __all__ = [
     "open_index",
     "new_key_file",
     "generate",
+    "generate_signing_key",
     "key_file_for_init",
     "record_library_key",
     "rotate",
@@ -165,6 +168,28 @@ def generate(lib: Library, actor: Actor, path: Path) -> dict[str, Any]:
         audit.append(conn, actor.name, "key.generate", {}, {"key_id": kid})
     return {"key_file": str(path), "key_id": kid,
             "next": f"faceledger key rotate --new-key-file {path}"}  # fmt: skip
+
+
+def generate_signing_key(lib: Library, actor: Actor, path: Path) -> dict[str, Any]:
+    """Write an Ed25519 key pair for signing audit heads (``path``, 0600, and ``path.pub``),
+    outside the library; audit its public key id.
+
+    Whoever may witness the audit head (``audit.verify``) may make one: the key is the
+    witness's own, and the admin need not hold it.
+    """
+    lib.authorize(actor, "audit.verify")
+    pub_path = anchor.public_key_path(path)
+    for target in (path, pub_path):
+        if inside(target, lib.root):
+            raise AnchorError(
+                f"{target} is inside the library directory {lib.root}: keep the signing key "
+                "elsewhere, or whoever can rewrite the log can also sign its heads"
+            )
+    kid = anchor.generate_signing_key(path)
+    with lib.writing() as conn:
+        audit.append(conn, actor.name, "key.generate", {}, {"kind": "ed25519", "key_id": kid})
+    return {"key_file": str(path), "public_key_file": str(pub_path), "key_id": kid,
+            "next": f"faceledger audit head --out HEADS.jsonl --sign-key {path}"}  # fmt: skip
 
 
 def rotate(lib: Library, actor: Actor, new_key_path: Path) -> dict[str, Any]:

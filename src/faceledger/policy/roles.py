@@ -92,6 +92,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "erase": frozenset({_C}),
     "consent.record": frozenset({_A, _C}),
     "consent.list": frozenset({_A, _C, _U}),
+    # Also `audit head` (witnessing the head) and `key generate --ed25519` (the witness's key).
     "audit.verify": frozenset({_A, _C, _U}),
     "audit.export": frozenset({_C, _U}),
     "key.rotate": frozenset({_A}),
