@@ -106,7 +106,8 @@ class _StrictIterator(ArchiveIterator):
 
     def close(self):
         decompressor = self.reader.decompressor if self.reader else None
-        if decompressor is not None and not getattr(decompressor, "eof", True):
+        started = self.fh.tell() > 0  # an empty file is no archive, but not a cut one
+        if decompressor is not None and started and not getattr(decompressor, "eof", True):
             offset = self.offset
             super().close()
             raise DamagedArchive(offset, "the archive ends inside a gzip member (truncated?)")
@@ -209,11 +210,11 @@ def _next_item(records: _StrictIterator, iterator, where: str, max_bytes: int):
             return _SKIP  # redirects and errors carry no photo
         body = record.content_stream().read(max_bytes + 1)
         # Only after reading: asking for the offset makes warcio skip the payload.
-        records.misaligned = None
+        earlier, records.misaligned = records.misaligned, None  # the loop reports that one
         locator = f"{where}#{records.get_record_offset()}"
-        misaligned, records.misaligned = records.misaligned, None
+        misaligned, records.misaligned = records.misaligned, earlier
     except DamagedArchive as exc:
-        at = exc.offset if exc.offset >= 0 else records.offset
+        at = exc.offset if exc.offset >= 0 else max(records.offset, 0)
         return SourceFailure(
             where,
             InputError(
@@ -221,12 +222,13 @@ def _next_item(records: _StrictIterator, iterator, where: str, max_bytes: int):
             ),
         )
     except _WARCIO_ERRORS as exc:
-        text = " ".join(str(exc).split())  # warcio's messages span lines of advice
+        text = " ".join(str(exc).split())[:300]  # warcio's messages span lines of advice
+        at = max(records.offset, 0)
         return SourceFailure(
             where,
             InputError(
-                f"malformed WARC at byte {records.offset:,}: {type(exc).__name__}: {text}"[:500]
-                + "; the records before it were read"
+                f"malformed WARC at byte {at:,}: {type(exc).__name__}: {text}; "
+                "the records before it were read"
             ),
         )
     uri = record.rec_headers.get_header("WARC-Target-URI")
