@@ -121,3 +121,14 @@ def test_capture_is_safe_across_threads():
             assert any("Fax4Decode" in w for w in found)
         else:
             assert found == ()
+
+
+def test_a_bigtiff_header_in_exif_is_a_decode_error():
+    # Found by make fuzz: Pillow raised struct.error reading a BigTIFF EXIF header.
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(out, "JPEG", dpi=(72, 72))
+    jpeg = out.getvalue()
+    exif = b"Exif\x00\x00II+\x00\x08\x00\x00\x00\x00\x00"
+    data = jpeg[:20] + b"\xff\xe1" + (len(exif) + 2).to_bytes(2, "big") + exif + jpeg[20:]
+    with pytest.raises(DecodeError, match="cannot decode"):
+        decode_image(data, "x", *LIMITS)

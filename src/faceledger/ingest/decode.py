@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import struct
 import warnings
 from dataclasses import dataclass, replace
 
@@ -112,7 +113,8 @@ def _decode(data: bytes, sha256: str, max_pixels: int) -> tuple[np.ndarray, Phot
         ) from exc
     except UnidentifiedImageError as exc:
         raise DecodeError("not a recognised image format (wrong file type?)") from exc
-    except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError, MemoryError, struct.error) as exc:
+        # struct.error: Pillow's TIFF/EXIF reader on a cut IFD (found by tests/test_fuzz.py)
         raise DecodeError(f"cannot decode the image: {exc}") from exc
     facts = PhotoFacts(
         sha256=sha256,

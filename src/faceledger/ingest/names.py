@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import re
-import unicodedata
 from pathlib import PurePath
 
 __all__ = ["path_locator", "locator_bytes", "storable_text", "display_text"]
@@ -77,10 +76,8 @@ def storable_text(text: str) -> str:
 
 
 def display_text(text: str) -> str:
-    """``text`` with control characters escaped, safe to print on one terminal line."""
+    """``text`` with every character that is not printable escaped (controls, line separators,
+    unassigned code points), so that it shows on one terminal line."""
     if text.isprintable():
         return text
-    return "".join(
-        ascii(c)[1:-1] if unicodedata.category(c) in ("Cc", "Cs", "Cf") and c != " " else c
-        for c in text
-    )
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
