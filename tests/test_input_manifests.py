@@ -176,3 +176,9 @@ def test_jsonl_rows_fail_one_by_one(folder):
     assert "JSON" in str(rows[3].error)
     assert "surrogate" in str(rows[4].error)
     assert rows[5].provenance.caption == "last"
+
+
+def test_a_header_over_the_field_limit_raises_at_once(folder):
+    (folder / "m.csv").write_text("path," + "h" * (csv.field_size_limit() + 1) + "\na.jpg,x\n")
+    with pytest.raises(ManifestHeaderError, match="header"):
+        iter_manifest(folder / "m.csv")

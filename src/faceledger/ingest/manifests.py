@@ -152,6 +152,10 @@ def _csv_rows(handle, manifest: Path, encoding: str | None, header_only: bool) -
         except StopIteration:
             break
         except csv.Error as exc:
+            if header is None:  # else the next row would be taken for the header
+                raise ManifestHeaderError(
+                    f"{path_locator(manifest)}: unreadable CSV header: {exc}"
+                ) from exc
             last = reader.line_num
             yield last, None, f"unreadable CSV row: {exc}"
             continue

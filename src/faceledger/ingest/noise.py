@@ -65,7 +65,10 @@ def captured_noise() -> Iterator[list[str]]:
     with _lock:
         _flush()
         scratch = _scratch_fd()
-        saved = os.dup(2)
+        try:
+            saved: int | None = os.dup(2)
+        except OSError:  # no fd 2 at all (a daemon): capture anyway, close it after
+            saved = None
         text = io.StringIO()
         os.dup2(scratch, 2)
         try:
@@ -77,8 +80,11 @@ def captured_noise() -> Iterator[list[str]]:
                 yield lines
         finally:
             _flush()
-            os.dup2(saved, 2)
-            os.close(saved)
+            if saved is None:
+                os.close(2)
+            else:
+                os.dup2(saved, 2)
+                os.close(saved)
             os.lseek(scratch, 0, os.SEEK_SET)
             raw = os.read(scratch, _MAX_READ)
             os.close(scratch)
