@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-peer clean
+.PHONY: demo test lint fuzz bench bench-peer clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ lint: $(STAMP)
 
 test: lint
 	$(VENV)/bin/pytest -n 2 --dist loadfile -q
+
+# A longer, random campaign over the readers; each crashing input lands in tests/fuzz-corpus/.
+FUZZ_EXAMPLES ?= 20000
+fuzz: $(STAMP)
+	FACELEDGER_FUZZ=1 FACELEDGER_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(VENV)/bin/pytest -q -p no:cacheprovider tests/test_fuzz.py
 
 # The peer (face_recognition's CLI) gets a venv of its own: bench/peer_env.sh.
 bench: $(STAMP)

@@ -84,6 +84,10 @@ class PhotoFacts:
     format: str
     taken_at: datetime | None = None
     gps: GeoPoint | None = None
+    #: Why the file's GPS tags gave no position (e.g. no hemisphere reference); None if none.
+    gps_note: str | None = None
+    #: What the decoder printed or warned while reading this file, one message each.
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,10 @@
 """Reading photo collections: sources, safe decoding, EXIF, hashing. Decides no policy."""
 
 from faceledger.ingest.decode import Digests, decode_image, digests
+from faceledger.ingest.files import read_regular_file
+from faceledger.ingest.manifests import ManifestHeaderError
+from faceledger.ingest.names import display_text, locator_bytes, path_locator, storable_text
+from faceledger.ingest.noise import captured_noise
 from faceledger.ingest.sources import (
     SourceFailure,
     SourceItem,
@@ -14,6 +18,13 @@ __all__ = [
     "Digests",
     "decode_image",
     "digests",
+    "read_regular_file",
+    "ManifestHeaderError",
+    "display_text",
+    "locator_bytes",
+    "path_locator",
+    "storable_text",
+    "captured_noise",
     "SourceFailure",
     "SourceItem",
     "iter_folder",

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
+import struct
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from faceledger.errors import DecodeError, ImageTooLargeError
-from faceledger.ingest.exif import read_gps, read_taken_at
+from faceledger.errors import DecodeError, ImageTooLargeError, InputError
+from faceledger.ingest.exif import read_gps_with_note, read_taken_at
+from faceledger.ingest.noise import captured_noise
 from faceledger.records import PhotoFacts
 
 __all__ = ["Digests", "digests", "decode_image", "FORMATS"]
@@ -47,12 +50,16 @@ def digests(data: bytes) -> Digests:
 
 
 def decode_image(
-    data: bytes, sha256: str, max_bytes: int, max_pixels: int
+    data: bytes, sha256: str, max_bytes: int, max_pixels: int, *, capture_noise: bool = True
 ) -> tuple[np.ndarray, PhotoFacts]:
     """Decode ``data`` into an upright RGB array and the facts the file states about itself.
 
     Raises ImageTooLargeError over the limits (checked from the header, before pixels are
     decoded, so a decompression bomb never allocates) and DecodeError for anything unreadable.
+    What the decoder prints or warns (libtiff on file descriptor 2, Pillow's warnings) is
+    captured, not shown: it comes back in ``PhotoFacts.warnings``, or, when decoding fails, at
+    the end of the error's message and in its ``warnings`` attribute. ``capture_noise=False``
+    skips the capture (and its process-wide lock).
     """
     if not data:
         raise DecodeError("the file is empty")
@@ -61,6 +68,19 @@ def decode_image(
             f"{len(data):,} bytes is over the limit of {max_bytes:,} "
             "(raise FACELEDGER_MAX_FILE_BYTES to accept it)"
         )
+    noise: list[str] = []
+    try:
+        with captured_noise() if capture_noise else contextlib.nullcontext(noise) as noise:
+            rgb, facts = _decode(data, sha256, max_pixels)
+    except InputError as exc:
+        exc.warnings = tuple(noise)  # type: ignore[attr-defined]
+        if noise and exc.args:
+            exc.args = (f"{exc.args[0]} (the decoder said: {'; '.join(noise)[:300]})",)
+        raise
+    return rgb, replace(facts, warnings=tuple(noise))
+
+
+def _decode(data: bytes, sha256: str, max_pixels: int) -> tuple[np.ndarray, PhotoFacts]:
     # Pillow refuses at twice this; our own check below refuses at the limit itself.
     Image.MAX_IMAGE_PIXELS = max_pixels
     try:
@@ -82,6 +102,8 @@ def decode_image(
             exif = image.getexif()
             upright = ImageOps.exif_transpose(image) or image
             rgb = np.asarray(upright.convert("RGB"))
+            taken_at = read_taken_at(exif)
+            gps, gps_note = read_gps_with_note(exif)
     except (ImageTooLargeError, DecodeError):
         raise
     except Image.DecompressionBombError as exc:
@@ -91,7 +113,8 @@ def decode_image(
         ) from exc
     except UnidentifiedImageError as exc:
         raise DecodeError("not a recognised image format (wrong file type?)") from exc
-    except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError, MemoryError, struct.error) as exc:
+        # struct.error: Pillow's TIFF/EXIF reader on a cut IFD (found by tests/test_fuzz.py)
         raise DecodeError(f"cannot decode the image: {exc}") from exc
     facts = PhotoFacts(
         sha256=sha256,
@@ -99,7 +122,8 @@ def decode_image(
         width=int(rgb.shape[1]),
         height=int(rgb.shape[0]),
         format=str(image.format),
-        taken_at=read_taken_at(exif),
-        gps=read_gps(exif),
+        taken_at=taken_at,
+        gps=gps,
+        gps_note=gps_note,
     )
     return rgb, facts
