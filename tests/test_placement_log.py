@@ -5,7 +5,8 @@ unblocks, retention, a hold release) while another process ingests other photos 
 service answers searches in a loop. Afterwards every index, in a long-lived process and in a
 fresh one, answers exactly as an index rebuilt from the catalog; no answer given after the
 operation names a removed face; and an erased vector's bytes are in no file of the library.
-Each scenario runs on SQLite and on PostgreSQL.
+Each scenario runs on SQLite and on PostgreSQL with FAISS, and on SQLite with Milvus (a
+milvus-lite server process, which every process of the scenario reaches by URI).
 """
 
 from __future__ import annotations
@@ -65,14 +66,61 @@ class World:
     faces: dict[str, list[int]]
     more_photos: list[Path]
     vectors: dict[int, np.ndarray] = field(default_factory=dict)
+    index: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def milvus(self) -> bool:
+        return self.index.get("index") == "milvus"
 
     def settings(self):
-        return make_settings(self.root, database_url=self.env.get("FACELEDGER_DATABASE_URL", ""))
+        return make_settings(
+            self.root, database_url=self.env.get("FACELEDGER_DATABASE_URL", ""), **self.index
+        )
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+#: Why the checks that index files hold no erased vector are skipped for Milvus.
+NO_COMPACTION = ("milvus-lite cannot compact on request: an erased vector stays in its segment "
+                 "files until its own compaction (README, Milvus limitations)")  # fmt: skip
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def milvus_server(tmp_path):
+    """A milvus-lite server process on a fresh data directory; yields its URI."""
+    pytest.importorskip("milvus_lite", reason="pip install 'faceledger[milvus]'")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [_exe("milvus-lite"), "server", "--data-dir", str(tmp_path / "milvus.db"),
+         "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert proc.poll() is None, proc.stderr.read().decode(errors="replace")
+            assert time.monotonic() < deadline, "milvus-lite server did not start"
+            time.sleep(0.2)
+    yield f"http://127.0.0.1:{port}"
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=30)
+
+
+@pytest.fixture(params=["sqlite", "postgres", "milvus"])
 def world(request, tmp_path, monkeypatch) -> World:
     url = request.getfixturevalue("pg_database") if request.param == "postgres" else ""
+    index: dict[str, str] = {}
+    if request.param == "milvus" and request.node.get_closest_marker("index_files"):
+        pytest.skip("Milvus keeps no index files in the library")
+    if request.param == "milvus":
+        index = {"index": "milvus", "milvus_uri": request.getfixturevalue("milvus_server")}
     data = shared_path(*DEEPFACE)
     src = tmp_path / "seed"
     src.mkdir()
@@ -85,7 +133,13 @@ def world(request, tmp_path, monkeypatch) -> World:
     env = {**os.environ, "FACELEDGER_WORKERS": "1", "FACELEDGER_DATABASE_URL": url}
     env.pop("FACELEDGER_LIBRARY", None)
     monkeypatch.setenv("FACELEDGER_DATABASE_URL", url)
-    lib = Library.create(make_settings(root, database_url=url))
+    for name in ("index", "milvus_uri"):
+        env.pop(f"FACELEDGER_{name.upper()}", None)
+        monkeypatch.delenv(f"FACELEDGER_{name.upper()}", raising=False)
+    for name, value in index.items():
+        env[f"FACELEDGER_{name.upper()}"] = value
+        monkeypatch.setenv(f"FACELEDGER_{name.upper()}", value)
+    lib = Library.create(make_settings(root, database_url=url, **index))
     summary = ingest(lib, lib.actor(None), manifests=[src / "manifest.csv"])
     assert not summary.errors and summary.faces == len(SEED)
     with lib.catalog.engine.connect() as conn:
@@ -99,7 +153,7 @@ def world(request, tmp_path, monkeypatch) -> World:
     more = sorted(p for p in others.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     more += sorted(shared_path("faces", "openface").rglob("*.jpg"))
     ids, vectors = lib.catalog.vectors(t.faces.c.status == "active")
-    w = World(root, env, lib, faces, more, dict(zip(ids.tolist(), vectors, strict=True)))
+    w = World(root, env, lib, faces, more, dict(zip(ids.tolist(), vectors, strict=True)), index)
     users.add_user(lib, lib.actor(None), "sam", "searcher")
     users.add_user(lib, lib.actor(None), "cus", "custodian")
     w.env["SAM_KEY"] = users.new_api_key(lib, lib.actor(None), "sam")["api_key"]
@@ -258,6 +312,8 @@ def _log_moves(lib: Library, face_ids) -> list[tuple[int, str, str]]:
 
 
 def _assert_no_vector_bytes(world: World, face_ids) -> None:
+    if world.milvus:
+        return  # NO_COMPACTION: the collections were checked to hold none of these faces
     blob = all_bytes(world.root)
     for fid in face_ids:
         vector = world.vectors[fid].astype("<f4").tobytes()
@@ -354,6 +410,8 @@ def test_hold_release_during_an_ingest(world, tmp_path):
 # -- crash points --------------------------------------------------------------------------------
 @pytest.mark.parametrize("point", ["after-commit", "during-save"])
 def test_a_crash_between_commit_and_index_save_is_healed(world, point):
+    if world.milvus and point == "during-save":
+        pytest.skip("Milvus has no index file to save: a commit's changes reach it by catch-up")
     target = world.faces["img3.jpg"][0]
     env = {**world.env, "FACELEDGER_CRASH_AT": point}
     proc = subprocess.run(
@@ -370,6 +428,8 @@ def test_a_crash_between_commit_and_index_save_is_healed(world, point):
         fresh.sync_indexes()
     finally:
         fresh.close()
+    if world.milvus:
+        return  # NO_COMPACTION
     vector = world.vectors[target].astype("<f4").tobytes()
     assert vector not in all_bytes(world.root / "index")
 
@@ -392,6 +452,7 @@ def test_the_change_log_is_append_only(world):
             conn.execute(text(statement))
 
 
+@pytest.mark.index_files
 def test_searches_never_write_index_files(world):
     files = {p: p.stat().st_mtime_ns for p in (world.root / "index").glob("*.faiss")}
     face = world.faces["img13.jpg"][0]
@@ -406,6 +467,7 @@ def test_searches_never_write_index_files(world):
     assert {p: p.stat().st_mtime_ns for p in files} == files
 
 
+@pytest.mark.index_files
 def test_a_damaged_index_file_is_rebuilt_never_searched(world):
     path = world.root / "index" / "searchable.faiss"
     data = bytearray(path.read_bytes())

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from faceledger.errors import ConfigError
 
-__all__ = ["Settings", "DEFAULT_LIBRARY", "ENV_PREFIX", "INDEX_BACKENDS"]
+__all__ = ["Settings", "DEFAULT_LIBRARY", "ENV_PREFIX", "INDEX_BACKENDS", "MILVUS_INDEX_TYPES"]
 
 ENV_PREFIX = "FACELEDGER_"
 #: The vector index backends (``index`` setting).
-INDEX_BACKENDS = ("faiss",)
+INDEX_BACKENDS = ("faiss", "milvus")
+#: Index types the ``milvus_index`` setting accepts (``auto``: FLAT, then IVF_FLAT by size).
+MILVUS_INDEX_TYPES = ("auto", "FLAT", "IVF_FLAT", "IVF_SQ8", "HNSW", "IVF_PQ", "DISKANN")
 DEFAULT_LIBRARY = Path("faceledger-library")
 
 
@@ -49,8 +52,34 @@ class Settings:
         default=50_000, metadata={"help": "faces up to which search is exact; above, IVF"}
     )
     index: str = field(
-        default="faiss", metadata={"help": "vector index backend: faiss"}
+        default="faiss", metadata={"help": "vector index backend: faiss or milvus"}
     )
+    milvus_uri: str = field(
+        default="",
+        metadata={"help": "Milvus to use with index=milvus: a path ending in .db is an embedded "
+                  "milvus-lite data directory (one process at a time), http://host:19530 a "
+                  "server or cluster; empty = index/milvus.db in the library"},
+    )  # fmt: skip
+    milvus_token: str = field(
+        default="",
+        metadata={"help": "Milvus credential (user:password or API key) for the searchable "
+                  "collection"},
+    )  # fmt: skip
+    milvus_vault_token: str = field(
+        default="",
+        metadata={"help": "Milvus credential for the vault collection (grant it to custodian "
+                  "services only); empty = milvus_token"},
+    )  # fmt: skip
+    milvus_prefix: str = field(
+        default="faceledger",
+        metadata={"help": "prefix of the Milvus collection names: <prefix>_searchable and "
+                  "<prefix>_vault"},
+    )  # fmt: skip
+    milvus_index: str = field(
+        default="auto",
+        metadata={"help": "Milvus index type: auto (FLAT up to exact_index_max faces, IVF_FLAT "
+                  "above), or FLAT, IVF_FLAT, IVF_SQ8, HNSW, IVF_PQ, DISKANN (server only)"},
+    )  # fmt: skip
     index_snapshot_backlog: float = field(
         default=0.05,
         metadata={"help": "re-save an index file once the change log since its snapshot "
@@ -122,6 +151,15 @@ class Settings:
             raise ConfigError(
                 f"index must be one of {', '.join(INDEX_BACKENDS)}, not {self.index!r}"
             )
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,200}", self.milvus_prefix):
+            raise ConfigError(
+                f"milvus_prefix must be letters, digits and underscores, not {self.milvus_prefix!r}"
+            )
+        if self.milvus_index not in MILVUS_INDEX_TYPES:
+            raise ConfigError(
+                f"milvus_index must be one of {', '.join(MILVUS_INDEX_TYPES)}, "
+                f"not {self.milvus_index!r}"
+            )
         if self.index_snapshot_backlog <= 0 or self.index_rebuild_backlog <= 0:
             raise ConfigError("index_snapshot_backlog and index_rebuild_backlog must be positive")
         if self.max_pixels <= 0 or self.max_file_bytes <= 0:
@@ -138,6 +176,11 @@ class Settings:
     def catalog_url(self) -> str:
         """The database URL: the configured one, or SQLite inside the library directory."""
         return self.database_url or f"sqlite:///{(self.library / 'catalog.sqlite').resolve()}"
+
+    @property
+    def milvus_target(self) -> str:
+        """The Milvus URI in use: the configured one, or milvus-lite inside the library."""
+        return self.milvus_uri or str((self.library / "index" / "milvus.db").resolve())
 
     @property
     def worker_count(self) -> int:

@@ -8,17 +8,21 @@ of place, so the log cannot miss a move whatever code made it. Only
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy import Connection, Engine, and_, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, func, insert, select, text, update
 
 from faceledger.catalog import schema as t
 from faceledger.catalog.vectors import DIM, VectorSealer, from_blob, to_blob
 from faceledger.clock import utcnow
+from faceledger.files import file_lock
 from faceledger.records import DetectedFace, IndexChanges
 
 if TYPE_CHECKING:
@@ -221,6 +225,42 @@ class CatalogFeed:
             ).all()
         ids, vectors = self._matrix(rows)
         return IndexChanges(head, ids, vectors, np.empty(0, np.int64))
+
+    # -- for indexes that keep their data outside the library (Milvus) ---------------------------
+    def read_mark(self, name: str) -> int | None:
+        """The seq the external index ``name`` last applied (None if it never applied any)."""
+        with self.engine.connect() as conn:
+            return read_mark(conn, name)
+
+    def compare_and_set_mark(self, name: str, expected: int | None, new: int) -> bool:
+        """Move the mark of ``name`` from ``expected`` to ``new``; False if it had moved."""
+        with self.engine.begin() as conn:
+            return compare_and_set_mark(conn, name, expected, new)
+
+    @contextmanager
+    def applier_lock(self, name: str) -> Iterator[None]:
+        """Hold the lock that serialises the appliers of index ``name`` across processes.
+
+        A PostgreSQL advisory lock when the catalog is PostgreSQL (processes on any host); a
+        file lock beside ``catalog.sqlite`` otherwise (SQLite is one host's).
+        """
+        if self.engine.dialect.name == "postgresql":
+            key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+                conn.commit()
+                try:
+                    yield
+                finally:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    conn.commit()
+            return
+        database = self.engine.url.database
+        if not database or database == ":memory:":
+            raise ValueError("an applier lock needs a catalog in a file or on a server")
+        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+        with file_lock(Path(database).parent / f".index-{safe}.lock"):
+            yield
 
     def _matrix(self, rows: Sequence) -> tuple[np.ndarray, np.ndarray]:
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))

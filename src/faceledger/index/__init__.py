@@ -8,20 +8,23 @@ Every caller gets its index store from :func:`open_store`, which picks the backe
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import faiss
 import numpy as np
 
 from faceledger.config import INDEX_BACKENDS, Settings
 from faceledger.errors import ConfigError
-from faceledger.index.base import ChangeFeed, IndexChanges, IndexStore, VectorIndex
+from faceledger.index.base import ChangeFeed, IndexChanges, IndexStore, MarkedFeed, VectorIndex
 from faceledger.index.faiss_index import FaissIndex, IndexPlan, plan_for
 from faceledger.index.faiss_store import FaissStore, StoreTuning
+from faceledger.index.milvus_store import MilvusStore, MilvusTarget
 
 __all__ = [
     "VectorIndex",
     "IndexStore",
     "ChangeFeed",
+    "MarkedFeed",
     "IndexChanges",
     "FaissIndex",
     "IndexPlan",
@@ -52,6 +55,18 @@ def open_store(
         )
         path = settings.library / "index" / f"{place}.faiss"
         return FaissStore(place, path, feed, tuning, seal, unseal)
+    if settings.index == "milvus":
+        vault = place == "vault"
+        target = MilvusTarget(
+            uri=settings.milvus_target,
+            collection=f"{settings.milvus_prefix}_{place}",
+            # The vault has a credential of its own, so a cluster can grant it to custodians.
+            token=(settings.milvus_vault_token or settings.milvus_token)
+            if vault else settings.milvus_token,
+            index=settings.milvus_index,
+            exact_max=settings.exact_index_max,
+        )  # fmt: skip
+        return MilvusStore(place, target, cast(MarkedFeed, feed))
     raise ConfigError(
         f"unknown index backend {settings.index!r}: set FACELEDGER_INDEX to one of "
         + ", ".join(BACKENDS)

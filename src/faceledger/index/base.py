@@ -8,13 +8,14 @@ log entry it applied and catches up before it answers. The catalog implements
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 import numpy as np
 
 from faceledger.records import IndexChanges
 
-__all__ = ["VectorIndex", "ChangeFeed", "IndexStore", "IndexChanges"]
+__all__ = ["VectorIndex", "ChangeFeed", "MarkedFeed", "IndexStore", "IndexChanges"]
 
 
 class VectorIndex(Protocol):
@@ -58,6 +59,23 @@ class ChangeFeed(Protocol):
 
     def everything(self, place: str) -> IndexChanges:
         """Every face now in ``place`` with its vector, for a rebuild."""
+        ...
+
+
+class MarkedFeed(ChangeFeed, Protocol):
+    """A change feed that also keeps the applied-up-to mark of an index whose data lives
+    outside the library (Milvus), and the lock that serialises its appliers."""
+
+    def read_mark(self, name: str) -> int | None:
+        """The seq index ``name`` last applied (None if it never applied any)."""
+        ...
+
+    def compare_and_set_mark(self, name: str, expected: int | None, new: int) -> bool:
+        """Move the mark of ``name`` from ``expected`` to ``new``; False if it had moved."""
+        ...
+
+    def applier_lock(self, name: str) -> AbstractContextManager[None]:
+        """A lock held by one applier of index ``name`` at a time, across processes."""
         ...
 
 
