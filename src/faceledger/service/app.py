@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -22,7 +21,6 @@ from http import HTTPStatus
 from importlib.resources import files
 from typing import Annotated, Any
 
-import numpy as np
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -41,11 +39,9 @@ from faceledger.errors import (
     NotFoundError,
     PermissionDenied,
 )
-from faceledger.faces import FaceEngine
 from faceledger.index import set_search_threads
 from faceledger.library import Actor, Library
 from faceledger.policy import SIGNALS
-from faceledger.records import DetectedFace
 from faceledger.search import Probe, search_faces
 from faceledger.service.auth import KeyAuthenticator, actor_for_credentials
 from faceledger.service.bounds import HeavySlots, check_pixel_budget
@@ -133,39 +129,16 @@ _SEARCH_BODY = {
 }
 
 
-class _SerialFaceEngine(FaceEngine):
-    """A face engine shared by request threads; dlib's networks must not run concurrently."""
-
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self._lock = threading.Lock()
-
-    def faces(self, rgb: np.ndarray) -> list[DetectedFace]:
-        """Detect and embed the faces in ``rgb``, one caller at a time."""
-        with self._lock:
-            return super().faces(rgb)
-
-
 class _Service:
-    """What one app holds: the opened library, the face engine and the locks around them."""
+    """What one app holds: the opened library (with its face engine), key checks, request slots."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
         self.lib = Library.open(settings)
         self.auth = KeyAuthenticator(settings)
         self.heavy = HeavySlots(settings.service_max_concurrent)
-        self._engine: FaceEngine | None = None
-        self._engine_lock = threading.Lock()
         # Chosen once for the process: request threads search concurrently, each on 1 thread.
         set_search_threads(settings.search_threads)
-
-    def engine(self) -> FaceEngine:
-        """The face engine, loaded on the first search (the models take a moment to load)."""
-        with self._engine_lock:
-            if self._engine is None:
-                s = self.settings
-                self._engine = _SerialFaceEngine(s.detector, s.detect_max_side, s.upsample)
-            return self._engine
 
     def load_searchable_index(self) -> None:
         """Open and catch up the searchable index (it never writes its file from here)."""
@@ -359,7 +332,7 @@ def create_app(settings: Settings) -> FastAPI:
         """
         svc.load_searchable_index()
         return search_faces(
-            svc.lib, actor, body.probes, body.top_k, body.threshold, engine=svc.engine()
+            svc.lib, actor, body.probes, body.top_k, body.threshold, engine=svc.lib.face_engine()
         )
 
     @app.get(
