@@ -29,7 +29,7 @@ from fastapi.testclient import TestClient
 from helpers import cli
 from PIL import Image
 
-from faceledger.app import probes
+from faceledger.app import probes as probe_reading
 from faceledger.config import Settings
 from faceledger.errors import ConfigError, NotFoundError
 from faceledger.governance import users
@@ -184,7 +184,7 @@ def test_a_probe_declaring_more_pixels_than_the_budget_is_413_before_decoding(ba
     def no_decoding(*_args, **_kwargs):
         raise AssertionError("a probe was decoded")
 
-    monkeypatch.setattr(probes, "decode_image", no_decoding)
+    monkeypatch.setattr(probe_reading, "decode_image", no_decoding)
     with TestClient(create_app(settings)) as client:
         started = time.monotonic()
         files = probes(("small.png", blank_png()), ("huge.png", declared_png(10_000, 10_000)))
