@@ -6,7 +6,10 @@ import csv
 import os
 from pathlib import Path
 
-import pytest
+# One OpenBLAS thread per test process (xdist runs two on two cores); read when dlib loads it.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
 
 from faceledger.config import Settings
 from faceledger.faces import FaceEngine
