@@ -21,10 +21,13 @@ python="${PYTHON:-$( [ -x "$product_python" ] && echo "$product_python" || comma
 version_of() {
   "$product_python" -c "import importlib.metadata as m; print(m.version('$1'))" 2>/dev/null || true
 }
-dlib_version="$(version_of dlib-bin)"
+dlib_pin="$(version_of dlib-bin)"
+dlib_pin="${dlib_pin:+==$dlib_pin}"
+# With the OpenBLAS build in .venv, the same dlib release of dlib-bin (its post releases too).
+if [ -z "$dlib_pin" ]; then dlib_pin="$(version_of dlib)"; dlib_pin="${dlib_pin:+==$dlib_pin.*}"; fi
 models_version="$(version_of face-recognition-models)"
 requirements=(
-  "dlib-bin${dlib_version:+==$dlib_version}"
+  "dlib-bin$dlib_pin"
   "face_recognition_models${models_version:+==$models_version}"
   "setuptools<81"  # last line of setuptools that ships pkg_resources
   "Click>=6.0"

@@ -7,9 +7,12 @@ import os
 import uuid
 from pathlib import Path
 
-import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+# One OpenBLAS thread per test process (xdist runs two on two cores); read when dlib loads it.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
 
 from faceledger.config import Settings
 from faceledger.faces import FaceEngine

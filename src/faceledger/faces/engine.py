@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import threading
 from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-import dlib
 import numpy as np
+
+try:
+    import dlib
+except ModuleNotFoundError as exc:  # no dlib is a dependency: the build is chosen at install
+    raise ModuleNotFoundError(
+        "dlib is not installed: run `make` (builds it against OpenBLAS) or "
+        "`pip install 'faceledger[dlib-bin]'` (the prebuilt wheel)",
+        name="dlib",
+    ) from exc
 from PIL import Image
 
 from faceledger.faces.models import model_path, package_version
@@ -16,15 +26,44 @@ from faceledger.records import Box, DetectedFace
 if TYPE_CHECKING:
     from faceledger.config import Settings
 
-__all__ = ["FaceBackend", "FaceEngine", "MODEL_NAME", "model_version", "downscale"]
+__all__ = ["FaceBackend", "FaceEngine", "MODEL_NAME", "dlib_build", "model_version", "downscale"]
 
 MODEL_NAME = "dlib_face_recognition_resnet_model_v1"
 
 
 @cache
 def model_version() -> str:
-    """Version string stored with every vector: model package and dlib versions."""
-    return f"face-recognition-models {package_version()}; dlib {dlib.__version__}"
+    """Version string stored with every vector: the model package and the dlib build."""
+    return f"face-recognition-models {package_version()}; {dlib_build()}"
+
+
+@cache
+def dlib_build() -> str:
+    """Which dlib made the vectors: ``dlib 20.0.1+openblas`` (our build) or ``dlib-bin 20.0.1``."""
+    if dlib.DLIB_USE_BLAS:
+        return f"dlib {dlib.__version__}+{_blas_name()}"
+    # The prebuilt wheel is the distribution dlib-bin; find the metadata beside the module itself,
+    # so a reference copy on PYTHONPATH is named right even when the venv holds the other build.
+    here = str(Path(dlib.__file__).resolve().parent.parent)
+    for dist in importlib.metadata.distributions(path=[here]):
+        if dist.metadata["Name"] in ("dlib-bin", "dlib"):
+            return f"{dist.metadata['Name']} {dist.version}"
+    return f"dlib {dlib.__version__}"
+
+
+def _blas_name() -> str:
+    """The BLAS library dlib was linked against, from this process's loaded libraries."""
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return "blas"
+    # numpy's bundled copy is libscipy_openblas*; Debian's is libopenblas*.so.
+    names = {Path(line.split()[-1]).name for line in maps.splitlines() if "/" in line}
+    if any(name.startswith("libopenblas") for name in names):
+        return "openblas"
+    if any(name.startswith("libmkl") for name in names):
+        return "mkl"
+    return "blas"
 
 
 class FaceBackend(Protocol):
