@@ -203,13 +203,13 @@ def store_profile(photos: Path, cpus: int) -> dict:
     Wraps the pipeline's writer, which runs in the main process while the workers compute; so this
     is the store stage's own cost, part of which overlaps with the workers' decode/detect/embed.
     """
-    from faceledger import pipeline
+    from faceledger.app import ingest as pipeline
+    from faceledger.app.library import Library
     from faceledger.config import Settings
-    from faceledger.library import Library
 
     writer = getattr(pipeline, "_Writer", None)
     if writer is None or not hasattr(writer, "new_photo"):
-        return {"status": "not measured: faceledger.pipeline has no _Writer.new_photo"}
+        return {"status": "not measured: faceledger.app.ingest has no _Writer.new_photo"}
     spent = {"store": 0.0, "sync_indexes": 0.0}
     original_new_photo = writer.new_photo
     original_save = Library.sync_indexes

@@ -49,16 +49,16 @@ import common
 import numpy as np
 from sqlalchemy import func, insert, select
 
+from faceledger.app.answers import answer
+from faceledger.app.library import Library
 from faceledger.app.placement import Decider
-from faceledger.blocking import apply_policy
+from faceledger.app.policy import apply_policy
+from faceledger.app.sites import import_sites
 from faceledger.catalog import schema as t
 from faceledger.catalog.database import head_revision
 from faceledger.catalog.vectors import DIM, PlainSealer, to_blob
 from faceledger.config import Settings
-from faceledger.discovery.answers import answer
 from faceledger.errors import FaceledgerError
-from faceledger.library import Library
-from faceledger.registry import import_sites
 
 #: Bump when the generated data changes, so cached libraries are rebuilt.
 GENERATOR = 1

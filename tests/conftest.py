@@ -51,7 +51,7 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def library(settings: Settings):
-    from faceledger.library import Library
+    from faceledger.app.library import Library
 
     lib = Library.create(settings)
     yield lib

@@ -13,8 +13,8 @@ from pathlib import Path
 from conftest import make_settings, shared_path
 from sqlalchemy import select
 
+from faceledger.app.library import Library
 from faceledger.catalog import schema as t
-from faceledger.library import Library
 
 #: (file in the deepface dataset, uploader region): the US-IL photo's faces are blocked.
 PHOTOS = [("img1.jpg", ""), ("img3.jpg", ""), ("img5.jpg", "US-IL")]
@@ -35,7 +35,7 @@ class Seeded:
 
 
 def _build(root: Path, key_file: str = "") -> None:
-    from faceledger.pipeline import ingest
+    from faceledger.app.ingest import ingest
 
     data = shared_path("faces", "deepface", "tests", "unit", "dataset")
     src = root.parent / f"{root.name}-src"

@@ -23,6 +23,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from faceledger import audit
+from faceledger.app.library import Library
 from faceledger.audit import anchor
 from faceledger.audit.anchor import AuditHead
 from faceledger.discovery.production import (
@@ -33,7 +34,6 @@ from faceledger.discovery.production import (
     write_production,
 )
 from faceledger.discovery.report import ReportData, render_html
-from faceledger.library import Library
 
 pytest_plugins = ["governance_fixtures"]  # the seeded library, for a real production
 

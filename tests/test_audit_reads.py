@@ -9,7 +9,7 @@ from conftest import shared_path
 from helpers import cli
 
 from faceledger import audit
-from faceledger.library import Library
+from faceledger.app.library import Library
 
 
 def test_every_biometric_read_is_audited(tmp_path, settings):

@@ -16,9 +16,9 @@ from conftest import shared_path
 from governance_support import open_copy
 from helpers import cli
 
+from faceledger.app.governance import attestations, users
+from faceledger.app.library import Library
 from faceledger.cli import app
-from faceledger.governance import attestations, users
-from faceledger.library import Library
 from faceledger.policy import ACTIONS, PERMISSIONS, ROLES
 
 USER_OF = {"admin": "owner", "searcher": "sam", "custodian": "cara", "auditor": "audrey"}

@@ -10,7 +10,7 @@ import zlib
 from conftest import shared_path
 from helpers import canonical_catalog, cli
 
-from faceledger.library import Library
+from faceledger.app.library import Library
 
 
 def _png_claiming(width: int, height: int) -> bytes:

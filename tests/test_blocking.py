@@ -15,10 +15,10 @@ from conftest import shared_path
 from helpers import cli
 from sqlalchemy import insert, select
 
+from faceledger.app.library import Library
 from faceledger.catalog import schema as t
 from faceledger.clock import utcnow
 from faceledger.errors import NotFoundError, PermissionDenied
-from faceledger.library import Library
 
 DATASET = ("faces", "deepface", "tests", "unit", "dataset")
 

@@ -8,7 +8,7 @@ import shutil
 from conftest import shared_path
 from helpers import cli
 
-from faceledger.library import Library
+from faceledger.app.library import Library
 
 
 def test_consent_gates_searchability(tmp_path, settings):

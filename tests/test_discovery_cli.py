@@ -10,9 +10,9 @@ from helpers import cli
 from sqlalchemy import select
 from test_blocking import add_user, face_of
 
+from faceledger.app.library import Library
 from faceledger.catalog import schema as t
 from faceledger.discovery import read_dat, read_opt, verify_production
-from faceledger.library import Library
 
 #: The library of tests/test_blocking.py: img1, img3, img5 (folder) and img2 (blocked, US-IL).
 blocked_library = test_blocking.blocked_library

@@ -9,11 +9,11 @@ from governance_support import _build, all_bytes, open_copy
 from helpers import cli
 from sqlalchemy import select
 
+from faceledger.app.governance import keys
+from faceledger.app.library import Library
 from faceledger.catalog import schema as t
 from faceledger.errors import ConfigError, KeyMissingError
-from faceledger.governance import keys
 from faceledger.index.faiss_store import read_header
-from faceledger.library import Library
 
 pytest_plugins = ["governance_fixtures"]  # its seeded-library fixtures
 

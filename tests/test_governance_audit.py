@@ -5,7 +5,7 @@ from __future__ import annotations
 from helpers import cli
 
 from faceledger import audit
-from faceledger.governance import (
+from faceledger.app.governance import (
     attestations,
     consent,
     destruction,

@@ -11,10 +11,10 @@ from governance_support import all_bytes
 from sqlalchemy import select, update
 
 from faceledger import audit
+from faceledger.app.governance import destruction, holds, retention, users
 from faceledger.catalog import schema as t
 from faceledger.clock import utcnow
 from faceledger.errors import PermissionDenied
-from faceledger.governance import destruction, holds, retention, users
 from faceledger.index.faiss_store import read_snapshot
 
 pytest_plugins = ["governance_fixtures"]  # its seeded-library fixtures

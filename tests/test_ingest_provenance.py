@@ -8,7 +8,7 @@ import shutil
 from conftest import shared_path
 from helpers import cli, write_warc
 
-from faceledger.library import Library
+from faceledger.app.library import Library
 
 
 def _pick(n: int):

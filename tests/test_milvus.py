@@ -16,12 +16,12 @@ from conftest import make_settings, shared_path
 from helpers import cli
 from test_blocking import _SETTINGS, DATASET, add_user, face_of, searched_face_ids
 
+from faceledger.app.governance import destruction
+from faceledger.app.library import Library
+from faceledger.app.optout import submit_optout
 from faceledger.catalog import SEARCHABLE
 from faceledger.catalog import schema as t
-from faceledger.governance import destruction
 from faceledger.index import FaissIndex
-from faceledger.library import Library
-from faceledger.optout import submit_optout
 
 pymilvus = pytest.importorskip("pymilvus", reason="pip install 'faceledger[milvus]'")
 

@@ -29,15 +29,15 @@ from conftest import make_settings, shared_path
 from governance_support import all_bytes
 from sqlalchemy import func, select, text, update
 
+from faceledger.app.governance import destruction, holds, retention, users
+from faceledger.app.ingest import ingest
+from faceledger.app.library import Library
+from faceledger.app.optout import submit_optout
 from faceledger.app.placement import Place
 from faceledger.catalog import SEARCHABLE
 from faceledger.catalog import placement as catalog_placement
 from faceledger.catalog import schema as t
-from faceledger.governance import destruction, holds, retention, users
 from faceledger.index import FaissIndex
-from faceledger.library import Library
-from faceledger.optout import submit_optout
-from faceledger.pipeline import ingest
 
 DEEPFACE = ("faces", "deepface", "tests", "unit", "dataset")
 #: The seed collection: (file, uploader region, subject ref). person01 is img1/4/5 (uploaded
@@ -353,7 +353,7 @@ def test_optout_during_an_ingest(world, tmp_path):
 
 @pytest.mark.slow
 def test_policy_apply_blocks_and_unblocks_during_an_ingest(world, tmp_path):
-    from faceledger.blocking import apply_policy
+    from faceledger.app.policy import apply_policy
 
     person01 = {f for n in ("img1.jpg", "img4.jpg", "img5.jpg") for f in world.faces[n]}
     policy = world.root / "policy.yaml"

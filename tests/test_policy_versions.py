@@ -7,8 +7,8 @@ import json
 from helpers import cli
 from sqlalchemy import select
 
+from faceledger.app.library import Library
 from faceledger.catalog import schema as t
-from faceledger.library import Library
 
 
 def test_bad_policy_file_is_refused_and_versions_are_recorded(settings):

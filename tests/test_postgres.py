@@ -9,7 +9,7 @@ import shutil
 from conftest import make_settings, shared_path
 from helpers import canonical_catalog, cli
 
-from faceledger.library import Library
+from faceledger.app.library import Library
 
 PG_URL = os.environ.get("FACELEDGER_TEST_PG_URL")
 

@@ -9,9 +9,9 @@ import numpy as np
 from conftest import shared_path
 from helpers import cli
 
+from faceledger.app.library import Library
 from faceledger.faces import FaceEngine
 from faceledger.ingest import decode_image
-from faceledger.library import Library
 
 
 def _library_bytes(library) -> bytes:

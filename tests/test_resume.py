@@ -12,8 +12,8 @@ from conftest import make_settings, shared_path
 from helpers import canonical_catalog, cli
 from sqlalchemy import func, select
 
+from faceledger.app.library import Library
 from faceledger.catalog import schema as t
-from faceledger.library import Library
 
 
 def _faceledger(library, *args) -> list[str]:

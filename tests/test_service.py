@@ -17,10 +17,10 @@ from helpers import cli
 from sqlalchemy import select
 
 from faceledger import audit
+from faceledger.app.governance import users
+from faceledger.app.library import Library
 from faceledger.catalog import schema as t
 from faceledger.config import Settings
-from faceledger.governance import users
-from faceledger.library import Library
 from faceledger.service import create_app
 
 DATASET = ("faces", "deepface", "tests", "unit", "dataset")

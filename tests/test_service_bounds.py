@@ -30,10 +30,10 @@ from helpers import cli
 from PIL import Image
 
 from faceledger.app import probes as probe_reading
+from faceledger.app.governance import users
+from faceledger.app.library import Library
 from faceledger.config import Settings
 from faceledger.errors import ConfigError, NotFoundError
-from faceledger.governance import users
-from faceledger.library import Library
 from faceledger.service import create_app
 from faceledger.service.bounds import RequestTooLargeError, check_pixel_budget, declared_pixels
 from faceledger.service.uploads import read_multipart

@@ -36,8 +36,8 @@ from faceledger.policy import Policy, block_reasons, jurisdictions_for_gps
 from faceledger.records import DetectedFace, GeoPoint, Jurisdiction, PhotoFacts, Provenance
 
 if TYPE_CHECKING:
+    from faceledger.app.library import Actor, Library
     from faceledger.catalog import Catalog
-    from faceledger.library import Actor, Library
 
 __all__ = [
     "Place",

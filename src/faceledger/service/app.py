@@ -30,8 +30,10 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from faceledger import __version__
+from faceledger.app.answers import answer
+from faceledger.app.library import Actor, Library
+from faceledger.app.search import Probe, search_faces
 from faceledger.config import Settings
-from faceledger.discovery.answers import answer
 from faceledger.errors import (
     FaceledgerError,
     ImageTooLargeError,
@@ -40,9 +42,7 @@ from faceledger.errors import (
     PermissionDenied,
 )
 from faceledger.index import set_search_threads
-from faceledger.library import Actor, Library
 from faceledger.policy import SIGNALS
-from faceledger.search import Probe, search_faces
 from faceledger.service.auth import KeyAuthenticator, actor_for_credentials
 from faceledger.service.bounds import HeavySlots, check_pixel_budget
 from faceledger.service.uploads import read_multipart

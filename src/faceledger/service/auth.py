@@ -29,9 +29,9 @@ from collections.abc import Callable
 from fastapi import HTTPException
 from fastapi.security import HTTPAuthorizationCredentials
 
+from faceledger.app.governance.users import active_key_user, key_prefix, verify_api_key
+from faceledger.app.library import Actor, Library
 from faceledger.config import Settings
-from faceledger.governance.users import active_key_user, key_prefix, verify_api_key
-from faceledger.library import Actor, Library
 from faceledger.service.ratelimit import BucketKey, TokenBuckets, retry_after
 
 __all__ = ["actor_for_credentials", "unauthorized", "KeyAuthenticator", "KEY_CACHE_SIZE"]

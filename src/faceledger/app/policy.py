@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from faceledger.app.library import Actor, Library
 from faceledger.app.placement import reevaluate_photos
-from faceledger.library import Actor, Library
 
 __all__ = ["apply_policy", "reevaluate_photos"]
 

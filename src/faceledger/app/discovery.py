@@ -18,6 +18,7 @@ import numpy as np
 from sqlalchemy import func, insert, select
 
 from faceledger import audit
+from faceledger.app.library import Actor, Library
 from faceledger.catalog import schema as t
 from faceledger.catalog.store import ACTIVE
 from faceledger.clock import iso, utcnow
@@ -29,7 +30,6 @@ from faceledger.discovery.production import (
 )
 from faceledger.discovery.queries import Selection
 from faceledger.errors import InputError, NotFoundError
-from faceledger.library import Actor, Library
 
 __all__ = ["people", "locate", "produce", "report"]
 
@@ -181,7 +181,7 @@ def locate(
 ) -> dict[str, Any]:
     """Every photo of the person in the reference photos (``probes``) or of stored ``face_id``.
 
-    ``probes`` are :class:`faceledger.search.Probe` objects (bytes in memory); their vectors
+    ``probes`` are :class:`faceledger.app.search.Probe` objects (bytes in memory); their vectors
     exist only inside this call. Custodians with a current attestation only.
     """
     if not matter or not matter.strip():

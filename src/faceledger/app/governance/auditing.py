@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from faceledger import audit
+from faceledger.app.governance.common import inside
 from faceledger.audit import anchor
 from faceledger.errors import AnchorError
-from faceledger.governance.common import inside
 
 if TYPE_CHECKING:
-    from faceledger.library import Actor, Library
+    from faceledger.app.library import Actor, Library
 
 __all__ = ["witness_head", "verify_log", "export_log"]
 

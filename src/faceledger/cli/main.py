@@ -1,4 +1,4 @@
-"""The faceledger command line: thin commands over :mod:`faceledger.library` and friends."""
+"""The faceledger command line: thin commands over :mod:`faceledger.app.library` and friends."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from faceledger import __version__
-from faceledger.cli_support import (
+from faceledger.app.library import Library
+from faceledger.cli.common import (
     JsonOpt,
     cli_errors,
     emit,
@@ -22,7 +23,6 @@ from faceledger.cli_support import (
 )
 from faceledger.config import Settings
 from faceledger.errors import FaceledgerError
-from faceledger.library import Library
 
 __all__ = ["app"]
 
@@ -85,7 +85,7 @@ def init(
     as_json: JsonOpt = False,
 ) -> None:
     """Create a library (or upgrade an existing one's schema). Safe to run again."""
-    from faceledger.governance import keys
+    from faceledger.app.governance import keys
 
     settings = state(ctx)["settings"]
     if key_file is not None:
@@ -139,7 +139,7 @@ def ingest(
     Reruns skip photos already stored (by SHA-256) and only add new provenance; a run that was
     killed can simply be run again. Bad items are reported one by one; the run goes on.
     """
-    from faceledger.pipeline import ingest as run_ingest
+    from faceledger.app.ingest import ingest as run_ingest
 
     if not (paths or manifest or warc):
         raise typer.BadParameter("give at least one PATH, --manifest or --warc")
@@ -202,7 +202,7 @@ def search(
     The probe images and their vectors are held in memory only: nothing about them is written
     to the catalog or the library directory. Each search is an entry in the audit log.
     """
-    from faceledger.search import Probe, search_faces
+    from faceledger.app.search import Probe, search_faces
 
     lib, actor = open_library(ctx)
     probes = []
@@ -315,11 +315,11 @@ def serve(
 
 
 # Command groups that live in modules of their own.
-from faceledger import cli_blocking  # noqa: E402
+from faceledger.cli import policy as cli_blocking  # noqa: E402
 
 cli_blocking.register(app)
 
 
-from faceledger import cli_governance  # noqa: E402  (governance commands, issue 4)
+from faceledger.cli import governance as cli_governance  # noqa: E402  (governance commands, issue 4)
 
 cli_governance.register(app)

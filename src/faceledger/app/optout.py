@@ -12,13 +12,13 @@ from typing import Any
 from sqlalchemy import func, insert, select
 
 from faceledger import audit
+from faceledger.app.library import Actor, Library
 from faceledger.app.placement import Decider
 from faceledger.app.probes import Probe, Wanted, read_probe
 from faceledger.catalog import schema as t
 from faceledger.clock import iso, utcnow
 from faceledger.errors import InputError, NotFoundError
 from faceledger.faces import FaceBackend
-from faceledger.library import Actor, Library
 from faceledger.records import Jurisdiction
 
 __all__ = ["submit_optout", "list_optouts", "show_optout"]

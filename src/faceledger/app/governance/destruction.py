@@ -17,15 +17,15 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, delete, insert, select, update
 
 from faceledger import audit
+from faceledger.app.governance.common import checkpoint, secure_delete
+from faceledger.app.governance.holds import held_photo_ids
 from faceledger.app.placement import place_faces
 from faceledger.catalog import schema as t
 from faceledger.clock import iso, utcnow
 from faceledger.errors import ConfigError, NotFoundError
-from faceledger.governance.common import checkpoint, secure_delete
-from faceledger.governance.holds import held_photo_ids
 
 if TYPE_CHECKING:
-    from faceledger.library import Actor, Library
+    from faceledger.app.library import Actor, Library
 
 __all__ = ["destroy", "erase", "carry_out_deferred"]
 

@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, insert, select
 
 from faceledger import audit
+from faceledger.app.governance.common import read_document
 from faceledger.catalog import schema as t
 from faceledger.clock import as_utc, iso, utcnow
 from faceledger.errors import NotFoundError, PermissionDenied
-from faceledger.governance.common import read_document
 
 if TYPE_CHECKING:
-    from faceledger.library import Actor, Library
+    from faceledger.app.library import Actor, Library
 
 __all__ = ["attest", "has_current_attestation", "DEFAULT_VALID_DAYS"]
 

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from faceledger import audit
+from faceledger.app.governance.attestations import has_current_attestation
 from faceledger.errors import PermissionDenied
-from faceledger.governance.attestations import has_current_attestation
 
 if TYPE_CHECKING:
-    from faceledger.library import Actor, Library
+    from faceledger.app.library import Actor, Library
 
 __all__ = ["require_vault_access"]
 

@@ -12,8 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from faceledger.app.library import Actor, Library
 from faceledger.errors import FaceledgerError
-from faceledger.library import Actor, Library
 
 __all__ = [
     "state",

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, select, update
 
 from faceledger import audit
+from faceledger.app.governance.common import checkpoint, inside, secure_delete
 from faceledger.audit import anchor
 from faceledger.catalog import Catalog
 from faceledger.catalog import schema as t
@@ -22,10 +23,9 @@ from faceledger.catalog.crypto import KEY_ENV, AesGcmSealer, generate_key_file, 
 from faceledger.catalog.vectors import VectorSealer
 from faceledger.config import Settings
 from faceledger.errors import AnchorError, ConfigError, KeyMissingError
-from faceledger.governance.common import checkpoint, inside, secure_delete
 
 if TYPE_CHECKING:
-    from faceledger.library import Actor, Library
+    from faceledger.app.library import Actor, Library
 
 __all__ = [
     "KEY_META",

@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import insert, select
 
 from faceledger import audit
-from faceledger.blocking import reevaluate_photos
+from faceledger.app.governance.common import read_document
+from faceledger.app.policy import reevaluate_photos
 from faceledger.catalog import schema as t
 from faceledger.clock import as_utc, iso, utcnow
 from faceledger.errors import ConfigError
-from faceledger.governance.common import read_document
 
 if TYPE_CHECKING:
-    from faceledger.library import Actor, Library
+    from faceledger.app.library import Actor, Library
 
 __all__ = ["record_consent", "list_consents"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from faceledger import audit
+from faceledger.app.library import Actor, Library
 from faceledger.discovery.queries import Selection, count, sources, vector_dates
-from faceledger.library import Actor, Library
 
 __all__ = ["answer", "QUESTIONS"]
 

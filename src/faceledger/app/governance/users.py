@@ -11,14 +11,14 @@ from argon2.exceptions import VerificationError
 from sqlalchemy import Connection, func, insert, select, update
 
 from faceledger import audit
+from faceledger.app.governance.attestations import has_current_attestation
 from faceledger.catalog import schema as t
 from faceledger.clock import iso, utcnow
 from faceledger.errors import ConfigError, NotFoundError, PermissionDenied
-from faceledger.governance.attestations import has_current_attestation
 from faceledger.policy import CUSTOMER_TYPES, ROLES
 
 if TYPE_CHECKING:
-    from faceledger.library import Actor, Library
+    from faceledger.app.library import Actor, Library
 
 __all__ = [
     "add_user",

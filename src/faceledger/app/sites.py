@@ -12,10 +12,10 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from faceledger import audit
+from faceledger.app.library import Actor, Library
 from faceledger.catalog import schema as t
 from faceledger.clock import as_utc, iso, utcnow
 from faceledger.errors import ManifestError
-from faceledger.library import Actor, Library
 
 __all__ = ["SITE_FIELDS", "import_sites", "list_sites", "parse_sites"]
 

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from faceledger import audit
+from faceledger.app.library import Actor, Library
 from faceledger.app.probes import Probe, Wanted, read_probe
 from faceledger.errors import PermissionDenied
 from faceledger.faces import FaceBackend
-from faceledger.library import Actor, Library
 from faceledger.policy import search_refusal
 
 __all__ = ["Probe", "search_faces"]

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select
 
 from faceledger import audit
+from faceledger.app.governance import keys, vault  # governance hooks: encryption, vault access
 from faceledger.catalog import VAULT, Catalog
 from faceledger.catalog import schema as t
 from faceledger.catalog.placement import PLACED, CatalogFeed, Place
@@ -25,7 +26,6 @@ from faceledger.errors import LibraryError, NotFoundError, PermissionDenied
 from faceledger.faces import FaceEngine
 from faceledger.faults import crash_point
 from faceledger.files import atomic_write
-from faceledger.governance import keys, vault  # governance hooks: encryption, vault access
 from faceledger.ids import checked_id
 from faceledger.index import IndexStore, open_store
 from faceledger.policy import Policy, authorize, default_policy_text, load_policy

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from faceledger.cli_support import (
+from faceledger.cli.common import (
     JsonOpt,
     cli_errors,
     emit,
@@ -61,7 +61,7 @@ def sites_import(
     as_json: JsonOpt = False,
 ) -> None:
     """Add or update websites; then run `faceledger policy apply` to re-decide blocking."""
-    from faceledger.registry import import_sites
+    from faceledger.app.sites import import_sites
 
     lib, actor = open_library(ctx)
     emit(
@@ -78,7 +78,7 @@ def sites_import(
 @cli_errors
 def sites_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Every website with its publisher, region, terms and number of provenance rows."""
-    from faceledger.registry import list_sites
+    from faceledger.app.sites import list_sites
 
     lib, actor = open_library(ctx)
     emit(
@@ -103,7 +103,7 @@ def policy_show(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 @cli_errors
 def policy_apply(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Re-decide every face after editing policy.yaml or the sites registry (idempotent)."""
-    from faceledger.blocking import apply_policy
+    from faceledger.app.policy import apply_policy
 
     lib, actor = open_library(ctx)
     emit(
@@ -126,7 +126,7 @@ def policy_publish(
     as_json: JsonOpt = False,
 ) -> None:  # fmt: skip
     """Render the public retention and destruction policy (BIPA 15(a)) as Markdown and HTML."""
-    from faceledger.publishing import publish_policy
+    from faceledger.app.publish import publish_policy
 
     lib, actor = open_library(ctx)
     emit(publish_policy(lib, actor, out_dir, organisation), as_json, lambda d: out.print(
@@ -144,7 +144,7 @@ def optout_submit(
     as_json: JsonOpt = False,
 ) -> None:
     """Block every stored face that matches the selfie, now and on later ingests."""
-    from faceledger.optout import submit_optout
+    from faceledger.app.optout import submit_optout
 
     lib, actor = open_library(ctx)
     emit(
@@ -161,7 +161,7 @@ def optout_submit(
 @cli_errors
 def optout_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Every opt-out request with its status."""
-    from faceledger.optout import list_optouts
+    from faceledger.app.optout import list_optouts
 
     lib, actor = open_library(ctx)
     emit(
@@ -181,7 +181,7 @@ def optout_show(
     as_json: JsonOpt = False,
 ) -> None:
     """One opt-out request and the faces it matched."""
-    from faceledger.optout import show_optout
+    from faceledger.app.optout import show_optout
 
     lib, actor = open_library(ctx)
     emit(show_optout(lib, actor, optout_id), as_json, print_mapping)
@@ -199,7 +199,7 @@ def discovery_count(
     as_json: JsonOpt = False,
 ) -> None:
     """How many photos, faces and source URLs: in total and per signal."""
-    from faceledger.discovery.answers import answer
+    from faceledger.app.answers import answer
 
     lib, actor = open_library(ctx)
     data = answer(lib, actor, "count", blocked=blocked, jurisdiction=jurisdiction, signal=signal)
@@ -219,7 +219,7 @@ def discovery_count(
 
 def _listing(ctx: typer.Context, question: str, columns: list[str], blocked: bool | None,
              jurisdiction: str | None, as_json: bool) -> None:  # fmt: skip
-    from faceledger.discovery.answers import answer
+    from faceledger.app.answers import answer
 
     lib, actor = open_library(ctx)
     rows = answer(lib, actor, question, blocked=blocked, jurisdiction=jurisdiction)
@@ -266,8 +266,8 @@ def discovery_people(
     as_json: JsonOpt = False,
 ) -> None:
     """Estimate how many distinct people the faces show, with a range (custodians)."""
+    from faceledger.app.discovery import people
     from faceledger.discovery.people import DEFAULT_THRESHOLD
-    from faceledger.discovery.service import people
 
     lib, actor = open_library(ctx)
     data = people(
@@ -310,9 +310,9 @@ def discovery_locate(
     as_json: JsonOpt = False,
 ) -> None:
     """Every photo of a person, with provenance and vector dates (attested custodians)."""
-    from faceledger.discovery.service import locate
+    from faceledger.app.discovery import locate
+    from faceledger.app.search import Probe
     from faceledger.errors import InputError
-    from faceledger.search import Probe
 
     lib, actor = open_library(ctx)
     probes = []
@@ -381,7 +381,7 @@ def discovery_produce(
     as_json: JsonOpt = False,
 ) -> None:
     """Natives under Bates numbers, DAT and OPT load files, SHA-256 manifest (custodians)."""
-    from faceledger.discovery.service import produce
+    from faceledger.app.discovery import produce
     from faceledger.errors import InputError
     from faceledger.photo_lists import read_photo_ids
 
@@ -418,7 +418,7 @@ def discovery_report(
     as_json: JsonOpt = False,
 ) -> None:
     """Plots and tables: faces by jurisdiction and signal, vector dates by month, websites."""
-    from faceledger.discovery.service import report
+    from faceledger.app.discovery import report
 
     lib, actor = open_library(ctx)
     emit(report(lib, actor, matter, out_file, pdf), as_json,

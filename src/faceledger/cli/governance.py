@@ -11,7 +11,17 @@ from typing import Annotated
 
 import typer
 
-from faceledger.cli_support import (
+from faceledger.app.governance import (
+    attestations,
+    auditing,
+    consent,
+    destruction,
+    holds,
+    keys,
+    retention,
+    users,
+)
+from faceledger.cli.common import (
     JsonOpt,
     cli_errors,
     emit,
@@ -22,16 +32,6 @@ from faceledger.cli_support import (
     print_table,
 )
 from faceledger.errors import ConfigError
-from faceledger.governance import (
-    attestations,
-    auditing,
-    consent,
-    destruction,
-    holds,
-    keys,
-    retention,
-    users,
-)
 from faceledger.policy import ROLES
 
 __all__ = ["register"]

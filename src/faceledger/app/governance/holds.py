@@ -18,7 +18,7 @@ from faceledger.errors import ConfigError, NotFoundError
 from faceledger.photo_lists import read_photo_ids
 
 if TYPE_CHECKING:
-    from faceledger.library import Actor, Library
+    from faceledger.app.library import Actor, Library
 
 __all__ = ["parse_scope", "create_hold", "list_holds", "release_hold", "held_photo_ids",
            "is_held"]  # fmt: skip
@@ -94,7 +94,7 @@ def list_holds(lib: Library, actor: Actor, include_released: bool = True) -> lis
 
 def release_hold(lib: Library, actor: Actor, hold_id: int) -> dict[str, Any]:
     """Release a hold, then carry out the deferred destruction it no longer blocks."""
-    from faceledger.governance.destruction import carry_out_deferred
+    from faceledger.app.governance.destruction import carry_out_deferred
 
     lib.authorize(actor, "hold.manage")
     with lib.writing() as conn:

@@ -19,6 +19,7 @@ from pathlib import Path
 from sqlalchemy import update
 
 from faceledger import audit
+from faceledger.app.library import Actor, Library
 from faceledger.app.placement import Decider, NewFaces, Place, place_faces
 from faceledger.catalog import schema as t
 from faceledger.config import Settings
@@ -36,7 +37,6 @@ from faceledger.ingest import (
     iter_warc,
 )
 from faceledger.ingest.decode import FORMATS
-from faceledger.library import Actor, Library
 from faceledger.records import DetectedFace, PhotoFacts
 
 __all__ = ["IngestSummary", "ingest", "analyse_image"]

@@ -6,9 +6,9 @@ import hashlib
 from pathlib import Path
 
 from faceledger import audit
+from faceledger.app.library import Actor, Library
 from faceledger.clock import utcnow
 from faceledger.files import atomic_write
-from faceledger.library import Actor, Library
 from faceledger.policy.publication import public_policy_html, public_policy_markdown
 
 __all__ = ["publish_policy"]

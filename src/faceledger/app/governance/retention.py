@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import false, or_, select, update
 
 from faceledger import audit
+from faceledger.app.governance.destruction import destroy
+from faceledger.app.governance.holds import held_photo_ids
 from faceledger.catalog import schema as t
 from faceledger.clock import iso, utcnow
 from faceledger.errors import ConfigError
-from faceledger.governance.destruction import destroy
-from faceledger.governance.holds import held_photo_ids
 from faceledger.policy import destruction_due
 
 if TYPE_CHECKING:
-    from faceledger.library import Actor, Library
+    from faceledger.app.library import Actor, Library
 
 __all__ = ["run_retention", "mark_purpose_satisfied"]
 

@@ -1,0 +1,11 @@
+"""The command line: Typer commands by group, each one call into ``faceledger.app``.
+
+``main`` holds the root command and the library commands (init, ingest, search, show, stats,
+reindex, serve); ``policy`` the sites, policy, opt-out and discovery groups; ``governance`` users,
+attestations, holds, retention, erasure, consent, audit and keys; ``common`` the shared options
+and the one place library errors become exit codes.
+"""
+
+from faceledger.cli.main import app
+
+__all__ = ["app"]
