@@ -54,6 +54,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_ingest.py
 	$(PY) bench/bench_search.py
 	$(PY) bench/bench_policy.py
+	$(PY) bench/bench_index_store.py
 
 # Per-face descriptor and HOG times of the OpenBLAS build and of dlib-bin, in one run.
 bench-dlib: $(STAMP)
