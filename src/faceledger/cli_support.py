@@ -8,11 +8,12 @@ import sys
 from collections.abc import Callable
 from typing import Annotated, Any
 
+import click
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from faceledger.errors import FaceledgerError
+from faceledger.errors import EXIT_CODES, FaceledgerError, UsageError
 from faceledger.library import Actor, Library
 
 __all__ = [
@@ -21,6 +22,9 @@ __all__ = [
     "err",
     "JsonOpt",
     "cli_errors",
+    "exit_codes_help",
+    "new_table",
+    "show",
     "emit",
     "open_library",
     "print_mapping",
@@ -38,18 +42,68 @@ def state(ctx: typer.Context) -> dict[str, Any]:
     return ctx.ensure_object(dict)
 
 
+def exit_codes_help() -> str:
+    """The exit statuses, as a paragraph of ``--help``."""
+    return "Exit status: " + "; ".join(f"{code} {what}" for code, what in EXIT_CODES.items()) + "."
+
+
+def fail(exc: FaceledgerError | click.ClickException, as_json: bool) -> typer.Exit:
+    """Report an error (one line on stderr; with --json also on stdout) and the exit to raise."""
+    message = exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
+    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    if as_json:
+        kind = type(exc).__name__
+        body = {"error": {"type": kind, "message": message}}
+        sys.stdout.write(json.dumps(body, indent=2, ensure_ascii=False) + "\n")
+    code = exc.exit_code if isinstance(exc, FaceledgerError) else UsageError.exit_code
+    return typer.Exit(code)
+
+
 def cli_errors(fn: Callable) -> Callable:
-    """Turn faceledger errors into one clear line on stderr and a non-zero exit status."""
+    """Turn faceledger errors into one clear line on stderr and their exit status.
+
+    With --json the error is also on stdout as ``{"error": {"type": …, "message": …}}``.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except FaceledgerError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False)
-            raise typer.Exit(exc.exit_code) from None
+            raise fail(exc, bool(kwargs.get("as_json"))) from None
+        except click.BadParameter as exc:
+            if not kwargs.get("as_json"):
+                raise
+            raise fail(exc, True) from None
 
     return wrapper
+
+
+def _wrapping() -> bool:
+    """False when this invocation was given --no-wrap."""
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_root().obj if ctx is not None else None
+    return not (isinstance(obj, dict) and obj.get("no_wrap"))
+
+
+def new_table(*columns: str, **options: Any) -> Table:
+    """A table whose long values fold onto more lines (never cut), or stay whole (--no-wrap)."""
+    table = Table(title_justify="left", **options)
+    wrap = _wrapping()
+    for column in columns:
+        if wrap:
+            table.add_column(column, overflow="fold")
+        else:
+            table.add_column(column, no_wrap=True, overflow="ignore")
+    return table
+
+
+def show(renderable: Any) -> None:
+    """Print a table on stdout; with --no-wrap as wide as its longest row."""
+    if _wrapping():
+        out.print(renderable)
+    else:  # a console of its own: any terminal width would cut the rows again
+        Console(width=1_000_000, soft_wrap=True).print(renderable)
 
 
 def emit(data: Any, as_json: bool, human: Callable[[Any], None]) -> None:
@@ -89,7 +143,7 @@ def print_table(rows: list[dict], columns: list[str], title: str = "") -> None:
     if not rows:
         out.print(f"No {title or 'rows'}.")
         return
-    table = Table(*columns, title=title or None, title_justify="left")
+    table = new_table(*columns, title=title or None)
     for row in rows:
         table.add_row(*("-" if row.get(c) is None else str(row.get(c)) for c in columns))
-    out.print(table)
+    show(table)
