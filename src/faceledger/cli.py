@@ -20,6 +20,7 @@ from faceledger.cli_support import (
     open_library,
     out,
     print_mapping,
+    set_no_wrap,
     show,
     state,
 )
@@ -89,7 +90,8 @@ def main(
         settings = Settings.from_env(library=library)
     except FaceledgerError as exc:
         raise fail(exc, False) from None
-    state(ctx).update(settings=settings, no_wrap=no_wrap, **{"as": as_user})
+    set_no_wrap(no_wrap)
+    state(ctx).update(settings=settings, **{"as": as_user})
 
 
 @app.command()

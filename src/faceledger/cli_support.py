@@ -6,9 +6,9 @@ import functools
 import json
 import sys
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -24,6 +24,7 @@ __all__ = [
     "cli_errors",
     "exit_codes_help",
     "new_table",
+    "set_no_wrap",
     "show",
     "emit",
     "open_library",
@@ -47,10 +48,10 @@ def exit_codes_help() -> str:
     return "Exit status: " + "; ".join(f"{code} {what}" for code, what in EXIT_CODES.items()) + "."
 
 
-def fail(exc: FaceledgerError | click.ClickException, as_json: bool) -> typer.Exit:
+def fail(exc: Exception, as_json: bool) -> typer.Exit:
     """Report an error (one line on stderr; with --json also on stdout) and the exit to raise."""
-    message = exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
-    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    message = exc.format_message() if isinstance(exc, typer.BadParameter) else str(exc)
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     if as_json:
         kind = type(exc).__name__
         body = {"error": {"type": kind, "message": message}}
@@ -71,7 +72,7 @@ def cli_errors(fn: Callable) -> Callable:
             return fn(*args, **kwargs)
         except FaceledgerError as exc:
             raise fail(exc, bool(kwargs.get("as_json"))) from None
-        except click.BadParameter as exc:
+        except typer.BadParameter as exc:
             if not kwargs.get("as_json"):
                 raise
             raise fail(exc, True) from None
@@ -79,11 +80,17 @@ def cli_errors(fn: Callable) -> Callable:
     return wrapper
 
 
+#: --no-wrap of the invocation running now (the root callback sets it each time).
+_NO_WRAP: ContextVar[bool] = ContextVar("faceledger_no_wrap", default=False)
+
+
+def set_no_wrap(no_wrap: bool) -> None:
+    """Record this invocation's --no-wrap for the tables it prints."""
+    _NO_WRAP.set(no_wrap)
+
+
 def _wrapping() -> bool:
-    """False when this invocation was given --no-wrap."""
-    ctx = click.get_current_context(silent=True)
-    obj = ctx.find_root().obj if ctx is not None else None
-    return not (isinstance(obj, dict) and obj.get("no_wrap"))
+    return not _NO_WRAP.get()
 
 
 def new_table(*columns: str, **options: Any) -> Table:

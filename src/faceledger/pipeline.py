@@ -350,15 +350,12 @@ class _Writer:
         sha = job.digests.sha256
         return f"photos/{sha[:2]}/{sha}.{FORMATS.get(facts.format, 'bin')}"
 
-    def _store_file(self, job: _Pending, relative: str | None) -> bool:
-        """Write the photo's file; True if this call created it."""
+    def _store_file(self, job: _Pending, relative: str | None) -> None:
         if relative is None:
-            return False
+            return
         target = self.lib.root / relative
-        if target.exists():  # content-addressed: an orphan from a crash is the same file
-            return False
-        atomic_write(target, job.data)
-        return True
+        if not target.exists():  # content-addressed: an orphan from a crash is the same file
+            atomic_write(target, job.data)
 
     def _forget_file(self, sha256: str, relative: str) -> None:
         """Remove a file this run wrote when its photo row did not commit."""
@@ -376,7 +373,8 @@ class _Writer:
         stored = self._file_path(job, facts)
         provenances = [item.provenance for item in job.items]
         decision = self.decider.decide(facts, provenances, found)
-        created, added = False, 0
+        existed = stored is None or (lib.root / stored).exists()
+        added = 0
         try:
             with lib.writing() as conn:
                 photo_id = catalog.add_photo(
@@ -407,9 +405,9 @@ class _Writer:
                     {"sha256": facts.sha256, "blocked_faces": sum(decision.blocked)},
                 )
                 # Last: rows that cannot be written leave no file behind.
-                created = self._store_file(job, stored)
+                self._store_file(job, stored)
         except BaseException:
-            if created and stored is not None:  # the commit itself failed
+            if not existed and stored is not None:  # the write or the commit failed
                 self._forget_file(facts.sha256, stored)
             raise
         self.summary.photos_new += 1
