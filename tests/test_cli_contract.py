@@ -381,6 +381,33 @@ def test_a_file_size_limit_mid_run_is_an_error_naming_the_item(root, tmp_path):
     assert _stats(root)["ingest_errors"] == 1
 
 
+def test_a_catalog_that_cannot_grow_stops_the_run_with_a_clear_error(root, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for n in (12, 16, 21, 11, 17, 2, 3, 4, 5, 6, 7, 8, 9, 10):
+        shutil.copy(_photo(f"img{n}.jpg"), folder / f"p{n:02d}.jpg")
+    limit = (root / "catalog.sqlite").stat().st_size  # not one more page for the catalog
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "FACELEDGER_WORKERS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", _FULL_DISK, str(limit), str(root), str(folder)],
+        capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert done.returncode == 4, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr
+    error = " ".join(done.stderr.split())
+    assert re.search(r"the run stopped at \S+/p\d\d\.jpg: cannot store this item", error), error
+    assert "Photos stored before it are kept" in error
+    stats = _stats(root)
+    assert stats["photos"] >= 1
+    ids = range(1, stats["photos"] + 1)
+    shown = [_json(cli(root, "show", "photo", str(i), "--json")) for i in ids]
+    files = sorted(str(p.relative_to(root)) for p in (root / "photos").rglob("*") if p.is_file())
+    assert files == sorted(p["stored_path"] for p in shown)
+    rerun = cli(root, "ingest", str(folder), "--json")  # with room again, the rerun completes
+    assert rerun.exit_code == 0, rerun.output
+    assert _stats(root)["photos"] == len(list(folder.iterdir()))
+
+
 # -- tables -----------------------------------------------------------------------------------
 def test_long_names_fold_in_tables_and_stay_whole_with_no_wrap(root, tmp_path):
     folder = tmp_path / ("a-folder-with-a-rather-long-name-" * 3)

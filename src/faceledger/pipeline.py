@@ -5,9 +5,10 @@ audit entry), so a run killed at any moment leaves only whole photos; a rerun sk
 by SHA-256 and adds any provenance rows that are missing, giving the same catalog.
 
 Whatever goes wrong with one item (any exception, a full disk included) becomes an error row
-naming it, and the run goes on. Only when the catalog cannot record even that does the run stop,
-with a StorageError naming the item. Usage errors (a path that does not exist, a manifest with
-no 'path' column) are raised before the run starts, so they record no run.
+naming it, and the run goes on. Only when the catalog cannot record even that does the run
+stop, with a StorageError (a full disk) or LibraryError naming the item. Usage errors (a path
+that does not exist, a manifest with no 'path' column) are raised before the run starts, so
+they record no run.
 """
 
 from __future__ import annotations
@@ -150,11 +151,19 @@ def _storage_full(exc: BaseException) -> bool:
         return True
     if isinstance(exc, OperationalError):
         orig = exc.orig
-        # SQLITE_FULL (13); PostgreSQL's disk_full (53100)
-        return getattr(orig, "sqlite_errorcode", None) == 13 or (
+        # SQLite: SQLITE_FULL (13, ENOSPC) or SQLITE_IOERR_WRITE (778, e.g. EFBIG over a
+        # file-size limit); PostgreSQL: disk_full (53100)
+        return getattr(orig, "sqlite_errorcode", None) in (13, 778) or (
             getattr(orig, "sqlstate", None) == "53100"
         )
     return False
+
+
+def _reason(exc: BaseException) -> str:
+    """What went wrong, without a driver's wrapping (``(sqlite3.OperationalError) …``)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(getattr(exc, "orig", None) or exc)
 
 
 def _item_error(exc: BaseException) -> FaceledgerError:
@@ -162,9 +171,8 @@ def _item_error(exc: BaseException) -> FaceledgerError:
     if isinstance(exc, FaceledgerError):
         return exc
     if _storage_full(exc):
-        reason = exc.strerror if isinstance(exc, OSError) else str(getattr(exc, "orig", exc))
         return StorageError(
-            f"cannot store this item: {reason} (the disk is full or over a file-size limit); "
+            f"cannot store this item: {_reason(exc)} (the disk is full or over a file-size limit); "
             "free space and run the ingest again"
         )
     return InputError(f"{type(exc).__name__}: {exc}")
@@ -235,13 +243,12 @@ def ingest(
             try:
                 lib.catalog.record_error(run_id, name, error)
                 warn(name, warnings)
-            except Exception as again:
-                if _storage_full(again) or isinstance(error, StorageError):
-                    raise StorageError(
-                        f"the run stopped at {name}: {error}; the catalog cannot record it "
-                        f"either ({_item_error(again)}). Photos stored before it are kept."
-                    ) from again
-                raise
+            except Exception as again:  # the catalog itself cannot be written: stop, clearly
+                kind = StorageError if _storage_full(again) else LibraryError
+                raise kind(
+                    f"the run stopped at {name}: {error}; the catalog cannot record that "
+                    f"either ({_reason(again)}). Photos stored before it are kept."
+                ) from again
             summary.errors.append(
                 {"item": name, "error": type(error).__name__, "message": str(error)}
             )
@@ -300,7 +307,7 @@ def ingest(
                     for future in done:
                         finish(future)
             lib.sync_indexes()
-        except StorageError:
+        except LibraryError:
             _mark_failed(lib, run_id, summary)
             raise
         counters = _counters(summary)
