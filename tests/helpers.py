@@ -17,10 +17,10 @@ from faceledger.clock import iso
 runner = CliRunner()
 
 
-def cli(library: Path, *args: str, user: str | None = None):
+def cli(library: Path, *args: str, user: str | None = None, env: dict | None = None):
     """Run the CLI in-process against ``library``."""
     prefix = ["--library", str(library)] + (["--as", user] if user else [])
-    return runner.invoke(app, [*prefix, *args], catch_exceptions=False)
+    return runner.invoke(app, [*prefix, *args], catch_exceptions=False, env=env)
 
 
 def canonical_catalog(lib) -> dict:

@@ -78,7 +78,7 @@ def test_bad_items_are_reported_and_the_run_goes_on(tmp_path, settings):
         str(bad_warc),
         "--json",
     )
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # some items failed
     summary = json.loads(result.stdout)
     errors = {e["item"].rsplit("/", 1)[-1]: e for e in summary["errors"]}
     assert errors["truncated.jpg"]["error"] == "DecodeError"
@@ -115,7 +115,7 @@ def test_every_broken_pillow_file_is_handled(tmp_path, settings):
     broken = shared_path("broken-images")
     assert cli(settings.library, "init").exit_code == 0
     result = cli(settings.library, "ingest", str(broken), "--json")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # some items failed
     summary = json.loads(result.stdout)
     images = [
         p

@@ -18,7 +18,7 @@ def test_bad_policy_file_is_refused_and_versions_are_recorded(settings):
     policy.write_text(good.replace("signals: [gps, uploader, publisher, subject]",
                                    "signals: [gps, telepathy]"))  # fmt: skip
     result = cli(settings.library, "policy", "apply")
-    assert result.exit_code == 2
+    assert result.exit_code == 4  # a configuration error
     assert "telepathy" in result.stderr and "allowed" in result.stderr
     shown = json.loads(cli(settings.library, "policy", "show", "--json").stdout)
     assert shown["blocking"][0]["signals"] == ["gps", "uploader", "publisher", "subject"]

@@ -17,11 +17,13 @@ _MISSING = {
 
 
 def checked_id(kind: str, value: int) -> int:
-    """``value`` if a ``kind`` ("photo" or "face") could have it; NotFoundError otherwise.
+    """``value`` if a ``kind`` (e.g. "photo", "face", "opt-out", "hold") could have it;
+    NotFoundError otherwise.
 
     A database driver cannot bind an integer outside 64 bits (SQLite raises OverflowError), and
     no row has a negative id; either way the answer is the one a missing id gets.
     """
     if not 0 <= value <= MAX_ID:
-        raise NotFoundError(_MISSING[kind].format(id=value))
+        message = _MISSING.get(kind, "no {kind} with id {id}")
+        raise NotFoundError(message.format(kind=kind, id=value))
     return value

@@ -96,6 +96,8 @@ ingest_errors = Table(
     Column("error_type", String(64), nullable=False),
     Column("message", Text, nullable=False),
     Column("at", TZ, nullable=False),
+    # error: the item was not stored; warning: what a decoder said about an item
+    Column("level", String(8), nullable=False, server_default="error"),
 )
 
 photos = Table(
@@ -117,6 +119,7 @@ photos = Table(
     Column("added_at", TZ, nullable=False),
     Column("status", String(16), nullable=False, server_default="active"),  # active | destroyed
     Column("destroyed_at", TZ),
+    Column("gps_note", Text),  # why the GPS tags gave no position (e.g. no hemisphere)
 )
 
 photo_sources = Table(

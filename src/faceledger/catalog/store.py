@@ -16,6 +16,7 @@ from faceledger.catalog.placement import PLACE_WHERE, Place
 from faceledger.catalog.vectors import DIM, PlainSealer, VectorSealer, from_blob
 from faceledger.clock import as_utc, iso, utcnow
 from faceledger.errors import LibraryError, NotFoundError
+from faceledger.ingest.names import storable_text
 from faceledger.records import Jurisdiction, PhotoFacts, Provenance
 
 __all__ = ["Catalog", "SEARCHABLE", "VAULT", "current_consent"]
@@ -111,12 +112,30 @@ class Catalog:
             conn.execute(
                 insert(t.ingest_errors).values(
                     run_id=run_id,
-                    item=item,
+                    item=storable_text(item),
                     error_type=type(error).__name__,
-                    message=str(error),
+                    message=storable_text(str(error)),
                     at=utcnow(),
+                    level="error",
                 )
             )
+
+    def record_warnings(self, run_id: int, item: str, messages: Iterable[str]) -> None:
+        """Record what a decoder or reader warned about one item, one row a message."""
+        rows = [
+            {
+                "run_id": run_id,
+                "item": storable_text(item),
+                "error_type": "DecoderWarning",
+                "message": storable_text(message),
+                "at": utcnow(),
+                "level": "warning",
+            }
+            for message in messages
+        ]
+        if rows:
+            with self.begin() as conn:
+                conn.execute(insert(t.ingest_errors), rows)
 
     def photo_id_by_sha256(self, conn: Connection, sha256: str) -> int | None:
         """The id of the photo with this content hash, if stored."""
@@ -149,6 +168,7 @@ class Catalog:
                 taken_at=as_utc(facts.taken_at),
                 gps_lat=facts.gps.lat if facts.gps else None,
                 gps_lon=facts.gps.lon if facts.gps else None,
+                gps_note=storable_text(facts.gps_note) if facts.gps_note else None,
                 stored_path=stored_path,
                 first_run_id=run_id,
                 added_at=utcnow(),
@@ -383,7 +403,8 @@ class Catalog:
                 or 0,
                 "searchable_faces": count(t.faces, SEARCHABLE),
                 "ingest_runs": count(t.ingest_runs),
-                "ingest_errors": count(t.ingest_errors),
+                "ingest_errors": count(t.ingest_errors, t.ingest_errors.c.level == "error"),
+                "ingest_warnings": count(t.ingest_errors, t.ingest_errors.c.level == "warning"),
             }
             if include_blocked:
                 out["blocked_faces"] = count(t.faces, VAULT)
@@ -422,6 +443,8 @@ def _photo_dict(row: Any) -> dict[str, Any]:
     photo["taken_at"] = iso(row["taken_at"])
     photo["added_at"] = iso(row["added_at"])
     photo["gps"] = [row["gps_lat"], row["gps_lon"]] if row["gps_lat"] is not None else None
+    if row["gps_note"]:
+        photo["gps_note"] = row["gps_note"]
     return photo
 
 

@@ -6,6 +6,7 @@ import functools
 import json
 import sys
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Annotated, Any
 
 import typer
@@ -13,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from faceledger.app.library import Actor, Library
-from faceledger.errors import FaceledgerError
+from faceledger.errors import EXIT_CODES, FaceledgerError, UsageError
 
 __all__ = [
     "state",
@@ -21,6 +22,10 @@ __all__ = [
     "err",
     "JsonOpt",
     "cli_errors",
+    "exit_codes_help",
+    "new_table",
+    "set_no_wrap",
+    "show",
     "emit",
     "open_library",
     "print_mapping",
@@ -38,18 +43,74 @@ def state(ctx: typer.Context) -> dict[str, Any]:
     return ctx.ensure_object(dict)
 
 
+def exit_codes_help() -> str:
+    """The exit statuses, as a paragraph of ``--help``."""
+    return "Exit status: " + "; ".join(f"{code} {what}" for code, what in EXIT_CODES.items()) + "."
+
+
+def fail(exc: Exception, as_json: bool) -> typer.Exit:
+    """Report an error (one line on stderr; with --json also on stdout) and the exit to raise."""
+    message = exc.format_message() if isinstance(exc, typer.BadParameter) else str(exc)
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    if as_json:
+        kind = type(exc).__name__
+        body = {"error": {"type": kind, "message": message}}
+        sys.stdout.write(json.dumps(body, indent=2, ensure_ascii=False) + "\n")
+    code = exc.exit_code if isinstance(exc, FaceledgerError) else UsageError.exit_code
+    return typer.Exit(code)
+
+
 def cli_errors(fn: Callable) -> Callable:
-    """Turn faceledger errors into one clear line on stderr and a non-zero exit status."""
+    """Turn faceledger errors into one clear line on stderr and their exit status.
+
+    With --json the error is also on stdout as ``{"error": {"type": …, "message": …}}``.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except FaceledgerError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False)
-            raise typer.Exit(exc.exit_code) from None
+            raise fail(exc, bool(kwargs.get("as_json"))) from None
+        except typer.BadParameter as exc:
+            if not kwargs.get("as_json"):
+                raise
+            raise fail(exc, True) from None
 
     return wrapper
+
+
+#: --no-wrap of the invocation running now (the root callback sets it each time).
+_NO_WRAP: ContextVar[bool] = ContextVar("faceledger_no_wrap", default=False)
+
+
+def set_no_wrap(no_wrap: bool) -> None:
+    """Record this invocation's --no-wrap for the tables it prints."""
+    _NO_WRAP.set(no_wrap)
+
+
+def _wrapping() -> bool:
+    return not _NO_WRAP.get()
+
+
+def new_table(*columns: str, **options: Any) -> Table:
+    """A table whose long values fold onto more lines (never cut), or stay whole (--no-wrap)."""
+    table = Table(title_justify="left", **options)
+    wrap = _wrapping()
+    for column in columns:
+        if wrap:
+            table.add_column(column, overflow="fold")
+        else:
+            table.add_column(column, no_wrap=True, overflow="ignore")
+    return table
+
+
+def show(renderable: Any) -> None:
+    """Print a table on stdout; with --no-wrap as wide as its longest row."""
+    if _wrapping():
+        out.print(renderable)
+    else:  # a console of its own: any terminal width would cut the rows again
+        Console(width=1_000_000, soft_wrap=True).print(renderable)
 
 
 def emit(data: Any, as_json: bool, human: Callable[[Any], None]) -> None:
@@ -89,7 +150,7 @@ def print_table(rows: list[dict], columns: list[str], title: str = "") -> None:
     if not rows:
         out.print(f"No {title or 'rows'}.")
         return
-    table = Table(*columns, title=title or None, title_justify="left")
+    table = new_table(*columns, title=title or None)
     for row in rows:
         table.add_row(*("-" if row.get(c) is None else str(row.get(c)) for c in columns))
-    out.print(table)
+    show(table)

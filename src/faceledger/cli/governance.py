@@ -25,13 +25,14 @@ from faceledger.cli.common import (
     JsonOpt,
     cli_errors,
     emit,
-    err,
+    fail,
     open_library,
     out,
     print_mapping,
     print_table,
 )
-from faceledger.errors import ConfigError
+from faceledger.errors import BadOptionError
+from faceledger.ids import checked_id
 from faceledger.policy import ROLES
 
 __all__ = ["register"]
@@ -164,7 +165,8 @@ def hold_release(ctx: typer.Context, hold_id: Annotated[int, typer.Argument(help
                  as_json: JsonOpt = False) -> None:  # fmt: skip
     """Release a hold, then carry out the deferred destruction no other hold blocks."""
     lib, actor = open_library(ctx)
-    emit(holds.release_hold(lib, actor, hold_id), as_json, print_mapping)
+    emit(holds.release_hold(lib, actor, checked_id("legal hold", hold_id)), as_json,
+         print_mapping)  # fmt: skip
 
 
 # -- retention and erasure --------------------------------------------------------------------
@@ -201,8 +203,9 @@ def retention_satisfied(
     from faceledger.photo_lists import read_photo_ids
 
     lib, actor = open_library(ctx)
+    faces = [checked_id("face", f) for f in face or []]
     emit(retention.mark_purpose_satisfied(
-        lib, actor, reason, face or [], read_photo_ids(photos) if photos else [], subject),
+        lib, actor, reason, faces, read_photo_ids(photos) if photos else [], subject),
         as_json, print_mapping)  # fmt: skip
 
 
@@ -218,6 +221,10 @@ def erase(
 ) -> None:  # fmt: skip
     """Destroy a face, a photo or an opt-out's faces everywhere: catalog, vector blobs, both
     indexes, files. Held items are deferred until their hold is released."""
+    face, photo, optout = (
+        None if value is None else checked_id(kind, value)
+        for kind, value in (("face", face), ("photo", photo), ("opt-out", optout))
+    )
     lib, actor = open_library(ctx)
     emit(destruction.erase(lib, actor, face=face, photo=photo, optout=optout), as_json,
          print_mapping)  # fmt: skip
@@ -335,8 +342,7 @@ def audit_export(
     try:
         start = datetime.fromisoformat(since) if since else None
     except ValueError:
-        err.print(f"[bold red]error:[/] --since {since!r} is not an ISO 8601 time")
-        raise typer.Exit(ConfigError.exit_code) from None
+        raise fail(BadOptionError(f"--since {since!r} is not an ISO 8601 time"), as_json) from None
     lib, actor = open_library(ctx)
     entries = list(auditing.export_log(lib, actor, start))
     emit(entries, as_json, lambda rows: print_table(

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from faceledger import __version__
 from faceledger.app.library import Library
@@ -16,20 +15,25 @@ from faceledger.cli.common import (
     cli_errors,
     emit,
     err,
+    exit_codes_help,
+    fail,
+    new_table,
     open_library,
     out,
     print_mapping,
+    set_no_wrap,
+    show,
     state,
 )
 from faceledger.config import Settings
-from faceledger.errors import FaceledgerError
+from faceledger.errors import FaceledgerError, InputError
 
 __all__ = ["app"]
 
 app = typer.Typer(
     help="Face search over photo collections you hold, with provenance, blocking and an audit "
     "log built in.\n\nStart with `faceledger init`, then `faceledger ingest FOLDER`, then "
-    "`faceledger search PHOTO`.",
+    "`faceledger search PHOTO`.\n\n" + exit_codes_help(),
     no_args_is_help=True,
     rich_markup_mode="markdown",
 )
@@ -37,6 +41,12 @@ show_app = typer.Typer(
     help="Show one stored photo or face with its provenance.", no_args_is_help=True
 )
 app.add_typer(show_app, name="show")
+
+
+def _print_version(value: bool | None) -> None:
+    if value:
+        out.print(f"faceledger {__version__}", highlight=False)
+        raise typer.Exit()
 
 
 @app.callback()
@@ -59,17 +69,28 @@ def main(
             help="Act as this user (default: the library's owner).",
         ),
     ] = None,
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    no_wrap: Annotated[
+        bool,
+        typer.Option(
+            "--no-wrap", help="Keep each table row on one line, however long (for pasting)."
+        ),
+    ] = False,
+    version: Annotated[
+        bool | None,
+        typer.Option(
+            "--version",
+            is_eager=True,
+            callback=_print_version,
+            help="Print the version and exit.",
+        ),
+    ] = None,
 ) -> None:
     """Global options shared by every command."""
-    if version:
-        out.print(f"faceledger {__version__}")
-        raise typer.Exit()
     try:
         settings = Settings.from_env(library=library)
     except FaceledgerError as exc:
-        err.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(exc.exit_code) from None
+        raise fail(exc, False) from None
+    set_no_wrap(no_wrap)
     state(ctx).update(settings=settings, **{"as": as_user})
 
 
@@ -132,12 +153,29 @@ def ingest(
             "--warc", "-w", help="WARC/ARC file: each image record becomes a photo. Repeatable."
         ),
     ] = None,
+    encoding: Annotated[
+        str | None,
+        typer.Option(
+            "--encoding",
+            help="Encoding of manifest rows that are not UTF-8 (e.g. cp1252, latin-1).",
+        ),
+    ] = None,
+    root: Annotated[
+        Path | None,
+        typer.Option(
+            "--root",
+            help="Also accept absolute manifest paths inside this folder (besides the "
+            "manifest's own folder).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Add photos with their provenance: detect faces, store vectors, index them.
 
     Reruns skip photos already stored (by SHA-256) and only add new provenance; a run that was
-    killed can simply be run again. Bad items are reported one by one; the run goes on.
+    killed can simply be run again. Bad items are reported one by one; the run goes on, and
+    exits 1 if any item failed. A path that does not exist is a usage error (2): nothing is
+    read and no run is recorded.
     """
     from faceledger.app.ingest import ingest as run_ingest
 
@@ -158,8 +196,19 @@ def ingest(
         def tick(name: str) -> None:
             progress.update(task, advance=1, description=Path(name.split("#")[0]).name[-40:])
 
-        summary = run_ingest(lib, actor, paths or [], manifest or [], warc or [], on_item=tick)
+        summary = run_ingest(
+            lib,
+            actor,
+            paths or [],
+            manifest or [],
+            warc or [],
+            on_item=tick,
+            encoding=encoding,
+            root=root,
+        )
     emit(summary.as_dict(), as_json, _print_ingest)
+    if summary.errors:
+        raise typer.Exit(InputError.exit_code)
 
 
 def _print_ingest(s: dict) -> None:
@@ -169,12 +218,15 @@ def _print_ingest(s: dict) -> None:
         f"({s['faces_searchable']} searchable, {s['faces_blocked']} blocked by policy)."
     )
     if s["errors"]:
-        table = Table(
-            "item", "error", title=f"{len(s['errors'])} items failed", title_justify="left"
-        )
+        table = new_table("item", "error", title=f"{len(s['errors'])} items failed")
         for e in s["errors"]:
             table.add_row(e["item"], f"{e['error']}: {e['message']}")
-        out.print(table)
+        show(table)
+    if s["warnings"]:
+        table = new_table("item", "warning", title=f"{len(s['warnings'])} decoder warnings")
+        for w in s["warnings"]:
+            table.add_row(w["item"], w["message"])
+        show(table)
 
 
 @app.command()
@@ -200,7 +252,8 @@ def search(
     """Find stored faces that match the faces in the probe photos.
 
     The probe images and their vectors are held in memory only: nothing about them is written
-    to the catalog or the library directory. Each search is an entry in the audit log.
+    to the catalog or the library directory. Each search is an entry in the audit log. Exits 1
+    when a probe cannot be decoded (the other probes are still answered).
     """
     from faceledger.app.search import Probe, search_faces
 
@@ -213,6 +266,8 @@ def search(
             raise typer.BadParameter(f"cannot read {image}: {exc.strerror}") from None
     results = search_faces(lib, actor, probes, top_k=top_k, threshold=threshold)
     emit(results, as_json, _print_search)
+    if any(entry.get("error") for entry in results):
+        raise typer.Exit(InputError.exit_code)
 
 
 def _print_search(results: list[dict]) -> None:
@@ -225,7 +280,7 @@ def _print_search(results: list[dict]) -> None:
             if not face["matches"]:
                 out.print(f"  face {n}: no match")
                 continue
-            table = Table(
+            table = new_table(
                 "distance",
                 "face",
                 "photo",
@@ -233,7 +288,6 @@ def _print_search(results: list[dict]) -> None:
                 "retrieved",
                 "vector collected",
                 title=f"face {n}",
-                title_justify="left",
             )
             for m in face["matches"]:
                 retrieved = next(
@@ -247,7 +301,7 @@ def _print_search(results: list[dict]) -> None:
                     str(retrieved or "-"),
                     str(m["vector_collected_at"]),
                 )
-            out.print(table)
+            show(table)
 
 
 @show_app.command("photo")

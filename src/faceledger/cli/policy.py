@@ -16,6 +16,7 @@ from faceledger.cli.common import (
     print_mapping,
     print_table,
 )
+from faceledger.ids import checked_id
 
 __all__ = ["register", "discovery_app"]
 
@@ -184,7 +185,7 @@ def optout_show(
     from faceledger.app.optout import show_optout
 
     lib, actor = open_library(ctx)
-    emit(show_optout(lib, actor, optout_id), as_json, print_mapping)
+    emit(show_optout(lib, actor, checked_id("opt-out", optout_id)), as_json, print_mapping)
 
 
 @discovery_app.command("count")
@@ -312,7 +313,7 @@ def discovery_locate(
     """Every photo of a person, with provenance and vector dates (attested custodians)."""
     from faceledger.app.discovery import locate
     from faceledger.app.search import Probe
-    from faceledger.errors import InputError
+    from faceledger.errors import UsageError
 
     lib, actor = open_library(ctx)
     probes = []
@@ -320,19 +321,19 @@ def discovery_locate(
         try:
             probes.append(Probe(path.name, path.read_bytes()))
         except OSError as exc:
-            raise InputError(f"cannot read {path}: {exc}") from exc
+            raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
     authority_text = None
     if authority_file is not None:
         try:
             authority_text = authority_file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"cannot read {authority_file}: {exc}") from exc
+            raise UsageError(f"cannot read {authority_file}: {exc}") from exc
     data = locate(
         lib,
         actor,
         matter,
         probes=probes,
-        face_id=face,
+        face_id=None if face is None else checked_id("face", face),
         include_vault=include_vault,
         authority_text=authority_text,
         authority_name=authority_file.name if authority_file else None,

@@ -8,7 +8,7 @@ from sqlalchemy import ColumnElement, and_, distinct, func, or_, select, true
 
 from faceledger.catalog import schema as t
 from faceledger.clock import iso
-from faceledger.errors import PermissionDenied
+from faceledger.errors import BadOptionError, PermissionDenied
 from faceledger.policy import SIGNALS
 
 __all__ = ["Selection", "count", "sources", "vector_dates"]
@@ -30,6 +30,11 @@ class Selection:
                     "run as one with --as NAME"
                 )
             blocked = False  # what non-custodians see is the searchable collection
+        if signal is not None and signal not in SIGNALS:
+            # A count of zero for a misspelt signal could end up in a sworn declaration.
+            raise BadOptionError(
+                f"unknown signal {signal!r}: give one of {', '.join(SIGNALS)}"
+            )
         self.blocked = blocked
         self.jurisdiction = jurisdiction.upper() if jurisdiction else None
         self.signal = signal

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from faceledger.errors import ManifestError, UnsafePathError
+from faceledger.errors import ManifestError, ManifestHeaderError, UnsafePathError
 from faceledger.ingest.names import path_locator
 from faceledger.records import Provenance
 
@@ -47,12 +47,6 @@ MANIFEST_FIELDS = (
 MAX_LINE_BYTES = 1 << 20
 _REGION = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
 _JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
-
-
-class ManifestHeaderError(ManifestError):
-    """The manifest as a whole is unusable (no 'path' column, unknown encoding): a usage error."""
-
-    exit_code = 2
 
 
 Row = tuple[int, dict | None, str | None]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine
 
-from faceledger.errors import ConfigError
+from faceledger.errors import BadOptionError
 
 __all__ = ["read_document", "secure_delete", "checkpoint", "inside"]
 
@@ -17,13 +17,13 @@ def read_document(path: Path, what: str) -> tuple[str, str]:
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        raise ConfigError(f"cannot read the {what} file {path}: {exc.strerror}") from exc
+        raise BadOptionError(f"cannot read the {what} file {path}: {exc.strerror}") from exc
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"the {what} file {path} is not UTF-8 text") from exc
+        raise BadOptionError(f"the {what} file {path} is not UTF-8 text") from exc
     if not text.strip():
-        raise ConfigError(f"the {what} file {path} is empty")
+        raise BadOptionError(f"the {what} file {path} is empty")
     return text, hashlib.sha256(data).hexdigest()
 
 

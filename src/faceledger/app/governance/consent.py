@@ -13,7 +13,7 @@ from faceledger.app.governance.common import read_document
 from faceledger.app.policy import reevaluate_photos
 from faceledger.catalog import schema as t
 from faceledger.clock import as_utc, iso, utcnow
-from faceledger.errors import ConfigError
+from faceledger.errors import BadOptionError
 
 if TYPE_CHECKING:
     from faceledger.app.library import Actor, Library
@@ -29,7 +29,7 @@ def record_consent(
     lib.authorize(actor, "consent.record")
     for name, value in (("--subject", subject), ("--purpose", purpose), ("--term", term)):
         if not value.strip():
-            raise ConfigError(f"{name} must not be empty")
+            raise BadOptionError(f"{name} must not be empty")
     text, digest = read_document(release_file, "release")
     now = utcnow()
     with lib.writing() as conn:

@@ -22,7 +22,7 @@ from faceledger.app.governance.holds import held_photo_ids
 from faceledger.app.placement import place_faces
 from faceledger.catalog import schema as t
 from faceledger.clock import iso, utcnow
-from faceledger.errors import ConfigError, NotFoundError
+from faceledger.errors import BadOptionError, NotFoundError
 
 if TYPE_CHECKING:
     from faceledger.app.library import Actor, Library
@@ -160,7 +160,7 @@ def erase(
     """Erase one face, one photo (file and faces) or every face matched to an opt-out."""
     lib.authorize(actor, "erase")
     if sum(x is not None for x in (face, photo, optout)) != 1:
-        raise ConfigError("give exactly one of --face ID, --photo ID or --optout ID")
+        raise BadOptionError("give exactly one of --face ID, --photo ID or --optout ID")
     with lib.catalog.engine.connect() as conn:
         if face is not None:
             if conn.scalar(select(t.faces.c.id).where(t.faces.c.id == face)) is None:

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, insert, or_, select, update
 from faceledger import audit
 from faceledger.catalog import schema as t
 from faceledger.clock import iso, utcnow
-from faceledger.errors import ConfigError, NotFoundError
+from faceledger.errors import BadOptionError, ConfigError, NotFoundError
 from faceledger.photo_lists import read_photo_ids
 
 if TYPE_CHECKING:
@@ -35,23 +35,23 @@ def parse_scope(scope: str) -> tuple[str, Any]:
     if kind == "jurisdiction" and value:
         country, _, sub = value.partition("-")
         if len(country) != 2 or not country.isalpha() or (sub and not 1 <= len(sub) <= 3):
-            raise ConfigError(f"{value!r} is not a region code; write e.g. US-IL or FR")
+            raise BadOptionError(f"{value!r} is not a region code; write e.g. US-IL or FR")
         return kind, value.upper()
     if kind == "optout" and value.isdigit():
         return kind, int(value)
     if kind == "photos" and value:
         ids = read_photo_ids(Path(value))
         if not ids:
-            raise ConfigError(f"the photo list {value} holds no photo ids")
+            raise BadOptionError(f"the photo list {value} holds no photo ids")
         return kind, sorted(set(ids))
-    raise ConfigError(f"cannot read the hold scope {scope!r}; give {SCOPE_HELP}")
+    raise BadOptionError(f"cannot read the hold scope {scope!r}; give {SCOPE_HELP}")
 
 
 def create_hold(lib: Library, actor: Actor, matter: str, scope: str) -> dict[str, Any]:
     """Place a legal hold for ``matter`` over ``scope``."""
     lib.authorize(actor, "hold.manage")
     if not matter.strip():
-        raise ConfigError("a hold needs the matter it is for, e.g. --matter 1:21-cv-00135")
+        raise BadOptionError("a hold needs the matter it is for, e.g. --matter 1:21-cv-00135")
     kind, value = parse_scope(scope)
     with lib.writing() as conn:
         if kind == "optout" and conn.scalar(

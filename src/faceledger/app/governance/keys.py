@@ -22,7 +22,7 @@ from faceledger.catalog import schema as t
 from faceledger.catalog.crypto import KEY_ENV, AesGcmSealer, generate_key_file, load_key
 from faceledger.catalog.vectors import VectorSealer
 from faceledger.config import Settings
-from faceledger.errors import AnchorError, ConfigError, KeyMissingError
+from faceledger.errors import AnchorError, BadOptionError, KeyMissingError
 
 if TYPE_CHECKING:
     from faceledger.app.library import Actor, Library
@@ -128,7 +128,7 @@ def open_index(catalog: Catalog, data: bytes) -> bytes:
 def new_key_file(library_root: Path, path: Path) -> str:
     """Write a new key to ``path``, which must lie outside the library; return its key id."""
     if inside(path, library_root):
-        raise ConfigError(
+        raise BadOptionError(
             f"{path} is inside the library directory {library_root}: keep the key elsewhere, "
             "or anyone who copies the library can read its vectors"
         )

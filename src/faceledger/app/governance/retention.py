@@ -13,7 +13,7 @@ from faceledger.app.governance.destruction import destroy
 from faceledger.app.governance.holds import held_photo_ids
 from faceledger.catalog import schema as t
 from faceledger.clock import iso, utcnow
-from faceledger.errors import ConfigError
+from faceledger.errors import BadOptionError
 from faceledger.policy import destruction_due
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ def mark_purpose_satisfied(
     """
     lib.authorize(actor, "retention.run")
     if not reason.strip():
-        raise ConfigError("--reason is required: say why the purpose is satisfied")
+        raise BadOptionError("--reason is required: say why the purpose is satisfied")
     f, ps = t.faces, t.photo_sources
     chosen = or_(
         f.c.id.in_([int(i) for i in face_ids]),

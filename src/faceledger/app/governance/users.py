@@ -14,7 +14,7 @@ from faceledger import audit
 from faceledger.app.governance.attestations import has_current_attestation
 from faceledger.catalog import schema as t
 from faceledger.clock import iso, utcnow
-from faceledger.errors import ConfigError, NotFoundError, PermissionDenied
+from faceledger.errors import BadOptionError, ConfigError, NotFoundError, PermissionDenied
 from faceledger.policy import CUSTOMER_TYPES, ROLES
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ _dummy: tuple[PasswordHasher, str] | None = None
 def _check_region(region: str) -> str:
     country, _, sub = region.partition("-")
     if not (len(country) == 2 and country.isalpha() and (not sub or 1 <= len(sub) <= 3)):
-        raise ConfigError(f"{region!r} is not a region code; write 'FR' or 'US-IL'")
+        raise BadOptionError(f"{region!r} is not a region code; write 'FR' or 'US-IL'")
     return region.upper()
 
 
@@ -60,11 +60,11 @@ def add_user(
     """Create a user with a role (and, for customers, a customer type and region)."""
     lib.authorize(actor, "users.manage")
     if not name or len(name) > 64 or not name.isprintable():
-        raise ConfigError("a user name is 1-64 printable characters")
+        raise BadOptionError("a user name is 1-64 printable characters")
     if role not in ROLES:
-        raise ConfigError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+        raise BadOptionError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
     if customer_type is not None and customer_type not in CUSTOMER_TYPES:
-        raise ConfigError(
+        raise BadOptionError(
             f"customer type must be one of {', '.join(CUSTOMER_TYPES)}, not {customer_type!r}"
         )
     region = _check_region(region) if region else None
