@@ -187,7 +187,7 @@ def test_a_name_that_is_not_utf8_is_stored_losslessly_and_shown_escaped(backend,
     (source,) = photo["sources"]
     assert source["locator"].endswith("caf\\xe9.jpg")
     assert locator_bytes(source["locator"]) == good  # lossless
-    human = cli(backend, "show", "photo", "1")
+    human = cli(backend, "--no-wrap", "show", "photo", "1")  # a long path may fold
     assert "caf\\xe9.jpg" in human.stdout
     again = _json(cli(backend, "ingest", str(folder), "--json"))  # a rerun adds nothing
     assert again["photos_already_stored"] == 1 and again["sources_added"] == 0
