@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from faceledger import audit
-from faceledger.discovery.queries import Selection, count, sources, vector_dates
+from faceledger.catalog.discovery import Selection, count, sources, vector_dates
 from faceledger.library import Actor, Library
 
 __all__ = ["answer", "QUESTIONS"]
