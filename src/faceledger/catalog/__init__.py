@@ -12,7 +12,8 @@ the caller's transaction) returning dataclasses or plain values:
   ``users`` (users, api_keys, attestations), ``holds`` (legal_holds, deferred_actions),
   ``consents``, ``optouts`` (optouts, optout_faces), ``sites`` (websites),
   ``policy_versions``, ``productions`` (productions, production_items), and ``discovery``
-  (the read-only discovery questions and the report's counts).
+  (the read-only discovery questions and the report's counts);
+- ``maintenance``: SQLite's secure delete and WAL checkpoint, a liveness check.
 
 Two exceptions, each on purpose: :mod:`faceledger.audit.log` keeps the audit_log table's SQL,
 because the audit package owns its hash chain and nothing may append to it any other way; and
