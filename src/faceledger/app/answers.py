@@ -6,7 +6,7 @@ from typing import Any
 
 from faceledger import audit
 from faceledger.app.library import Actor, Library
-from faceledger.discovery.queries import Selection, count, sources, vector_dates
+from faceledger.catalog.discovery import Selection, count, sources, vector_dates
 
 __all__ = ["answer", "QUESTIONS"]
 

@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, insert, select
 
 from faceledger import audit
 from faceledger.app.library import Actor, Library
-from faceledger.catalog import schema as t
-from faceledger.catalog.store import ACTIVE
+from faceledger.catalog import discovery as catalog_discovery
+from faceledger.catalog import productions as catalog_productions
+from faceledger.catalog.discovery import Selection
 from faceledger.clock import iso, utcnow
 from faceledger.discovery.people import DEFAULT_THRESHOLD, estimate_people
 from faceledger.discovery.production import (
@@ -28,12 +28,9 @@ from faceledger.discovery.production import (
     ProductionItem,
     write_production,
 )
-from faceledger.discovery.queries import Selection
 from faceledger.errors import InputError, NotFoundError
 
 __all__ = ["people", "locate", "produce", "report"]
-
-f = t.faces
 
 
 # -- class size -----------------------------------------------------------------------------
@@ -97,35 +94,8 @@ def _photo_details(
     """Matched faces grouped by photo, with provenance and vector dates (vault rows included)."""
     if not face_hits:
         return []
-    where = [f.c.id.in_(list(face_hits)), ACTIVE, t.photos.c.status == "active"]
-    if not include_vault:
-        where.append(f.c.blocked.is_(False))
     with lib.catalog.engine.connect() as conn:
-        rows = (
-            conn.execute(
-                select(
-                    f.c.id,
-                    f.c.photo_id,
-                    f.c.ordinal,
-                    f.c.box_top,
-                    f.c.box_right,
-                    f.c.box_bottom,
-                    f.c.box_left,
-                    f.c.blocked,
-                    f.c.model,
-                    f.c.model_version,
-                    f.c.vector_collected_at,
-                    t.photos.c.sha256,
-                    t.photos.c.taken_at,
-                    t.photos.c.stored_path,
-                )
-                .select_from(f.join(t.photos))
-                .where(*where)
-                .order_by(f.c.photo_id, f.c.ordinal)
-            )
-            .mappings()
-            .all()
-        )
+        rows = catalog_discovery.located_faces(conn, face_hits, include_vault)
         sources = lib.catalog.sources(conn, [r["photo_id"] for r in rows])
     photos: dict[int, dict[str, Any]] = {}
     for row in rows:
@@ -194,7 +164,7 @@ def locate(
     queries: list[np.ndarray] = []
     probe_report: list[dict[str, Any]] = []
     if face_id is not None:
-        ids, vectors = lib.catalog.vectors((f.c.id == int(face_id)) & ACTIVE)
+        ids, vectors = lib.catalog.vectors(catalog_discovery.one_face(face_id))
         if not len(ids):
             raise NotFoundError(f"no face with id {face_id}")
         queries.append(vectors[0])
@@ -260,42 +230,16 @@ def locate(
 # -- productions ----------------------------------------------------------------------------
 def _selected_photo_ids(lib: Library, selection: Selection) -> list[int]:
     with lib.catalog.engine.connect() as conn:
-        return list(
-            conn.scalars(
-                select(f.c.photo_id)
-                .where(selection.faces_where())
-                .distinct()
-                .order_by(f.c.photo_id)
-            )
-        )
+        return catalog_discovery.selected_photo_ids(conn, selection)
 
 
 def _production_items(lib: Library, photo_ids: Iterable[int]) -> list[ProductionItem]:
     ids = list(photo_ids)
     with lib.catalog.engine.connect() as conn:
-        photos = {
-            r.id: r
-            for r in conn.execute(
-                select(
-                    t.photos.c.id, t.photos.c.stored_path, t.photos.c.format, t.photos.c.status
-                ).where(t.photos.c.id.in_(ids))
-            )
-        }
+        photos = catalog_productions.photo_files(conn, ids)
         sources = lib.catalog.sources(conn, ids)
-        faces: dict[int, list] = {i: [] for i in ids}
-        for r in conn.execute(
-            select(f.c.photo_id, f.c.vector_collected_at, f.c.blocked).where(
-                f.c.photo_id.in_(ids), ACTIVE
-            )
-        ):
-            faces[r.photo_id].append(r)
-        regions: dict[int, set[str]] = {i: set() for i in ids}
-        for r in conn.execute(
-            select(t.jurisdictions.c.photo_id, t.jurisdictions.c.region).where(
-                t.jurisdictions.c.photo_id.in_(ids)
-            )
-        ):
-            regions[r.photo_id].add(r.region)
+        faces = catalog_productions.face_facts(conn, ids)
+        regions = catalog_productions.photo_regions(conn, ids)
     items = []
     for pid in ids:
         row = photos.get(pid)
@@ -328,13 +272,6 @@ def _production_items(lib: Library, photo_ids: Iterable[int]) -> list[Production
     return items
 
 
-def _next_number(conn, matter: str) -> int:
-    last = conn.scalar(
-        select(func.max(t.productions.c.last_number)).where(t.productions.c.matter == matter)
-    )
-    return (last or 0) + 1
-
-
 def produce(
     lib: Library,
     actor: Actor,
@@ -364,39 +301,27 @@ def produce(
         raise InputError("the selection holds no photos; nothing to produce")
     items = _production_items(lib, photo_ids)
     with lib.catalog.engine.connect() as conn:
-        first_number = _next_number(conn, matter)
+        first_number = catalog_productions.next_number(conn, matter)
         head = audit.head(conn)  # the log as the production is made: its manifest names it
     volume = f"{prefix}{first_number:0{width}d}"
     result = write_production(Path(out_dir), prefix, first_number, items, volume, width, head)
     try:
         with lib.writing() as conn:
-            if _next_number(conn, matter) != first_number:
+            if catalog_productions.next_number(conn, matter) != first_number:
                 raise ProductionError(
                     f"another production of matter {matter!r} was recorded meanwhile; run again"
                 )
-            production_id = conn.execute(
-                insert(t.productions).values(
-                    matter=matter,
-                    prefix=prefix,
-                    first_number=result.first_number,
-                    last_number=result.last_number,
-                    out_dir=str(Path(out_dir).resolve()),
-                    manifest_sha256=result.manifest_sha256,
-                    produced_by=actor.name,
-                    produced_at=utcnow(),
-                )
-            ).inserted_primary_key[0]
-            conn.execute(
-                insert(t.production_items),
-                [
-                    {
-                        "production_id": production_id,
-                        "bates": doc.bates,
-                        "photo_id": doc.photo_id,
-                        "sha256": doc.sha256,
-                    }
-                    for doc in result.documents
-                ],
+            production_id = catalog_productions.insert_production(
+                conn,
+                matter=matter,
+                prefix=prefix,
+                first_number=result.first_number,
+                last_number=result.last_number,
+                out_dir=str(Path(out_dir).resolve()),
+                manifest_sha256=result.manifest_sha256,
+                produced_by=actor.name,
+                produced_at=utcnow(),
+                items=[(doc.bates, doc.photo_id, doc.sha256) for doc in result.documents],
             )
             audit.append(
                 conn,

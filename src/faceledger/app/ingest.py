@@ -23,13 +23,11 @@ from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
 
-from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 
 from faceledger import audit
 from faceledger.app.library import Actor, Library
 from faceledger.app.placement import Decider, NewFaces, Place, place_faces
-from faceledger.catalog import schema as t
 from faceledger.config import Settings
 from faceledger.errors import FaceledgerError, InputError, LibraryError, StorageError, UsageError
 from faceledger.faces import FaceEngine
@@ -216,12 +214,7 @@ def ingest(
     # Header and encoding errors surface now, before a run is recorded; rows are read lazily.
     manifest_items = [iter_manifest(m, encoding=encoding, root=root) for m in manifests]
     with _run_lock(lib.root):
-        with lib.writing() as conn:  # an older run still 'running' was killed
-            conn.execute(
-                update(t.ingest_runs)
-                .where(t.ingest_runs.c.status == "running")
-                .values(status="interrupted")
-            )
+        lib.catalog.interrupt_running_runs()  # an older run still 'running' was killed
         inputs = [str(p) for p in folders] + [f"manifest:{m}" for m in manifests]
         inputs += [f"warc:{w}" for w in warcs]
         run_id = lib.catalog.start_run(inputs, actor.name)

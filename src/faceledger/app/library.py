@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection
 
 from faceledger import audit
 from faceledger.app.governance import keys, vault  # governance hooks: encryption, vault access
-from faceledger.catalog import VAULT, Catalog
-from faceledger.catalog import schema as t
+from faceledger.catalog import Catalog
+from faceledger.catalog import faces as catalog_faces
+from faceledger.catalog import policy_versions as catalog_policy
+from faceledger.catalog import users as catalog_users
 from faceledger.catalog.placement import PLACED, CatalogFeed, Place
 from faceledger.clock import iso, utcnow
 from faceledger.config import Settings
@@ -83,7 +85,7 @@ class Library:
             atomic_write(lib.policy_path, default_policy_text().encode())
         with lib.catalog.begin() as conn:
             if lib.catalog.get_meta(OWNER_KEY, conn) is None:
-                conn.execute(insert(t.users).values(name=owner, role="admin", created_at=utcnow()))
+                catalog_users.insert_user(conn, owner, "admin", utcnow())
                 lib.catalog.set_meta(conn, OWNER_KEY, owner)
                 lib.record_policy(conn, owner)
                 audit.append(conn, owner, "init", details={"library": str(lib.root.resolve())})
@@ -111,12 +113,12 @@ class Library:
         """The user named ``name`` (default: the owner), refusing disabled or unknown users."""
         name = name or self.catalog.get_meta(OWNER_KEY)
         with self.catalog.engine.connect() as conn:
-            row = conn.execute(select(t.users).where(t.users.c.name == name)).mappings().first()
+            row = catalog_users.user_by_name(conn, name)
         if row is None:
             raise PermissionDenied(f"no user named {name!r}; `faceledger users list` shows them")
-        if row["disabled"]:
+        if row.disabled:
             raise PermissionDenied(f"user {name!r} is disabled")
-        return Actor(row["name"], row["role"], row["customer_type"], row["region"])
+        return Actor(row.name, row.role, row.customer_type, row.region)
 
     def authorize(self, actor: Actor, action: str) -> None:
         """Raise PermissionDenied unless ``actor``'s role allows ``action``."""
@@ -149,30 +151,26 @@ class Library:
         version = self.policy_version()
         if self._policy is None or self._policy[0] != version:
             with self.catalog.engine.connect() as conn:
-                body = conn.scalar(
-                    select(t.policy_versions.c.body).where(t.policy_versions.c.id == version)
-                )
+                body = catalog_policy.body(conn, version)
             self._policy = (version, load_policy(body or default_policy_text()))
         return self._policy[1]
 
     def policy_version(self) -> int | None:
         """Id of the policy version in force."""
         with self.catalog.engine.connect() as conn:
-            return conn.scalar(select(func.max(t.policy_versions.c.id)))
+            return catalog_policy.latest_id(conn)
 
     def policy_summary(self) -> dict[str, Any]:
         """The policy in force, its version, and whether the file has unapplied edits."""
         body = self.policy_file_text()
         with self.catalog.engine.connect() as conn:
-            row = conn.execute(
-                select(t.policy_versions).order_by(t.policy_versions.c.id.desc()).limit(1)
-            ).mappings().first()  # fmt: skip
+            row = catalog_policy.latest(conn)
         return self.policy.model_dump(mode="json") | {
-            "in_force": {"version_id": row["id"], "applied_by": row["applied_by"],
-                         "applied_at": iso(row["applied_at"])} if row else None,
+            "in_force": {"version_id": row.id, "applied_by": row.applied_by,
+                         "applied_at": iso(row.applied_at)} if row else None,
             "file": str(self.policy_path),
             "file_has_unapplied_edits": row is None
-            or hashlib.sha256(body.encode()).hexdigest() != row["sha256"],
+            or hashlib.sha256(body.encode()).hexdigest() != row.sha256,
         }  # fmt: skip
 
     def policy_file_text(self) -> str:
@@ -190,19 +188,11 @@ class Library:
         body = self.policy_file_text()
         policy = load_policy(body)  # a ConfigError here leaves the version in force as it was
         digest = hashlib.sha256(body.encode()).hexdigest()
-        last = conn.execute(
-            select(t.policy_versions.c.id, t.policy_versions.c.sha256)
-            .order_by(t.policy_versions.c.id.desc())
-            .limit(1)
-        ).first()
+        last = catalog_policy.latest(conn)
         if last is not None and last.sha256 == digest:
             version = last.id
         else:
-            version = conn.execute(
-                insert(t.policy_versions).values(
-                    body=body, sha256=digest, applied_by=actor, applied_at=utcnow()
-                )
-            ).inserted_primary_key[0]
+            version = catalog_policy.insert_version(conn, body, digest, actor, utcnow())
         self._policy = (version, policy)
         return version, policy
 
@@ -274,13 +264,7 @@ class Library:
 
     def _has_blocked_faces(self, photo_id: int) -> bool:
         with self.catalog.engine.connect() as conn:
-            return bool(
-                conn.scalar(
-                    select(func.count())
-                    .select_from(t.faces)
-                    .where(t.faces.c.photo_id == photo_id, VAULT)
-                )
-            )
+            return catalog_faces.has_vault_faces(conn, photo_id)
 
     def show_face(self, actor: Actor, face_id: int) -> dict[str, Any]:
         """One face (not its vector); a blocked face is 'not found' for all but custodians."""

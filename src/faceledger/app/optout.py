@@ -9,13 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert, select
-
 from faceledger import audit
 from faceledger.app.library import Actor, Library
 from faceledger.app.placement import Decider
 from faceledger.app.probes import Probe, Wanted, read_probe
-from faceledger.catalog import schema as t
+from faceledger.catalog import faces as catalog_faces
+from faceledger.catalog import optouts as catalog_optouts
+from faceledger.catalog.optouts import OptOut
 from faceledger.clock import iso, utcnow
 from faceledger.errors import InputError, NotFoundError
 from faceledger.faces import FaceBackend
@@ -57,21 +57,10 @@ def submit_optout(
     )
     decider = Decider.for_library(lib)
     with lib.writing() as conn:
-        optout_id = conn.execute(
-            insert(t.optouts).values(
-                name=name,
-                email=email,
-                region=region,
-                status=status,
-                submitted_by=actor.name,
-                submitted_at=utcnow(),
-            )
-        ).inserted_primary_key[0]
-        photo_of = dict(
-            conn.execute(
-                select(t.faces.c.id, t.faces.c.photo_id).where(t.faces.c.id.in_(list(matches)))
-            ).all()
+        optout_id = catalog_optouts.insert_optout(
+            conn, name, email, region, status, actor.name, utcnow()
         )
+        photo_of = catalog_faces.photo_of(conn, list(matches))
         for face_id, distance in matches.items():
             lib.catalog.add_jurisdictions(
                 conn,
@@ -101,31 +90,18 @@ def list_optouts(lib: Library, actor: Actor) -> list[dict[str, Any]]:
     """Every opt-out request with its status and number of matched faces."""
     lib.authorize(actor, "optout.list")
     with lib.catalog.engine.connect() as conn:
-        rows = (
-            conn.execute(
-                select(t.optouts, func.count(t.optout_faces.c.face_id).label("matched_faces"))
-                .select_from(t.optouts.outerjoin(t.optout_faces))
-                .group_by(t.optouts.c.id)
-                .order_by(t.optouts.c.id)
-            )
-            .mappings()
-            .all()
-        )
-    return [_optout_dict(r) | {"matched_faces": r["matched_faces"]} for r in rows]
+        rows = catalog_optouts.optouts(conn)
+    return [_optout_dict(r) | {"matched_faces": r.matched_faces} for r in rows]
 
 
 def show_optout(lib: Library, actor: Actor, optout_id: int) -> dict[str, Any]:
     """One opt-out request and the ids of the faces it matched."""
     lib.authorize(actor, "optout.list")
     with lib.catalog.engine.connect() as conn:
-        row = conn.execute(select(t.optouts).where(t.optouts.c.id == optout_id)).mappings().first()
+        row = catalog_optouts.optout(conn, optout_id)
         if row is None:
             raise NotFoundError(f"no opt-out with id {optout_id}; `faceledger optout list`")
-        faces = conn.execute(
-            select(t.optout_faces.c.face_id, t.optout_faces.c.distance).where(
-                t.optout_faces.c.optout_id == optout_id
-            )
-        ).all()
+        faces = catalog_optouts.matched_faces(conn, optout_id)
     with lib.writing() as conn:
         audit.append(conn, actor.name, "optout.show", {"optouts": [optout_id]})
     return _optout_dict(row) | {
@@ -133,13 +109,13 @@ def show_optout(lib: Library, actor: Actor, optout_id: int) -> dict[str, Any]:
     }
 
 
-def _optout_dict(row) -> dict[str, Any]:
+def _optout_dict(row: OptOut) -> dict[str, Any]:
     return {
-        "id": row["id"],
-        "name": row["name"],
-        "email": row["email"],
-        "region": row["region"],
-        "status": row["status"],
-        "submitted_by": row["submitted_by"],
-        "submitted_at": iso(row["submitted_at"]),
+        "id": row.id,
+        "name": row.name,
+        "email": row.email,
+        "region": row.region,
+        "status": row.status,
+        "submitted_by": row.submitted_by,
+        "submitted_at": iso(row.submitted_at),
     }

@@ -22,13 +22,16 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import Connection, delete, insert, literal, select
+from sqlalchemy import Connection
 
 from faceledger import audit
+from faceledger.catalog import consents as catalog_consents
+from faceledger.catalog import faces as catalog_faces
+from faceledger.catalog import optouts as catalog_optouts
+from faceledger.catalog import photos as catalog_photos
 from faceledger.catalog import placement as catalog_placement
-from faceledger.catalog import schema as t
+from faceledger.catalog import sites as catalog_sites
 from faceledger.catalog.placement import Place
-from faceledger.catalog.store import current_consent
 from faceledger.catalog.vectors import from_blob
 from faceledger.clock import utcnow
 from faceledger.index import VectorIndex, in_memory
@@ -169,27 +172,9 @@ class Decider:
         """A decider over ``lib``'s policy (or ``policy``), sites registry and opt-outs."""
         catalog = lib.catalog
         with catalog.engine.connect() as conn:
-            publisher_regions = dict(
-                conn.execute(
-                    select(t.websites.c.domain, t.websites.c.publisher_region).where(
-                        t.websites.c.publisher_region.is_not(None)
-                    )
-                ).all()
-            )
-            consented = frozenset(
-                conn.scalars(select(t.consents.c.subject_ref).where(current_consent(utcnow())))
-            )
-            rows = conn.execute(
-                select(
-                    t.faces.c.id,
-                    t.faces.c.vector,
-                    t.faces.c.vector_key_id,
-                    t.optouts.c.id,
-                    t.optouts.c.region,
-                )
-                .select_from(t.optout_faces.join(t.faces).join(t.optouts))
-                .where(t.faces.c.status == "active")
-            ).all()
+            publisher_regions = catalog_sites.publisher_regions(conn)
+            consented = catalog_consents.consented_subjects(conn, utcnow())
+            rows = catalog_optouts.matched_vectors(conn)
         optout_of_face = {r[0]: (r[3], r[4]) for r in rows}
         ids = np.array([r[0] for r in rows], np.int64)
         vectors = np.array([from_blob(r[1], r[2], catalog.sealer) for r in rows], np.float32)
@@ -258,11 +243,7 @@ class Decider:
     # -- catalog updates -------------------------------------------------------------------
     def link_optout(self, conn: Connection, optout_id: int, face_id: int, distance: float) -> None:
         """Record that a face matched an opt-out (so its vector blocks later arrivals too)."""
-        conn.execute(
-            insert(t.optout_faces).values(
-                optout_id=optout_id, face_id=face_id, distance=distance, matched_at=utcnow()
-            )
-        )
+        catalog_optouts.link_face(conn, optout_id, face_id, distance)
 
     def reevaluate(
         self, conn: Connection, catalog: Catalog, photo_ids: Sequence[int] | None = None
@@ -271,36 +252,18 @@ class Decider:
 
         Idempotent: a second call with nothing changed moves no face.
         """
-        scope = t.photos.c.id.in_(photo_ids) if photo_ids is not None else True
+        scope = catalog_photos.scope(photo_ids)
         self._refresh_derived(conn, photo_ids)
         by_photo: dict[int, list[tuple[int, str, str]]] = defaultdict(list)
-        rows = conn.execute(
-            select(
-                t.jurisdictions.c.photo_id,
-                t.jurisdictions.c.face_id,
-                t.jurisdictions.c.region,
-                t.jurisdictions.c.signal,
-            ).where(t.jurisdictions.c.photo_id.in_(select(t.photos.c.id).where(scope)))
-        )
+        rows = catalog_photos.jurisdiction_rows(conn, scope)
         for photo_id, face_id, region, signal in rows:
             by_photo[photo_id].append((face_id, region, signal))
         copies: dict[int, list[tuple[str | None, str | None]]] = defaultdict(list)
         if self.consent_rules_active:  # read provenance only when a rule needs it
-            for photo_id, site, ref in conn.execute(
-                select(
-                    t.photo_sources.c.photo_id, t.websites.c.domain, t.photo_sources.c.subject_ref
-                )
-                .select_from(t.photo_sources.outerjoin(t.websites))
-                .where(t.photo_sources.c.photo_id.in_(select(t.photos.c.id).where(scope)))
-            ):
+            for photo_id, site, ref in catalog_photos.copies(conn, scope):
                 copies[photo_id].append((site, ref))
         to_block, to_unblock = [], []
-        faces = conn.execute(
-            select(t.faces.c.id, t.faces.c.photo_id, t.faces.c.blocked).where(
-                t.faces.c.status == "active",
-                t.faces.c.photo_id.in_(select(t.photos.c.id).where(scope)),
-            )
-        )
+        faces = catalog_faces.blocks_of_photos(conn, scope)
         for face_id, photo_id, blocked in faces:
             mine = [
                 Jurisdiction(r, s) for f, r, s in by_photo.get(photo_id, ()) if f in (0, face_id)
@@ -319,20 +282,4 @@ class Decider:
 
     def _refresh_derived(self, conn: Connection, photo_ids: Sequence[int] | None) -> None:
         """Rebuild uploader and publisher jurisdictions from provenance and the registry."""
-        jscope = t.jurisdictions.c.photo_id.in_(photo_ids) if photo_ids is not None else True
-        sscope = t.photo_sources.c.photo_id.in_(photo_ids) if photo_ids is not None else True
-        conn.execute(
-            delete(t.jurisdictions).where(jscope, t.jurisdictions.c.signal.in_(DERIVED_SIGNALS))
-        )
-        ps, j = t.photo_sources, t.jurisdictions
-        derived = {
-            "uploader": select(ps.c.photo_id, ps.c.uploader_region)
-            .where(sscope, ps.c.uploader_region.is_not(None)),
-            "publisher": select(ps.c.photo_id, t.websites.c.publisher_region)
-            .select_from(ps.join(t.websites))
-            .where(sscope, t.websites.c.publisher_region.is_not(None)),
-        }  # fmt: skip
-        # In the database, not through Python: 385k rows at 10^6 faces (BENCHMARKS.md).
-        for signal, query in derived.items():
-            rows = query.add_columns(literal(0), literal(signal)).distinct()
-            conn.execute(insert(j).from_select(["photo_id", "region", "face_id", "signal"], rows))
+        catalog_photos.refresh_derived(conn, photo_ids, DERIVED_SIGNALS)

@@ -9,11 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select, update
-
 from faceledger import audit
 from faceledger.app.library import Actor, Library
-from faceledger.catalog import schema as t
+from faceledger.catalog import sites as catalog_sites
 from faceledger.clock import as_utc, iso, utcnow
 from faceledger.errors import ManifestError
 
@@ -81,12 +79,9 @@ def import_sites(lib: Library, actor: Actor, path: Path) -> dict[str, int]:
     with lib.writing() as conn:
         for row in rows:
             values = {**row, "updated_at": utcnow()}
-            found = conn.scalar(select(t.websites.c.id).where(t.websites.c.domain == row["domain"]))
-            if found is None:
-                conn.execute(insert(t.websites).values(**values))
+            if catalog_sites.upsert_site(conn, values):
                 added += 1
             else:
-                conn.execute(update(t.websites).where(t.websites.c.id == found).values(**values))
                 updated += 1
         audit.append(
             conn,
@@ -100,24 +95,13 @@ def import_sites(lib: Library, actor: Actor, path: Path) -> dict[str, int]:
 def list_sites(lib: Library, actor: Actor) -> list[dict[str, Any]]:
     """Every website in the registry, with how many provenance rows cite it."""
     lib.authorize(actor, "sites.list")
-    from sqlalchemy import func
-
     with lib.catalog.engine.connect() as conn:
-        rows = (
-            conn.execute(
-                select(t.websites, func.count(t.photo_sources.c.id).label("sources"))
-                .select_from(t.websites.outerjoin(t.photo_sources))
-                .group_by(t.websites.c.id)
-                .order_by(t.websites.c.domain)
-            )
-            .mappings()
-            .all()
-        )
+        rows = catalog_sites.sites(conn)
     return [
         {
-            **{k: row[k] for k in SITE_FIELDS},
-            "sources": row["sources"],
-            "terms_retrieved_at": iso(row["terms_retrieved_at"]),
+            **{k: getattr(row, k) for k in SITE_FIELDS},
+            "sources": row.sources,
+            "terms_retrieved_at": iso(row.terms_retrieved_at),
         }
         for row in rows
     ]

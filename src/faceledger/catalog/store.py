@@ -97,6 +97,15 @@ class Catalog:
                 )
             ).inserted_primary_key[0]
 
+    def interrupt_running_runs(self) -> int:
+        """Mark runs still 'running' (killed before they finished) as interrupted."""
+        with self.begin() as conn:
+            return conn.execute(
+                update(t.ingest_runs)
+                .where(t.ingest_runs.c.status == "running")
+                .values(status="interrupted")
+            ).rowcount
+
     def finish_run(self, run_id: int, counters: dict[str, int], status: str = "finished") -> None:
         """Record the end of an ingest run and its counters."""
         with self.begin() as conn:

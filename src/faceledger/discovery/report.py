@@ -9,7 +9,6 @@ import base64
 import html
 import io
 import textwrap
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,11 +18,10 @@ import matplotlib
 matplotlib.use("Agg")  # no display: files only
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
-from sqlalchemy import Connection, func, select  # noqa: E402
+from sqlalchemy import Connection  # noqa: E402
 
 from faceledger.audit.anchor import AuditHead  # noqa: E402
-from faceledger.catalog import schema as t  # noqa: E402
-from faceledger.clock import as_utc  # noqa: E402
+from faceledger.catalog import discovery as catalog_discovery  # noqa: E402
 
 __all__ = ["ReportData", "gather", "audit_head_line", "render_html", "render_pdf"]
 
@@ -50,53 +48,12 @@ def gather(
     audit_head: AuditHead | None = None,
 ) -> ReportData:
     """Counts per (region, signal), per month of vector collection and per website."""
-    f, j, ps, w = t.faces, t.jurisdictions, t.photo_sources, t.websites
     data = ReportData(matter, generated_at, audit_head=audit_head)
-    active = f.c.status == "active"
-    data.totals = {
-        "faces": conn.scalar(select(func.count()).select_from(f).where(active)) or 0,
-        "blocked_faces": conn.scalar(
-            select(func.count()).select_from(f).where(active, f.c.blocked.is_(True))) or 0,
-        "photos": conn.scalar(select(func.count()).select_from(t.photos)
-                              .where(t.photos.c.status == "active")) or 0,
-    }  # fmt: skip
-    face_of_row = (f.c.photo_id == j.c.photo_id) & ((j.c.face_id == 0) | (j.c.face_id == f.c.id))
-    rows = conn.execute(
-        select(j.c.region, j.c.signal, func.count(func.distinct(f.c.id)),
-               func.count(func.distinct(f.c.photo_id)),
-               func.sum(f.c.blocked.cast(matplotlib_int())))
-        .select_from(j.join(f, face_of_row)).where(active)
-        .group_by(j.c.region, j.c.signal).order_by(j.c.region, j.c.signal)
-    ).all()  # fmt: skip
-    data.by_jurisdiction = [
-        {"region": r, "signal": s, "faces": nf, "photos": np_, "blocked_faces": int(nb or 0)}
-        for r, s, nf, np_, nb in rows
-    ]
-    months: Counter[str] = Counter()
-    blocked_months: Counter[str] = Counter()
-    for when, blocked in conn.execute(select(f.c.vector_collected_at, f.c.blocked).where(active)):
-        month = as_utc(when).strftime("%Y-%m")
-        months[month] += 1
-        blocked_months[month] += int(bool(blocked))
-    data.vector_months = [(m, months[m], blocked_months[m]) for m in sorted(months)]
-    site_rows = conn.execute(
-        select(w.c.domain, w.c.publisher, w.c.publisher_region,
-               func.count(func.distinct(ps.c.photo_id)), func.count(ps.c.id))
-        .select_from(w.join(ps)).group_by(w.c.id)
-        .order_by(func.count(func.distinct(ps.c.photo_id)).desc()).limit(top_sites)
-    ).all()  # fmt: skip
-    data.by_website = [
-        {"website": d, "publisher": p, "publisher_region": r, "photos": n, "source_rows": s}
-        for d, p, r, n, s in site_rows
-    ]
+    data.totals = catalog_discovery.report_totals(conn)
+    data.by_jurisdiction = catalog_discovery.report_by_jurisdiction(conn)
+    data.vector_months = catalog_discovery.report_vector_months(conn)
+    data.by_website = catalog_discovery.report_by_website(conn, top_sites)
     return data
-
-
-def matplotlib_int():
-    """The SQL integer type, for summing booleans portably."""
-    from sqlalchemy import Integer
-
-    return Integer()
 
 
 def _figures(data: ReportData) -> list[tuple[str, plt.Figure]]:

@@ -26,13 +26,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
-from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from faceledger import __version__
 from faceledger.app.answers import answer
 from faceledger.app.library import Actor, Library
 from faceledger.app.search import Probe, search_faces
+from faceledger.catalog.maintenance import ping
 from faceledger.config import Settings
 from faceledger.errors import (
     FaceledgerError,
@@ -296,8 +296,7 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/healthz", summary="Is the service up and its catalog reachable", tags=["service"])
     def healthz(svc: ServiceDep) -> dict[str, str]:
         """No authentication and no counts: only whether the catalog answers."""
-        with svc.lib.catalog.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        ping(svc.lib.catalog.engine)
         return {"status": "ok", "version": __version__}
 
     @app.post(

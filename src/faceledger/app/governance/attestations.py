@@ -6,11 +6,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection
 
 from faceledger import audit
 from faceledger.app.governance.common import read_document
-from faceledger.catalog import schema as t
+from faceledger.catalog import users as catalog_users
 from faceledger.clock import as_utc, iso, utcnow
 from faceledger.errors import NotFoundError, PermissionDenied
 
@@ -24,7 +24,7 @@ DEFAULT_VALID_DAYS = 365
 
 
 def _user_id(conn: Connection, name: str) -> int:
-    found = conn.scalar(select(t.users.c.id).where(t.users.c.name == name))
+    found = catalog_users.user_id(conn, name)
     if found is None:
         raise NotFoundError(f"no user named {name!r}; `faceledger users list` shows them")
     return found
@@ -48,11 +48,7 @@ def attest(
     expires = now + timedelta(days=valid_days)
     with lib.writing() as conn:
         user_id = _user_id(conn, name)
-        new_id = conn.execute(
-            insert(t.attestations).values(
-                user_id=user_id, statement=text, sha256=digest, signed_at=now, expires_at=expires
-            )
-        ).inserted_primary_key[0]
+        new_id = catalog_users.insert_attestation(conn, user_id, text, digest, now, expires)
         audit.append(conn, actor.name, "attest", {"attestations": [new_id]},
                      {"user": name, "sha256": digest, "expires_at": iso(expires)})  # fmt: skip
     return {"attestation": new_id, "user": name, "sha256": digest, "signed_at": iso(now),
@@ -62,10 +58,6 @@ def attest(
 def has_current_attestation(conn: Connection, user: str) -> bool:
     """Whether ``user`` has signed an attestation that has not expired."""
     now = as_utc(utcnow())
-    rows = conn.execute(
-        select(t.attestations.c.expires_at)
-        .select_from(t.attestations.join(t.users))
-        .where(t.users.c.name == user, t.users.c.disabled.is_(False))
-    ).scalars().all()  # fmt: skip
+    rows = catalog_users.attestation_expiries(conn, user)
     # Compared in Python: SQLite returns naive datetimes, which as_utc reads as UTC.
     return any(expires is None or as_utc(expires) > now for expires in rows)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine
-
+from faceledger.catalog.maintenance import checkpoint, secure_delete
 from faceledger.errors import BadOptionError
 
 __all__ = ["read_document", "secure_delete", "checkpoint", "inside"]
@@ -25,22 +24,6 @@ def read_document(path: Path, what: str) -> tuple[str, str]:
     if not text.strip():
         raise BadOptionError(f"the {what} file {path} is empty")
     return text, hashlib.sha256(data).hexdigest()
-
-
-def secure_delete(conn: Connection) -> None:
-    """Make SQLite zero the space freed by this connection's deletes and updates.
-
-    Without it a wiped vector blob survives in the page's free space, readable with a hex editor.
-    """
-    if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("PRAGMA secure_delete=ON")
-
-
-def checkpoint(engine: Engine) -> None:
-    """Fold the SQLite write-ahead log into the database and empty it (old page images go)."""
-    if engine.dialect.name == "sqlite":
-        with engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def inside(path: Path, root: Path) -> bool:

@@ -6,12 +6,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select
-
 from faceledger import audit
 from faceledger.app.governance.common import read_document
 from faceledger.app.policy import reevaluate_photos
-from faceledger.catalog import schema as t
+from faceledger.catalog import consents as catalog_consents
+from faceledger.catalog import photos as catalog_photos
 from faceledger.clock import as_utc, iso, utcnow
 from faceledger.errors import BadOptionError
 
@@ -33,18 +32,15 @@ def record_consent(
     text, digest = read_document(release_file, "release")
     now = utcnow()
     with lib.writing() as conn:
-        consent_id = conn.execute(insert(t.consents).values(
-            subject_ref=subject, purpose=purpose, term=term, release_sha256=digest,
-            release_text=text, recorded_by=actor.name, recorded_at=now,
-            expires_at=as_utc(expires_at),
-        )).inserted_primary_key[0]  # fmt: skip
+        consent_id = catalog_consents.insert_consent(
+            conn, subject, purpose, term, digest, text, actor.name, now, as_utc(expires_at)
+        )
         audit.append(conn, actor.name, "consent.record", {"consents": [consent_id]},
                      {"subject": subject, "purpose": purpose, "term": term,
                       "release_sha256": digest})  # fmt: skip
     # Photos collected under this subject may now be searchable (where policy needs consent).
     with lib.catalog.engine.connect() as conn:
-        photo_ids = sorted(set(conn.scalars(
-            select(t.photo_sources.c.photo_id).where(t.photo_sources.c.subject_ref == subject))))
+        photo_ids = catalog_photos.of_subject(conn, subject)
     moved = reevaluate_photos(lib, actor, "consent.apply", photo_ids) if photo_ids else None
     return {"consent": consent_id, "subject": subject, "purpose": purpose, "term": term,
             "release_sha256": digest, "recorded_at": iso(now),
@@ -55,17 +51,11 @@ def record_consent(
 def list_consents(lib: Library, actor: Actor, subject: str | None = None) -> list[dict[str, Any]]:
     """Consent records (not the release texts), newest first."""
     lib.authorize(actor, "consent.list")
-    c = t.consents
-    stmt = select(c.c.id, c.c.subject_ref, c.c.purpose, c.c.term, c.c.release_sha256,
-                  c.c.recorded_by, c.c.recorded_at, c.c.expires_at, c.c.revoked_at
-                  ).order_by(c.c.id.desc())  # fmt: skip
-    if subject:
-        stmt = stmt.where(c.c.subject_ref == subject)
     with lib.catalog.engine.connect() as conn:
         return [
             {"consent": r.id, "subject": r.subject_ref, "purpose": r.purpose, "term": r.term,
              "release_sha256": r.release_sha256, "recorded_by": r.recorded_by,
              "recorded_at": iso(r.recorded_at), "expires_at": iso(r.expires_at),
              "revoked_at": iso(r.revoked_at)}
-            for r in conn.execute(stmt)
+            for r in catalog_consents.consents(conn, subject)
         ]  # fmt: skip

@@ -14,13 +14,14 @@ import hashlib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, delete, insert, select, update
-
 from faceledger import audit
 from faceledger.app.governance.common import checkpoint, secure_delete
 from faceledger.app.governance.holds import held_photo_ids
 from faceledger.app.placement import place_faces
-from faceledger.catalog import schema as t
+from faceledger.catalog import faces as catalog_faces
+from faceledger.catalog import holds as catalog_holds
+from faceledger.catalog import optouts as catalog_optouts
+from faceledger.catalog import photos as catalog_photos
 from faceledger.clock import iso, utcnow
 from faceledger.errors import BadOptionError, NotFoundError
 
@@ -35,21 +36,6 @@ _CHUNK = 500
 def _chunks(ids: list[int]) -> Iterable[list[int]]:
     for start in range(0, len(ids), _CHUNK):
         yield ids[start : start + _CHUNK]
-
-
-def _defer(conn: Connection, action: str, kind: str, object_id: int, reason: str,
-           actor: str) -> int | None:  # fmt: skip
-    """Record a request that a hold blocks (once: a repeated request adds no second row)."""
-    d = t.deferred_actions
-    exists = conn.scalar(select(d.c.id).where(
-        d.c.action == action, d.c.object_kind == kind, d.c.object_id == object_id,
-        d.c.done_at.is_(None)))  # fmt: skip
-    if exists is not None:
-        return None
-    return conn.execute(insert(d).values(
-        action=action, object_kind=kind, object_id=object_id, reason=reason,
-        requested_by=actor, requested_at=utcnow(),
-    )).inserted_primary_key[0]  # fmt: skip
 
 
 def destroy(
@@ -72,9 +58,7 @@ def destroy(
         held = held_photo_ids(conn)
         photos = {}
         for chunk in _chunks(want_photos):
-            for row in conn.execute(select(t.photos.c.id, t.photos.c.sha256, t.photos.c.status,
-                                           t.photos.c.stored_path)
-                                    .where(t.photos.c.id.in_(chunk))):  # fmt: skip
+            for row in catalog_photos.for_destruction(conn, chunk):
                 photos[row.id] = row
         for pid in want_photos:
             if pid not in photos:
@@ -82,26 +66,22 @@ def destroy(
         live_photos = [p for p in want_photos if photos[p].status == "active"]
         face_rows = []
         for chunk in _chunks(sorted(want_faces)):
-            face_rows += conn.execute(select(t.faces.c.id, t.faces.c.photo_id, t.faces.c.vector)
-                                      .where(t.faces.c.id.in_(chunk), t.faces.c.status == "active")
-                                      ).all()  # fmt: skip
+            face_rows += catalog_faces.active_with_vectors(conn, chunk)
         for chunk in _chunks(live_photos):
-            face_rows += conn.execute(select(t.faces.c.id, t.faces.c.photo_id, t.faces.c.vector)
-                                      .where(t.faces.c.photo_id.in_(chunk),
-                                             t.faces.c.status == "active")).all()  # fmt: skip
+            face_rows += catalog_faces.active_of_photos(conn, chunk)
         faces = {r.id: r for r in face_rows}
 
         deferred = []
         for pid in live_photos:
             if pid in held:
-                new = _defer(conn, action, "photo", pid, rule, actor.name)
+                new = catalog_holds.defer(conn, action, "photo", pid, rule, actor.name)
                 deferred.append({"photo": pid, "deferred_action": new})
         photo_targets = [p for p in live_photos if p not in held]
         face_targets = []
         for fid, row in sorted(faces.items()):
             if row.photo_id in held:
                 if row.photo_id not in live_photos:  # a held photo's faces wait with it
-                    new = _defer(conn, action, "face", fid, rule, actor.name)
+                    new = catalog_holds.defer(conn, action, "face", fid, rule, actor.name)
                     deferred.append({"face": fid, "deferred_action": new})
             else:
                 face_targets.append(fid)
@@ -117,18 +97,14 @@ def destroy(
         ]
         place_faces(conn, lib.catalog, destroy=face_targets, now=now)
         for chunk in _chunks(face_targets):
-            conn.execute(delete(t.jurisdictions).where(t.jurisdictions.c.face_id.in_(chunk)))
-            conn.execute(delete(t.optout_faces).where(t.optout_faces.c.face_id.in_(chunk)))
+            catalog_photos.delete_face_jurisdictions(conn, chunk)
+            catalog_optouts.unlink_faces(conn, chunk)
         for chunk in _chunks(photo_targets):
-            conn.execute(update(t.photos).where(t.photos.c.id.in_(chunk)).values(
-                status="destroyed", destroyed_at=now, stored_path=None, gps_lat=None,
-                gps_lon=None,
-            ))  # fmt: skip
-            conn.execute(delete(t.jurisdictions).where(t.jurisdictions.c.photo_id.in_(chunk)))
+            catalog_photos.mark_destroyed(conn, chunk, now)
+            catalog_photos.delete_photo_jurisdictions(conn, chunk)
         done = [int(i) for i in deferred_ids]
         for chunk in _chunks(done):
-            conn.execute(update(t.deferred_actions).where(t.deferred_actions.c.id.in_(chunk))
-                         .values(done_at=now))  # fmt: skip
+            catalog_holds.mark_deferred_done(conn, chunk, now)
         entry = None
         if face_targets or photo_targets or done:
             entry = audit.append(
@@ -163,42 +139,39 @@ def erase(
         raise BadOptionError("give exactly one of --face ID, --photo ID or --optout ID")
     with lib.catalog.engine.connect() as conn:
         if face is not None:
-            if conn.scalar(select(t.faces.c.id).where(t.faces.c.id == face)) is None:
+            if not catalog_faces.exists(conn, face):
                 raise NotFoundError(f"no face with id {face}")
             return destroy(lib, actor, face_ids=[face], action="erase",
                            rule=f"erasure request: face {face}")  # fmt: skip
         if photo is not None:
             return destroy(lib, actor, photo_ids=[photo], action="erase",
                            rule=f"erasure request: photo {photo}")  # fmt: skip
-        if conn.scalar(select(t.optouts.c.id).where(t.optouts.c.id == optout)) is None:
+        if not catalog_optouts.exists(conn, optout):
             raise NotFoundError(f"no opt-out with id {optout}")
-        ids = list(conn.scalars(select(t.optout_faces.c.face_id)
-                                .where(t.optout_faces.c.optout_id == optout)))  # fmt: skip
+        ids = catalog_optouts.matched_face_ids(conn, optout)
     return destroy(lib, actor, face_ids=ids, action="erase",
                    rule=f"erasure request: opt-out {optout}")  # fmt: skip
 
 
 def carry_out_deferred(lib: Library, actor: Actor) -> dict[str, Any]:
     """Carry out every deferred request whose items no active hold covers any more."""
-    d = t.deferred_actions
     with lib.catalog.engine.connect() as conn:
-        pending = conn.execute(select(d).where(d.c.done_at.is_(None))).mappings().all()
+        pending = catalog_holds.pending_deferred(conn)
         held = held_photo_ids(conn)
-        face_photo = dict(conn.execute(
-            select(t.faces.c.id, t.faces.c.photo_id).where(t.faces.c.id.in_(
-                [r["object_id"] for r in pending if r["object_kind"] == "face"]))
-        ).all())  # fmt: skip
+        face_photo = catalog_faces.photo_of(
+            conn, [r.object_id for r in pending if r.object_kind == "face"]
+        )
     groups: dict[str, dict[str, list[int]]] = {}
     still_held = []
     for r in pending:
-        kind, oid = r["object_kind"], r["object_id"]
+        kind, oid = r.object_kind, r.object_id
         photo_id = oid if kind == "photo" else face_photo.get(oid)
         if photo_id in held:
-            still_held.append(r["id"])
+            still_held.append(r.id)
             continue
-        g = groups.setdefault(r["action"], {"faces": [], "photos": [], "ids": []})
+        g = groups.setdefault(r.action, {"faces": [], "photos": [], "ids": []})
         g["faces" if kind == "face" else "photos"].append(oid)
-        g["ids"].append(r["id"])
+        g["ids"].append(r.id)
     results = []
     for action, g in groups.items():
         results.append(destroy(

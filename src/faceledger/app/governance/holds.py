@@ -9,10 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, insert, or_, select, update
+from sqlalchemy import Connection
 
 from faceledger import audit
-from faceledger.catalog import schema as t
+from faceledger.catalog import holds as catalog_holds
+from faceledger.catalog import optouts as catalog_optouts
+from faceledger.catalog.holds import held_photo_ids
 from faceledger.clock import iso, utcnow
 from faceledger.errors import BadOptionError, ConfigError, NotFoundError
 from faceledger.photo_lists import read_photo_ids
@@ -54,16 +56,11 @@ def create_hold(lib: Library, actor: Actor, matter: str, scope: str) -> dict[str
         raise BadOptionError("a hold needs the matter it is for, e.g. --matter 1:21-cv-00135")
     kind, value = parse_scope(scope)
     with lib.writing() as conn:
-        if kind == "optout" and conn.scalar(
-            select(t.optouts.c.id).where(t.optouts.c.id == value)
-        ) is None:  # fmt: skip
+        if kind == "optout" and not catalog_optouts.exists(conn, value):
             raise NotFoundError(f"no opt-out with id {value}")
         now = utcnow()
-        hold_id = conn.execute(insert(t.legal_holds).values(
-            matter=matter, scope_kind=kind, scope_value=value, created_by=actor.name,
-            created_at=now,
-        )).inserted_primary_key[0]  # fmt: skip
-        photos = _scope_photos(conn, kind, value)
+        hold_id = catalog_holds.insert_hold(conn, matter, kind, value, actor.name, now)
+        photos = catalog_holds.scope_photos(conn, kind, value)
         audit.append(conn, actor.name, "hold.create", {"holds": [hold_id]},
                      {"matter": matter, "scope": kind, "value": value,
                       "photos_now": len(photos)})  # fmt: skip
@@ -75,18 +72,15 @@ def list_holds(lib: Library, actor: Actor, include_released: bool = True) -> lis
     """Every hold, newest first, with how many photos it covers now."""
     lib.authorize(actor, "hold.list")
     with lib.catalog.engine.connect() as conn:
-        stmt = select(t.legal_holds).order_by(t.legal_holds.c.id.desc())
-        if not include_released:
-            stmt = stmt.where(t.legal_holds.c.released_at.is_(None))
         out = []
-        for r in conn.execute(stmt).mappings():
-            active = r["released_at"] is None
+        for r in catalog_holds.holds(conn, include_released):
+            active = r.released_at is None
             out.append({
-                "hold": r["id"], "matter": r["matter"], "scope": r["scope_kind"],
-                "value": r["scope_value"], "created_by": r["created_by"],
-                "created_at": iso(r["created_at"]), "released_by": r["released_by"],
-                "released_at": iso(r["released_at"]), "active": active,
-                "photos_held": len(_scope_photos(conn, r["scope_kind"], r["scope_value"]))
+                "hold": r.id, "matter": r.matter, "scope": r.scope_kind,
+                "value": r.scope_value, "created_by": r.created_by,
+                "created_at": iso(r.created_at), "released_by": r.released_by,
+                "released_at": iso(r.released_at), "active": active,
+                "photos_held": len(catalog_holds.scope_photos(conn, r.scope_kind, r.scope_value))
                 if active else 0,
             })  # fmt: skip
         return out
@@ -98,50 +92,16 @@ def release_hold(lib: Library, actor: Actor, hold_id: int) -> dict[str, Any]:
 
     lib.authorize(actor, "hold.manage")
     with lib.writing() as conn:
-        row = conn.execute(
-            select(t.legal_holds).where(t.legal_holds.c.id == hold_id)
-        ).mappings().first()  # fmt: skip
+        row = catalog_holds.hold(conn, hold_id)
         if row is None:
             raise NotFoundError(f"no legal hold with id {hold_id}; `faceledger hold list`")
-        if row["released_at"] is not None:
-            raise ConfigError(f"hold {hold_id} was already released on {iso(row['released_at'])}")
-        conn.execute(update(t.legal_holds).where(t.legal_holds.c.id == hold_id)
-                     .values(released_by=actor.name, released_at=utcnow()))  # fmt: skip
+        if row.released_at is not None:
+            raise ConfigError(f"hold {hold_id} was already released on {iso(row.released_at)}")
+        catalog_holds.release(conn, hold_id, actor.name, utcnow())
         audit.append(conn, actor.name, "hold.release", {"holds": [hold_id]},
-                     {"matter": row["matter"]})  # fmt: skip
+                     {"matter": row.matter})  # fmt: skip
     done = carry_out_deferred(lib, actor)
-    return {"hold": hold_id, "matter": row["matter"], "released": True, "deferred": done}
-
-
-def _scope_photos(conn: Connection, kind: str, value: Any) -> set[int]:
-    """Ids of the photos (any status) a scope covers now."""
-    if kind == "all":
-        return set(conn.scalars(select(t.photos.c.id)))
-    if kind == "jurisdiction":
-        region = str(value).upper()
-        j = t.jurisdictions
-        return set(conn.scalars(
-            select(j.c.photo_id).where(or_(j.c.region == region, j.c.region.like(f"{region}-%")))
-        ))  # fmt: skip
-    if kind == "optout":
-        return set(conn.scalars(
-            select(t.faces.c.photo_id).select_from(t.optout_faces.join(t.faces))
-            .where(t.optout_faces.c.optout_id == int(value))
-        ))  # fmt: skip
-    if kind == "photos":
-        return {int(i) for i in value or ()}
-    raise ConfigError(f"unknown hold scope {kind!r} in the catalog")
-
-
-def held_photo_ids(conn: Connection) -> set[int]:
-    """Ids of every photo that some active legal hold covers now (its faces are held too)."""
-    held: set[int] = set()
-    for kind, value in conn.execute(
-        select(t.legal_holds.c.scope_kind, t.legal_holds.c.scope_value)
-        .where(t.legal_holds.c.released_at.is_(None))
-    ):  # fmt: skip
-        held |= _scope_photos(conn, kind, value)
-    return held
+    return {"hold": hold_id, "matter": row.matter, "released": True, "deferred": done}
 
 
 def is_held(conn: Connection, photo_id: int) -> bool:

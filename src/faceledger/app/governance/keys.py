@@ -12,13 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, select, update
-
 from faceledger import audit
 from faceledger.app.governance.common import checkpoint, inside, secure_delete
 from faceledger.audit import anchor
 from faceledger.catalog import Catalog
-from faceledger.catalog import schema as t
+from faceledger.catalog import faces as catalog_faces
 from faceledger.catalog.crypto import KEY_ENV, AesGcmSealer, generate_key_file, load_key
 from faceledger.catalog.vectors import VectorSealer
 from faceledger.config import Settings
@@ -95,9 +93,7 @@ def expected_key_id(catalog: Catalog) -> str | None:
         return recorded
     # A library given a key from the start never rotated: its sealed rows say which key.
     with catalog.engine.connect() as conn:
-        return conn.scalar(
-            select(t.faces.c.vector_key_id).where(t.faces.c.vector_key_id.is_not(None)).limit(1)
-        )
+        return catalog_faces.sealed_key_id(conn)
 
 
 def seal_index(catalog: Catalog) -> Callable[[bytes], bytes] | None:
@@ -214,26 +210,18 @@ def rotate(lib: Library, actor: Actor, new_key_path: Path) -> dict[str, Any]:
     count = 0
     with lib.writing() as conn:
         secure_delete(conn)  # the old blobs (maybe plain) must not survive in free pages
-        rows = conn.execute(
-            select(t.faces.c.id, t.faces.c.vector, t.faces.c.vector_key_id)
-            .where(t.faces.c.vector.is_not(None))
-        ).all()  # fmt: skip
-        stmt = (
-            update(t.faces)
-            .where(t.faces.c.id == bindparam("fid"))
-            .values(vector=bindparam("blob"), vector_key_id=bindparam("kid"))
-        )
+        rows = catalog_faces.stored_vectors(conn)
         batch = []
         for face_id, blob, kid in rows:
             old_ids.add(kid)
             plain = old_sealer.open(blob, kid)
             batch.append({"fid": face_id, "blob": new_sealer.seal(plain), "kid": new_sealer.key_id})
             if len(batch) >= _BATCH:
-                conn.execute(stmt, batch)
+                catalog_faces.reseal(conn, batch)
                 count += len(batch)
                 batch = []
         if batch:
-            conn.execute(stmt, batch)
+            catalog_faces.reseal(conn, batch)
             count += len(batch)
         previous = lib.catalog.get_meta(KEY_META, conn)
         lib.catalog.set_meta(conn, KEY_META, new_sealer.key_id or "")

@@ -6,12 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import false, or_, select, update
-
 from faceledger import audit
 from faceledger.app.governance.destruction import destroy
 from faceledger.app.governance.holds import held_photo_ids
-from faceledger.catalog import schema as t
+from faceledger.catalog import faces as catalog_faces
 from faceledger.clock import iso, utcnow
 from faceledger.errors import BadOptionError
 from faceledger.policy import destruction_due
@@ -30,11 +28,7 @@ def run_retention(
     now = now or utcnow()
     policy = lib.policy
     with lib.catalog.engine.connect() as conn:
-        rows = conn.execute(
-            select(t.faces.c.id, t.faces.c.photo_id, t.faces.c.last_interaction_at,
-                   t.faces.c.purpose_satisfied_at)
-            .where(t.faces.c.status == "active")
-        ).all()  # fmt: skip
+        rows = catalog_faces.retention_rows(conn)
         held = held_photo_ids(conn)
     due: dict[str, list[int]] = {}
     faces_of: dict[int, list[int]] = {}
@@ -90,19 +84,9 @@ def mark_purpose_satisfied(
     lib.authorize(actor, "retention.run")
     if not reason.strip():
         raise BadOptionError("--reason is required: say why the purpose is satisfied")
-    f, ps = t.faces, t.photo_sources
-    chosen = or_(
-        f.c.id.in_([int(i) for i in face_ids]),
-        f.c.photo_id.in_([int(i) for i in photo_ids]),
-        f.c.photo_id.in_(select(ps.c.photo_id).where(ps.c.subject_ref == subject))
-        if subject else false(),
-    )  # fmt: skip
     now = utcnow()
     with lib.writing() as conn:
-        ids = sorted(conn.scalars(select(f.c.id).where(
-            chosen, f.c.status == "active", f.c.purpose_satisfied_at.is_(None))))
-        if ids:
-            conn.execute(update(f).where(f.c.id.in_(ids)).values(purpose_satisfied_at=now))
+        ids = catalog_faces.mark_purpose_satisfied(conn, face_ids, photo_ids, subject, now)
         audit.append(conn, actor.name, "retention.purpose_satisfied", {"faces": ids},
                      {"reason": reason, "subject": subject})  # fmt: skip
     return {"faces": ids, "marked_at": iso(now), "reason": reason,

@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection
 
 from faceledger import audit
 from faceledger.app.governance.attestations import has_current_attestation
-from faceledger.catalog import schema as t
+from faceledger.catalog import users as catalog_users
+from faceledger.catalog.users import User
 from faceledger.clock import iso, utcnow
 from faceledger.errors import BadOptionError, ConfigError, NotFoundError, PermissionDenied
 from faceledger.policy import CUSTOMER_TYPES, ROLES
@@ -46,8 +47,8 @@ def _check_region(region: str) -> str:
     return region.upper()
 
 
-def _user_row(conn: Connection, name: str) -> Any:
-    row = conn.execute(select(t.users).where(t.users.c.name == name)).mappings().first()
+def _user_row(conn: Connection, name: str) -> User:
+    row = catalog_users.user_by_name(conn, name)
     if row is None:
         raise NotFoundError(f"no user named {name!r}; `faceledger users list` shows them")
     return row
@@ -69,12 +70,9 @@ def add_user(
         )
     region = _check_region(region) if region else None
     with lib.writing() as conn:
-        if conn.scalar(select(t.users.c.id).where(t.users.c.name == name)) is not None:
+        if catalog_users.user_id(conn, name) is not None:
             raise ConfigError(f"a user named {name!r} already exists")
-        user_id = conn.execute(insert(t.users).values(
-            name=name, role=role, customer_type=customer_type, region=region,
-            created_at=utcnow(),
-        )).inserted_primary_key[0]  # fmt: skip
+        user_id = catalog_users.insert_user(conn, name, role, utcnow(), customer_type, region)
         details = {"name": name, "role": role, "customer_type": customer_type, "region": region}
         audit.append(conn, actor.name, "users.add", {"users": [user_id]}, details)
     return {"id": user_id, **details}
@@ -84,17 +82,14 @@ def list_users(lib: Library, actor: Actor) -> list[dict[str, Any]]:
     """Every user with role, customer type, region, state, active keys and attestation."""
     lib.authorize(actor, "users.list")
     with lib.catalog.engine.connect() as conn:
-        keys = dict(conn.execute(
-            select(t.api_keys.c.user_id, func.count())
-            .where(t.api_keys.c.revoked_at.is_(None)).group_by(t.api_keys.c.user_id)
-        ).all())  # fmt: skip
-        rows = conn.execute(select(t.users).order_by(t.users.c.id)).mappings().all()
+        keys = catalog_users.active_key_counts(conn)
+        rows = catalog_users.all_users(conn)
         return [
-            {"id": r["id"], "name": r["name"], "role": r["role"],
-             "customer_type": r["customer_type"], "region": r["region"],
-             "disabled": bool(r["disabled"]), "created_at": iso(r["created_at"]),
-             "api_keys": keys.get(r["id"], 0),
-             "attested": has_current_attestation(conn, r["name"])}
+            {"id": r.id, "name": r.name, "role": r.role,
+             "customer_type": r.customer_type, "region": r.region,
+             "disabled": r.disabled, "created_at": iso(r.created_at),
+             "api_keys": keys.get(r.id, 0),
+             "attested": has_current_attestation(conn, r.name)}
             for r in rows
         ]  # fmt: skip
 
@@ -104,23 +99,18 @@ def disable_user(lib: Library, actor: Actor, name: str) -> dict[str, Any]:
     lib.authorize(actor, "users.manage")
     with lib.writing() as conn:
         row = _user_row(conn, name)
-        if row["disabled"]:
+        if row.disabled:
             return {"name": name, "disabled": True, "changed": False, "keys_revoked": 0}
-        if row["role"] == "admin":
-            admins = conn.scalar(select(func.count()).select_from(t.users).where(
-                t.users.c.role == "admin", t.users.c.disabled.is_(False)))  # fmt: skip
+        if row.role == "admin":
+            admins = catalog_users.enabled_admins(conn)
             if admins <= 1:
                 raise PermissionDenied(
                     f"{name!r} is the last enabled admin: add another admin first"
                 )
         now = utcnow()
-        conn.execute(update(t.users).where(t.users.c.id == row["id"]).values(disabled=True))
-        revoked = conn.execute(
-            update(t.api_keys)
-            .where(t.api_keys.c.user_id == row["id"], t.api_keys.c.revoked_at.is_(None))
-            .values(revoked_at=now)
-        ).rowcount  # fmt: skip
-        audit.append(conn, actor.name, "users.disable", {"users": [row["id"]]},
+        catalog_users.disable_user(conn, row.id)
+        revoked = catalog_users.revoke_keys(conn, row.id, now)
+        audit.append(conn, actor.name, "users.disable", {"users": [row.id]},
                      {"name": name, "keys_revoked": revoked})  # fmt: skip
     return {"name": name, "disabled": True, "changed": True, "keys_revoked": revoked}
 
@@ -133,18 +123,12 @@ def new_api_key(lib: Library, actor: Actor, name: str) -> dict[str, Any]:
     digest = _hasher.hash(key)
     with lib.writing() as conn:
         row = _user_row(conn, name)
-        if row["disabled"]:
+        if row.disabled:
             raise PermissionDenied(f"user {name!r} is disabled: a key for them would not work")
         now = utcnow()
-        revoked = conn.execute(
-            update(t.api_keys)
-            .where(t.api_keys.c.user_id == row["id"], t.api_keys.c.revoked_at.is_(None))
-            .values(revoked_at=now)
-        ).rowcount  # fmt: skip
-        key_id = conn.execute(insert(t.api_keys).values(
-            user_id=row["id"], prefix=prefix, key_hash=digest, created_at=now
-        )).inserted_primary_key[0]  # fmt: skip
-        audit.append(conn, actor.name, "users.key", {"users": [row["id"]], "api_keys": [key_id]},
+        revoked = catalog_users.revoke_keys(conn, row.id, now)
+        key_id = catalog_users.insert_api_key(conn, row.id, prefix, digest, now)
+        audit.append(conn, actor.name, "users.key", {"users": [row.id], "api_keys": [key_id]},
                      {"name": name, "prefix": prefix, "revoked": revoked})  # fmt: skip
     return {"name": name, "prefix": prefix, "api_key": key, "keys_revoked": revoked,
             "note": "shown once: store it now, faceledger keeps only its hash"}  # fmt: skip
@@ -181,12 +165,7 @@ def verify_api_key(conn: Connection, key: str) -> tuple[int, str] | None:
     prefix = key_prefix(key)
     if prefix is None:
         return None
-    rows = conn.execute(
-        select(t.api_keys.c.id, t.api_keys.c.key_hash, t.users.c.name)
-        .select_from(t.api_keys.join(t.users))
-        .where(t.api_keys.c.prefix == prefix, t.api_keys.c.revoked_at.is_(None),
-               t.users.c.disabled.is_(False))
-    ).all()  # fmt: skip
+    rows = catalog_users.active_keys_with_prefix(conn, prefix)
     if not rows:
         with contextlib.suppress(VerificationError):
             _hasher.verify(_dummy_hash(), key)
@@ -211,9 +190,4 @@ def active_key_user(conn: Connection, key_id: int) -> str | None:
 
     For keys verified earlier: one lookup by primary key, no hashing.
     """
-    return conn.scalar(
-        select(t.users.c.name)
-        .select_from(t.api_keys.join(t.users))
-        .where(t.api_keys.c.id == key_id, t.api_keys.c.revoked_at.is_(None),
-               t.users.c.disabled.is_(False))
-    )  # fmt: skip
+    return catalog_users.active_key_user(conn, key_id)

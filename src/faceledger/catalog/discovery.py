@@ -1,17 +1,33 @@
-"""Read-only discovery answers: counts, sources, vector collection dates. Never mutates data."""
+"""The catalog's read-only discovery queries: counts, sources, vector collection dates, the
+faces that locate a person, the photos a production selects, the report's counts. Never
+mutates data."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, distinct, func, or_, select, true
+from sqlalchemy import ColumnElement, Connection, Integer, and_, distinct, func, or_, select, true
 
 from faceledger.catalog import schema as t
-from faceledger.clock import iso
+from faceledger.clock import as_utc, iso
 from faceledger.errors import BadOptionError, PermissionDenied
 from faceledger.policy import SIGNALS
 
-__all__ = ["Selection", "count", "sources", "vector_dates"]
+__all__ = [
+    "Selection",
+    "count",
+    "sources",
+    "vector_dates",
+    "one_face",
+    "located_faces",
+    "selected_photo_ids",
+    "report_totals",
+    "report_by_jurisdiction",
+    "report_vector_months",
+    "report_by_website",
+]
 
 f, j, ps, w, p = t.faces, t.jurisdictions, t.photo_sources, t.websites, t.photos
 
@@ -205,4 +221,111 @@ def vector_dates(conn, selection: Selection) -> list[dict[str, Any]]:
             "model_version": r["model_version"],
         }
         for r in rows
+    ]
+
+
+# -- locate, produce -------------------------------------------------------------------------
+def one_face(face_id: int) -> ColumnElement[bool]:
+    """The condition selecting active face ``face_id`` (for ``Catalog.vectors``)."""
+    return (f.c.id == int(face_id)) & (f.c.status == "active")
+
+
+def located_faces(
+    conn: Connection, face_ids: Iterable[int], include_vault: bool
+) -> list[dict[str, Any]]:
+    """Active faces of active photos among ``face_ids`` (searchable only unless
+    ``include_vault``), with box, model, vector date and photo facts; by photo and ordinal."""
+    where = [f.c.id.in_(list(face_ids)), f.c.status == "active", p.c.status == "active"]
+    if not include_vault:
+        where.append(f.c.blocked.is_(False))
+    return [
+        dict(r)
+        for r in conn.execute(
+            select(
+                f.c.id,
+                f.c.photo_id,
+                f.c.ordinal,
+                f.c.box_top,
+                f.c.box_right,
+                f.c.box_bottom,
+                f.c.box_left,
+                f.c.blocked,
+                f.c.model,
+                f.c.model_version,
+                f.c.vector_collected_at,
+                p.c.sha256,
+                p.c.taken_at,
+                p.c.stored_path,
+            )
+            .select_from(f.join(p))
+            .where(*where)
+            .order_by(f.c.photo_id, f.c.ordinal)
+        )
+        .mappings()
+        .all()
+    ]
+
+
+def selected_photo_ids(conn: Connection, selection: Selection) -> list[int]:
+    """Ids of the photos with a face in the selection, sorted."""
+    return list(
+        conn.scalars(
+            select(f.c.photo_id).where(selection.faces_where()).distinct().order_by(f.c.photo_id)
+        )
+    )
+
+
+# -- the report ------------------------------------------------------------------------------
+def report_totals(conn: Connection) -> dict[str, int]:
+    """Active faces, blocked active faces and active photos."""
+    active = f.c.status == "active"
+    return {
+        "faces": conn.scalar(select(func.count()).select_from(f).where(active)) or 0,
+        "blocked_faces": conn.scalar(
+            select(func.count()).select_from(f).where(active, f.c.blocked.is_(True))) or 0,
+        "photos": conn.scalar(select(func.count()).select_from(t.photos)
+                              .where(t.photos.c.status == "active")) or 0,
+    }  # fmt: skip
+
+
+def report_by_jurisdiction(conn: Connection) -> list[dict[str, Any]]:
+    """Per (region, signal): active faces, their photos, and how many of the faces are blocked."""
+    active = f.c.status == "active"
+    face_of_row = (f.c.photo_id == j.c.photo_id) & ((j.c.face_id == 0) | (j.c.face_id == f.c.id))
+    rows = conn.execute(
+        select(j.c.region, j.c.signal, func.count(func.distinct(f.c.id)),
+               func.count(func.distinct(f.c.photo_id)),
+               func.sum(f.c.blocked.cast(Integer())))
+        .select_from(j.join(f, face_of_row)).where(active)
+        .group_by(j.c.region, j.c.signal).order_by(j.c.region, j.c.signal)
+    ).all()  # fmt: skip
+    return [
+        {"region": r, "signal": s, "faces": nf, "photos": np_, "blocked_faces": int(nb or 0)}
+        for r, s, nf, np_, nb in rows
+    ]
+
+
+def report_vector_months(conn: Connection) -> list[tuple[str, int, int]]:
+    """(month, active face vectors collected then, of them blocked), by month."""
+    months: Counter[str] = Counter()
+    blocked_months: Counter[str] = Counter()
+    active = f.c.status == "active"
+    for when, blocked in conn.execute(select(f.c.vector_collected_at, f.c.blocked).where(active)):
+        month = as_utc(when).strftime("%Y-%m")
+        months[month] += 1
+        blocked_months[month] += int(bool(blocked))
+    return [(m, months[m], blocked_months[m]) for m in sorted(months)]
+
+
+def report_by_website(conn: Connection, top_sites: int) -> list[dict[str, Any]]:
+    """The ``top_sites`` websites with the most photos: publisher, region, photos, rows."""
+    site_rows = conn.execute(
+        select(w.c.domain, w.c.publisher, w.c.publisher_region,
+               func.count(func.distinct(ps.c.photo_id)), func.count(ps.c.id))
+        .select_from(w.join(ps)).group_by(w.c.id)
+        .order_by(func.count(func.distinct(ps.c.photo_id)).desc()).limit(top_sites)
+    ).all()  # fmt: skip
+    return [
+        {"website": d, "publisher": p_, "publisher_region": r, "photos": n, "source_rows": s}
+        for d, p_, r, n, s in site_rows
     ]

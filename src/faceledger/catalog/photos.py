@@ -1,0 +1,100 @@
+"""The catalog's SQL for photos, their provenance rows and their jurisdictions.
+
+The ingest writes (add_photo, add_source, add_jurisdictions) are :class:`Catalog` methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, literal, select, update
+
+from faceledger.catalog import schema as t
+
+__all__ = [
+    "for_destruction",
+    "mark_destroyed",
+    "of_subject",
+    "delete_face_jurisdictions",
+    "delete_photo_jurisdictions",
+    "scope",
+    "jurisdiction_rows",
+    "copies",
+    "refresh_derived",
+]
+
+p, j, ps = t.photos, t.jurisdictions, t.photo_sources
+
+
+def for_destruction(conn: Connection, photo_ids: Sequence[int]) -> list[Any]:
+    """(id, sha256, status, stored_path) rows of these photos."""
+    return conn.execute(select(p.c.id, p.c.sha256, p.c.status, p.c.stored_path)
+                        .where(p.c.id.in_(list(photo_ids)))).all()  # fmt: skip
+
+
+def mark_destroyed(conn: Connection, photo_ids: Sequence[int], now: datetime) -> None:
+    """Reduce these photos to tombstones: file path and GPS wiped, status destroyed."""
+    conn.execute(update(p).where(p.c.id.in_(list(photo_ids))).values(
+        status="destroyed", destroyed_at=now, stored_path=None, gps_lat=None,
+        gps_lon=None,
+    ))  # fmt: skip
+
+
+def of_subject(conn: Connection, subject: str) -> list[int]:
+    """Ids of the photos collected under consent subject ``subject``, sorted."""
+    return sorted(set(conn.scalars(select(ps.c.photo_id).where(ps.c.subject_ref == subject))))
+
+
+# -- jurisdictions -----------------------------------------------------------------------------
+def delete_face_jurisdictions(conn: Connection, face_ids: Sequence[int]) -> None:
+    """Delete the face-level jurisdiction rows of these faces."""
+    conn.execute(delete(j).where(j.c.face_id.in_(list(face_ids))))
+
+
+def delete_photo_jurisdictions(conn: Connection, photo_ids: Sequence[int]) -> None:
+    """Delete every jurisdiction row of these photos."""
+    conn.execute(delete(j).where(j.c.photo_id.in_(list(photo_ids))))
+
+
+def scope(photo_ids: Sequence[int] | None) -> Any:
+    """The condition on photos selecting these ids (all photos when None)."""
+    return p.c.id.in_(photo_ids) if photo_ids is not None else True
+
+
+def jurisdiction_rows(conn: Connection, scope: Any) -> list[tuple[int, int, str, str]]:
+    """(photo id, face id, region, signal) of the photos ``scope`` selects."""
+    return [tuple(r) for r in conn.execute(
+        select(j.c.photo_id, j.c.face_id, j.c.region, j.c.signal)
+        .where(j.c.photo_id.in_(select(p.c.id).where(scope)))
+    )]  # fmt: skip
+
+
+def copies(conn: Connection, scope: Any) -> list[tuple[int, str | None, str | None]]:
+    """(photo id, website, subject ref) of each provenance row of the photos ``scope`` selects."""
+    return [tuple(r) for r in conn.execute(
+        select(ps.c.photo_id, t.websites.c.domain, ps.c.subject_ref)
+        .select_from(ps.outerjoin(t.websites))
+        .where(ps.c.photo_id.in_(select(p.c.id).where(scope)))
+    )]  # fmt: skip
+
+
+def refresh_derived(
+    conn: Connection, photo_ids: Sequence[int] | None, signals: Sequence[str]
+) -> None:
+    """Rebuild uploader and publisher jurisdictions from provenance and the registry."""
+    jscope = j.c.photo_id.in_(photo_ids) if photo_ids is not None else True
+    sscope = ps.c.photo_id.in_(photo_ids) if photo_ids is not None else True
+    conn.execute(delete(j).where(jscope, j.c.signal.in_(signals)))
+    derived = {
+        "uploader": select(ps.c.photo_id, ps.c.uploader_region)
+        .where(sscope, ps.c.uploader_region.is_not(None)),
+        "publisher": select(ps.c.photo_id, t.websites.c.publisher_region)
+        .select_from(ps.join(t.websites))
+        .where(sscope, t.websites.c.publisher_region.is_not(None)),
+    }  # fmt: skip
+    # In the database, not through Python: 385k rows at 10^6 faces (BENCHMARKS.md).
+    for signal, query in derived.items():
+        rows = query.add_columns(literal(0), literal(signal)).distinct()
+        conn.execute(insert(j).from_select(["photo_id", "region", "face_id", "signal"], rows))

@@ -1,0 +1,65 @@
+"""The catalog's SQL for the sites registry (the websites table)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from faceledger.catalog import schema as t
+
+__all__ = ["Site", "upsert_site", "sites", "publisher_regions"]
+
+
+@dataclass(frozen=True)
+class Site:
+    """A website of the registry and how many provenance rows cite it."""
+
+    domain: str
+    publisher: str | None
+    publisher_region: str | None
+    terms_url: str | None
+    terms_retrieved_at: datetime | None
+    sources: int
+
+
+def upsert_site(conn: Connection, values: dict[str, Any]) -> bool:
+    """Insert the website ``values["domain"]`` or update it; True when it was new."""
+    found = conn.scalar(select(t.websites.c.id).where(t.websites.c.domain == values["domain"]))
+    if found is None:
+        conn.execute(insert(t.websites).values(**values))
+        return True
+    conn.execute(update(t.websites).where(t.websites.c.id == found).values(**values))
+    return False
+
+
+def sites(conn: Connection) -> list[Site]:
+    """Every website in the registry by domain, with how many provenance rows cite it."""
+    rows = (
+        conn.execute(
+            select(t.websites, func.count(t.photo_sources.c.id).label("sources"))
+            .select_from(t.websites.outerjoin(t.photo_sources))
+            .group_by(t.websites.c.id)
+            .order_by(t.websites.c.domain)
+        )
+        .mappings()
+        .all()
+    )
+    return [
+        Site(r["domain"], r["publisher"], r["publisher_region"], r["terms_url"],
+             r["terms_retrieved_at"], r["sources"])
+        for r in rows
+    ]  # fmt: skip
+
+
+def publisher_regions(conn: Connection) -> dict[str, str]:
+    """The publisher region of each website that has one, by domain."""
+    return dict(
+        conn.execute(
+            select(t.websites.c.domain, t.websites.c.publisher_region).where(
+                t.websites.c.publisher_region.is_not(None)
+            )
+        ).all()
+    )
