@@ -81,7 +81,7 @@ ingest_runs = Table(
     Column("id", Integer, primary_key=True),
     Column("started_at", TZ, nullable=False),
     Column("finished_at", TZ),
-    Column("status", String(16), nullable=False),  # running | finished | interrupted
+    Column("status", String(16), nullable=False),  # running | finished | interrupted | failed
     Column("actor", String(64)),
     Column("inputs", JSON, nullable=False),
     Column("counters", JSON),

@@ -142,7 +142,8 @@ def print_mapping(data: dict, indent: int = 0) -> None:
                 print_mapping(item, indent + 1)
                 out.print()
         else:
-            out.print(f"{pad}[bold]{key}[/]: {value}", highlight=False)
+            # One line however long (the terminal wraps it): a path or URL pastes whole.
+            out.print(f"{pad}[bold]{key}[/]: {value}", highlight=False, soft_wrap=True)
 
 
 def print_table(rows: list[dict], columns: list[str], title: str = "") -> None:
