@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -83,10 +84,20 @@ _ENGINE: FaceEngine | None = None
 _LIMITS: tuple[int, int] = (0, 0)
 
 
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """Workers started fresh with one BLAS/OpenMP thread each: the pool already uses every core.
+
+    OpenBLAS sizes its thread pool when the library loads, and this process loaded it already, so
+    a forked worker would keep this process's threads whatever its environment says; a worker
+    from the fork server imports dlib anew, under the environment set here first.
+    """
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
+    return multiprocessing.get_context("forkserver")
+
+
 def _init_worker(settings: Settings) -> None:
     global _ENGINE, _LIMITS
-    # One BLAS/OpenMP thread per process: the pool already uses every core.
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     _ENGINE = FaceEngine.from_settings(settings)
     _LIMITS = (settings.max_file_bytes, settings.max_pixels)
 
@@ -285,8 +296,9 @@ def ingest(
 
         try:
             with ProcessPoolExecutor(
-                settings.worker_count, initializer=_init_worker, initargs=(settings,)
-            ) as pool:
+                settings.worker_count, mp_context=_worker_context(),
+                initializer=_init_worker, initargs=(settings,),
+            ) as pool:  # fmt: skip
                 for item in _items(folders, manifest_items, warcs, settings.max_file_bytes):
                     if on_item:
                         on_item(item.name)
