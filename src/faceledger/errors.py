@@ -1,23 +1,28 @@
-"""The exception tree of faceledger, with the exit status the CLI gives each error.
+"""The exception tree of faceledger, with the exit status (CLI) and HTTP status (service) of each.
 
-FaceledgerError             4  (exit status)
- ├── UsageError             2  a bad option value, or a path given that does not exist
- │    ├── BadOptionError    2  an option value that is not valid (also a ConfigError)
- │    ├── ManifestHeaderError  2  a manifest unusable as a whole (also a ManifestError)
- │    └── AnchorError       2  a witnessed-heads file or a signing key cannot be used
- ├── ConfigError            4  bad settings or policy file
- ├── LibraryError           4  library directory missing or not initialised
- │    └── StorageError      4  the disk is full: the catalog cannot record even a failure
- ├── InputError             1  one input item cannot be used (the batch goes on)
- │    ├── DecodeError       1  not an image, truncated, corrupt
- │    ├── ImageTooLargeError  1  over the byte or pixel limit
- │    ├── UnsafePathError   1  a manifest path that escapes its base directory
- │    └── ManifestError     1  a malformed manifest row or file
- ├── ModelError             4  face model files missing or unusable
- ├── VectorIndexError       4  vector index file unreadable or inconsistent
- ├── NotFoundError          4  an id that is not in the catalog
- ├── PermissionDenied       3  the acting user's role does not allow the action
- └── KeyMissingError        4  the encryption key is not available
+FaceledgerError               4 400  (exit status, HTTP status)
+ ├── UsageError               2 400  a bad option value, or a path given that does not exist
+ │    ├── BadOptionError      2 400  an option value that is not valid (also a ConfigError)
+ │    ├── ManifestHeaderError 2 400  a manifest unusable as a whole (also a ManifestError)
+ │    └── AnchorError         2 400  a witnessed-heads file or a signing key cannot be used
+ ├── ConfigError              4 500  bad settings or policy file
+ ├── ConflictError            4 409  the request contradicts what is stored (a name taken, a
+ │                                   hold already released)
+ ├── LibraryError             4 503  library directory missing or not initialised
+ │    └── StorageError        4 507  the disk is full: the catalog cannot record even a failure
+ ├── InputError               1 422  one input item cannot be used (the batch goes on)
+ │    ├── DecodeError         1 422  not an image, truncated, corrupt
+ │    ├── ImageTooLargeError  1 413  over the byte or pixel limit
+ │    ├── UnsafePathError     1 422  a manifest path that escapes its base directory
+ │    ├── ManifestError       1 422  a malformed manifest row or file
+ │    └── LoadFileError       1 422  a load file that cannot be written or parsed
+ ├── ProductionError          4 400  a production that cannot be written as asked
+ ├── ModelError               4 500  face model files missing or unusable
+ ├── VectorIndexError         4 500  vector index file unreadable or inconsistent
+ ├── NotFoundError            4 404  an id that is not in the catalog
+ ├── PermissionDenied         3 403  the acting user's role does not allow the action
+ ├── KeyMissingError          4 503  the encryption key is not available
+ └── DecryptionError          4 500  a sealed vector does not open with its key
 
 Exit statuses: 0 everything asked for was done; 1 some items failed (the summary says which);
 2 usage errors; 3 permission refused; 4 library, configuration or not-found errors.
@@ -45,6 +50,10 @@ __all__ = [
     "PermissionDenied",
     "KeyMissingError",
     "AnchorError",
+    "ConflictError",
+    "LoadFileError",
+    "ProductionError",
+    "DecryptionError",
 ]
 
 
@@ -63,6 +72,8 @@ class FaceledgerError(Exception):
 
     #: Process exit status the CLI uses for this error.
     exit_code = 4
+    #: HTTP status the web service answers with for this error.
+    http_status = 400
 
 
 class UsageError(FaceledgerError):
@@ -74,21 +85,31 @@ class UsageError(FaceledgerError):
 class ConfigError(FaceledgerError):
     """Settings or the policy file are invalid."""
 
+    http_status = 500
+
 
 class BadOptionError(UsageError, ConfigError):
     """An option or argument value that is not valid (a ConfigError before exit codes split)."""
+
+    http_status = 400
 
 
 class LibraryError(FaceledgerError):
     """The library directory is missing, not initialised, or from a newer version."""
 
+    http_status = 503
+
 
 class StorageError(LibraryError):
     """The disk is full or over a file-size limit, so the catalog cannot record what happened."""
 
+    http_status = 507
+
 
 class InputError(FaceledgerError):
     """One input item (a file, a manifest row, a WARC record) cannot be used."""
+
+    http_status = 422
 
     exit_code = 1
 
@@ -99,6 +120,8 @@ class DecodeError(InputError):
 
 class ImageTooLargeError(InputError):
     """The image is over the configured byte or pixel limit."""
+
+    http_status = 413
 
 
 class UnsafePathError(InputError):
@@ -112,21 +135,32 @@ class ManifestError(InputError):
 class ManifestHeaderError(UsageError, ManifestError):
     """The manifest as a whole is unusable (no 'path' column, unknown encoding): a usage error."""
 
+    exit_code = 2
+    http_status = 400
+
 
 class ModelError(FaceledgerError):
     """The face model files cannot be found or loaded."""
+
+    http_status = 500
 
 
 class VectorIndexError(FaceledgerError):
     """A vector index file is unreadable or does not match the catalog."""
 
+    http_status = 500
+
 
 class NotFoundError(FaceledgerError):
     """An id that the catalog does not hold."""
 
+    http_status = 404
+
 
 class PermissionDenied(FaceledgerError):
     """The acting user's role does not allow this action."""
+
+    http_status = 403
 
     exit_code = 3
 
@@ -134,6 +168,28 @@ class PermissionDenied(FaceledgerError):
 class KeyMissingError(FaceledgerError):
     """The encryption key for stored vectors is not available."""
 
+    http_status = 503
+
 
 class AnchorError(UsageError):
     """A file of witnessed audit heads, or an Ed25519 key for them, cannot be read or used."""
+
+
+class ConflictError(FaceledgerError):
+    """The request contradicts what the catalog holds: a name already taken, a hold released."""
+
+    http_status = 409
+
+
+class LoadFileError(InputError, ValueError):
+    """A load file cannot be written or parsed as asked."""
+
+
+class ProductionError(FaceledgerError):
+    """A production cannot be written as asked (bad arguments, non-empty folder, I/O)."""
+
+
+class DecryptionError(FaceledgerError):
+    """A sealed vector could not be opened: wrong key for its key id, or the blob was altered."""
+
+    http_status = 500

@@ -17,7 +17,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from faceledger.errors import ConfigError, FaceledgerError, KeyMissingError
+from faceledger.errors import ConfigError, DecryptionError, KeyMissingError
 
 __all__ = [
     "AesGcmSealer",
@@ -35,10 +35,6 @@ NONCE_BYTES = 12
 TAG_BYTES = 16
 # Binds every blob to this format: a blob from another use of the same key will not open.
 ASSOCIATED_DATA = b"faceledger-vector-v1"
-
-
-class DecryptionError(FaceledgerError):
-    """A sealed vector could not be opened: wrong key for its key id, or the blob was altered."""
 
 
 def key_id(key: bytes) -> str:

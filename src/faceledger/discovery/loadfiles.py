@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-from faceledger.errors import InputError
+from faceledger.errors import LoadFileError
 
 __all__ = [
     "DAT_FIELDS",
@@ -77,10 +77,6 @@ OLD_DELIMITER = "\x14"  # DC4, the byte Concordance itself writes for ¶
 NEWLINE_MARKER = "\u00ae"  # ®
 _BOM = "\ufeff"
 _BATES_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-
-
-class LoadFileError(InputError, ValueError):
-    """A load file cannot be written or parsed as asked."""
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ from faceledger.discovery.loadfiles import (
     write_dat,
     write_opt,
 )
-from faceledger.errors import FaceledgerError
+from faceledger.errors import ProductionError
 
 __all__ = [
     "MANIFEST_NAME",
@@ -67,10 +67,6 @@ COMPUTED_FIELDS = frozenset({"BEGBATES", "ENDBATES", "MD5HASH", "SHA1HASH", "NAT
 _VOLUME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _EXTENSION = re.compile(r"[A-Za-z0-9]{1,16}")
 _CHUNK = 1 << 20
-
-
-class ProductionError(FaceledgerError):
-    """A production cannot be written as asked (bad arguments, non-empty folder, I/O)."""
 
 
 @dataclass(frozen=True)

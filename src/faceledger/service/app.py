@@ -36,10 +36,7 @@ from faceledger.catalog.maintenance import ping
 from faceledger.config import Settings
 from faceledger.errors import (
     FaceledgerError,
-    ImageTooLargeError,
     InputError,
-    NotFoundError,
-    PermissionDenied,
 )
 from faceledger.index import set_search_threads
 from faceledger.policy import SIGNALS
@@ -55,18 +52,9 @@ MAX_PROBES = 16
 TOP_K_MAX = 1000
 THRESHOLD_MAX = 2.0
 
-#: Most specific first: the first class an error is an instance of gives the HTTP status.
-_STATUS: tuple[tuple[type[FaceledgerError], int], ...] = (
-    (NotFoundError, 404),
-    (PermissionDenied, 403),
-    (ImageTooLargeError, 413),
-    (InputError, 422),
-)
-
-
 def status_for(exc: FaceledgerError) -> int:
-    """The HTTP status of a library error (400 for any not listed)."""
-    return next((code for cls, code in _STATUS if isinstance(exc, cls)), 400)
+    """The HTTP status of a library error (each class in errors.py names its own)."""
+    return exc.http_status
 
 
 class ErrorBody(BaseModel):

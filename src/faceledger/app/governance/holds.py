@@ -16,7 +16,7 @@ from faceledger.catalog import holds as catalog_holds
 from faceledger.catalog import optouts as catalog_optouts
 from faceledger.catalog.holds import held_photo_ids
 from faceledger.clock import iso, utcnow
-from faceledger.errors import BadOptionError, ConfigError, NotFoundError
+from faceledger.errors import BadOptionError, ConflictError, NotFoundError
 from faceledger.photo_lists import read_photo_ids
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ def release_hold(lib: Library, actor: Actor, hold_id: int) -> dict[str, Any]:
         if row is None:
             raise NotFoundError(f"no legal hold with id {hold_id}; `faceledger hold list`")
         if row.released_at is not None:
-            raise ConfigError(f"hold {hold_id} was already released on {iso(row.released_at)}")
+            raise ConflictError(f"hold {hold_id} was already released on {iso(row.released_at)}")
         catalog_holds.release(conn, hold_id, actor.name, utcnow())
         audit.append(conn, actor.name, "hold.release", {"holds": [hold_id]},
                      {"matter": row.matter})  # fmt: skip

@@ -15,7 +15,12 @@ from faceledger.app.governance.attestations import has_current_attestation
 from faceledger.catalog import users as catalog_users
 from faceledger.catalog.users import User
 from faceledger.clock import iso, utcnow
-from faceledger.errors import BadOptionError, ConfigError, NotFoundError, PermissionDenied
+from faceledger.errors import (
+    BadOptionError,
+    ConflictError,
+    NotFoundError,
+    PermissionDenied,
+)
 from faceledger.policy import CUSTOMER_TYPES, ROLES
 
 if TYPE_CHECKING:
@@ -71,7 +76,7 @@ def add_user(
     region = _check_region(region) if region else None
     with lib.writing() as conn:
         if catalog_users.user_id(conn, name) is not None:
-            raise ConfigError(f"a user named {name!r} already exists")
+            raise ConflictError(f"a user named {name!r} already exists")
         user_id = catalog_users.insert_user(conn, name, role, utcnow(), customer_type, region)
         details = {"name": name, "role": role, "customer_type": customer_type, "region": region}
         audit.append(conn, actor.name, "users.add", {"users": [user_id]}, details)
