@@ -90,6 +90,8 @@ class Library:
                 lib.record_policy(conn, owner)
                 audit.append(conn, owner, "init", details={"library": str(lib.root.resolve())})
         lib.sync_indexes()  # empty snapshots, or ones brought up to date by an upgrade
+        # governance hook: the key the library is opened with, so later opens without it refuse
+        keys.record_library_key(lib, lib.catalog.get_meta(OWNER_KEY) or owner)
         return lib
 
     @classmethod
@@ -160,8 +162,9 @@ class Library:
         with self.catalog.engine.connect() as conn:
             return catalog_policy.latest_id(conn)
 
-    def policy_summary(self) -> dict[str, Any]:
+    def policy_summary(self, actor: Actor) -> dict[str, Any]:
         """The policy in force, its version, and whether the file has unapplied edits."""
+        self.authorize(actor, "policy.show")
         body = self.policy_file_text()
         with self.catalog.engine.connect() as conn:
             row = catalog_policy.latest(conn)

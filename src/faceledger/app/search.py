@@ -8,8 +8,9 @@ import numpy as np
 
 from faceledger import audit
 from faceledger.app.library import Actor, Library
+from faceledger.app.limits import THRESHOLD_MAX, TOP_K_MAX
 from faceledger.app.probes import Probe, Wanted, read_probe
-from faceledger.errors import PermissionDenied
+from faceledger.errors import BadOptionError, PermissionDenied
 from faceledger.faces import FaceBackend
 from faceledger.policy import search_refusal
 
@@ -30,6 +31,10 @@ def search_faces(
     catalog read repeats the check (a face blocked since the index was loaded is dropped).
     """
     lib.authorize(actor, "search")
+    if not 1 <= top_k <= TOP_K_MAX:
+        raise BadOptionError(f"top_k must be between 1 and {TOP_K_MAX}, not {top_k}")
+    if threshold is not None and not 0.0 <= threshold <= THRESHOLD_MAX:
+        raise BadOptionError(f"threshold must be between 0 and {THRESHOLD_MAX}, not {threshold}")
     refusal = search_refusal(lib.policy, actor.customer_type, actor.region)
     if refusal:
         raise PermissionDenied(f"{actor.name} may not search: {refusal}")

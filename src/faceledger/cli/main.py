@@ -10,6 +10,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 
 from faceledger import __version__
 from faceledger.app.library import Library
+from faceledger.app.limits import THRESHOLD_MAX, TOP_K_MAX
 from faceledger.cli.common import (
     JsonOpt,
     cli_errors,
@@ -112,7 +113,6 @@ def init(
     if key_file is not None:
         settings = keys.key_file_for_init(settings, key_file)
     lib = Library.create(settings, owner=owner)
-    keys.record_library_key(lib, lib.catalog.get_meta("owner") or owner)
     data = {
         "library": str(settings.library.resolve()),
         "catalog": settings.catalog_url,
@@ -235,7 +235,7 @@ def search(
     ctx: typer.Context,
     images: Annotated[list[Path], typer.Argument(help="Probe photos (read into memory only).")],
     top_k: Annotated[
-        int, typer.Option("--top-k", "-k", min=1, max=1000, help="Matches to return per face.")
+        int, typer.Option("--top-k", "-k", min=1, max=TOP_K_MAX, help="Matches to return per face.")
     ] = 10,
     threshold: Annotated[
         float | None,
@@ -243,7 +243,7 @@ def search(
             "--threshold",
             "-t",
             min=0.0,
-            max=2.0,
+            max=THRESHOLD_MAX,
             help="Largest distance reported as a match (default from settings: 0.6).",
         ),
     ] = None,

@@ -31,6 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from faceledger import __version__
 from faceledger.app.answers import answer
 from faceledger.app.library import Actor, Library
+from faceledger.app.limits import THRESHOLD_MAX, TOP_K_MAX
 from faceledger.app.search import Probe, search_faces
 from faceledger.catalog.maintenance import ping
 from faceledger.config import Settings
@@ -49,8 +50,6 @@ __all__ = ["create_app", "status_for", "MAX_PROBES"]
 #: Most probe images one search request may carry.
 MAX_PROBES = 16
 #: The CLI's bounds for the same options.
-TOP_K_MAX = 1000
-THRESHOLD_MAX = 2.0
 
 def status_for(exc: FaceledgerError) -> int:
     """The HTTP status of a library error (each class in errors.py names its own)."""
