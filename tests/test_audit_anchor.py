@@ -11,7 +11,6 @@ import shutil
 import sqlite3
 import stat
 import subprocess
-import uuid
 from datetime import datetime
 from pathlib import Path
 
@@ -295,24 +294,11 @@ def test_entries_after_the_newest_witnessed_head_still_verify(root, outside):
 
 
 @pytest.fixture
-def pg_library(tmp_path, monkeypatch) -> Path:
-    if not PG_URL:
-        pytest.skip("set FACELEDGER_TEST_PG_URL to a PostgreSQL database to run this test")
-    url = make_url(PG_URL).set(drivername="postgresql+psycopg")
-    name = f"faceledger_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    db_url = url.set(database=name).render_as_string(hide_password=False)
-    monkeypatch.setenv("FACELEDGER_DATABASE_URL", db_url)
+def pg_library(tmp_path, monkeypatch, pg_database) -> Path:
+    monkeypatch.setenv("FACELEDGER_DATABASE_URL", pg_database)
     library = tmp_path / "pg-library"
     assert cli(library, "init").exit_code == 0
-    try:
-        yield library
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
+    return library
 
 
 @pytest.mark.postgres
