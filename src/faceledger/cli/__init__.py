@@ -1,7 +1,8 @@
 """The command line: Typer commands by group, each one call into ``faceledger.app``.
 
 ``main`` holds the root command and the library commands (init, ingest, search, show, stats,
-reindex, serve); ``policy`` the sites, policy, opt-out and discovery groups; ``governance`` users,
+reindex, serve); ``policy`` the sites, policy and opt-out groups; ``discovery`` the discovery
+group; ``governance`` users,
 attestations, holds, retention, erasure, consent, audit and keys; ``common`` the shared options
 and the one place library errors become exit codes.
 """

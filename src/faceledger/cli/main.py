@@ -368,12 +368,8 @@ def serve(
     uvicorn.run(web, host=host, port=port)
 
 
-# Command groups that live in modules of their own.
-from faceledger.cli import policy as cli_blocking  # noqa: E402
+# Command groups that live in modules of their own (in the order `--help` lists them).
+from faceledger.cli import discovery, governance, policy  # noqa: E402
 
-cli_blocking.register(app)
-
-
-from faceledger.cli import governance as cli_governance  # noqa: E402  (governance commands, issue 4)
-
-cli_governance.register(app)
+for group in (policy, discovery, governance):
+    group.register(app)

@@ -1,4 +1,4 @@
-"""CLI for jurisdictions and blocking: sites registry, policy, opt-outs, discovery counts."""
+"""CLI for jurisdictions and blocking: the sites registry, the policy, opt-outs."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from faceledger.cli.common import (
 )
 from faceledger.ids import checked_id
 
-__all__ = ["register", "discovery_app"]
+__all__ = ["register"]
 
 sites_app = typer.Typer(
     help="The sites registry: publisher, region and terms of each website.", no_args_is_help=True
@@ -29,25 +29,6 @@ policy_app = typer.Typer(
 optout_app = typer.Typer(
     help="Opt-out requests matched by face (the selfie is never stored).", no_args_is_help=True
 )
-discovery_app = typer.Typer(
-    help="Answers for litigation and audits: counts, sources, dates.", no_args_is_help=True
-)
-
-Jurisdiction = Annotated[
-    str | None,
-    typer.Option(
-        "--jurisdiction", "-j", help="Region code such as US-IL (a country code covers its states)."
-    ),
-]
-Blocked = Annotated[
-    bool | None,
-    typer.Option(
-        "--blocked/--searchable",
-        help="Only blocked faces (custodians) or only searchable ones; "
-        "default: both for custodians, searchable for everyone else.",
-    ),
-]
-
 
 @sites_app.command("import")
 @cli_errors
@@ -187,247 +168,8 @@ def optout_show(
     emit(show_optout(lib, actor, checked_id("opt-out", optout_id)), as_json, print_mapping)
 
 
-@discovery_app.command("count")
-@cli_errors
-def discovery_count(
-    ctx: typer.Context,
-    blocked: Blocked = None,
-    jurisdiction: Jurisdiction = None,
-    signal: Annotated[
-        str | None, typer.Option("--signal", "-s", help="gps, uploader, publisher or subject.")
-    ] = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """How many photos, faces and source URLs: in total and per signal."""
-    from faceledger.app.answers import answer
-
-    lib, actor = open_library(ctx)
-    data = answer(lib, actor, "count", blocked=blocked, jurisdiction=jurisdiction, signal=signal)
-
-    def human(d: dict) -> None:
-        rows = [{"signal": "all", **d["total"]}]
-        rows += [{"signal": s, **c} for s, c in d["by_signal"].items()]
-        scope = "blocked" if d["blocked"] else "searchable" if d["blocked"] is False else "all"
-        print_table(
-            rows,
-            ["signal", "photos", "faces", "source_urls"],
-            f"{scope} faces" + (f" tied to {d['jurisdiction']}" if d["jurisdiction"] else ""),
-        )
-
-    emit(data, as_json, human)
-
-
-def _listing(ctx: typer.Context, question: str, columns: list[str], blocked: bool | None,
-             jurisdiction: str | None, as_json: bool) -> None:  # fmt: skip
-    from faceledger.app.answers import answer
-
-    lib, actor = open_library(ctx)
-    rows = answer(lib, actor, question, blocked=blocked, jurisdiction=jurisdiction)
-    emit(rows, as_json, lambda r: print_table(r, columns))
-
-
-@discovery_app.command("sources")
-@cli_errors
-def discovery_sources(
-    ctx: typer.Context,
-    blocked: Blocked = None,
-    jurisdiction: Jurisdiction = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Source URLs, page URLs, websites, terms of service, publishers and their regions."""
-    columns = ["photo_id", "source_url", "page_url", "website", "publisher", "publisher_region",
-               "terms_url"]  # fmt: skip
-    _listing(ctx, "sources", columns, blocked, jurisdiction, as_json)
-
-
-@discovery_app.command("vector-dates")
-@cli_errors
-def discovery_vector_dates(
-    ctx: typer.Context,
-    blocked: Blocked = None,
-    jurisdiction: Jurisdiction = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Per face: id, photo, source URL, retrieval date, vector collection date and model."""
-    columns = ["face_id", "photo_id", "source_url", "retrieved_at", "vector_collected_at", "model"]
-    _listing(ctx, "vector_dates", columns, blocked, jurisdiction, as_json)
-
-
-@discovery_app.command("people")
-@cli_errors
-def discovery_people(
-    ctx: typer.Context,
-    blocked: Blocked = None,
-    jurisdiction: Jurisdiction = None,
-    threshold: Annotated[
-        float | None,
-        typer.Option("--threshold", "-t", help="Distance threshold (default 0.6, dlib's)."),
-    ] = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Estimate how many distinct people the faces show, with a range (custodians)."""
-    from faceledger.app.discovery import people
-    from faceledger.discovery.people import DEFAULT_THRESHOLD
-
-    lib, actor = open_library(ctx)
-    data = people(
-        lib,
-        actor,
-        blocked=blocked,
-        jurisdiction=jurisdiction,
-        threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
-    )
-    emit(
-        data,
-        as_json,
-        lambda d: out.print(
-            f"About {d['estimate']} people (range {d['low']}-{d['high']}) among {d['faces']} "
-            f"faces; thresholds {d['thresholds']['strict']}/{d['thresholds']['threshold']}/"
-            f"{d['thresholds']['loose']}."
-        ),
-    )
-
-
-@discovery_app.command("locate")
-@cli_errors
-def discovery_locate(
-    ctx: typer.Context,
-    matter: Annotated[str, typer.Option("--matter", "-m", help="The matter this is for.")],
-    photo: Annotated[
-        list[Path] | None,
-        typer.Option("--photo", help="Reference photo of the person (memory only; repeatable)."),
-    ] = None,
-    face: Annotated[
-        int | None, typer.Option("--face", help="Start from a stored face id (no new vector).")
-    ] = None,
-    include_vault: Annotated[
-        bool, typer.Option("--include-vault", help="Also search blocked faces.")
-    ] = False,
-    authority_file: Annotated[
-        Path | None,
-        typer.Option("--authority-file", help="Consent or court order relied on (hash recorded)."),
-    ] = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Every photo of a person, with provenance and vector dates (attested custodians)."""
-    from faceledger.app.discovery import locate
-    from faceledger.app.search import Probe
-    from faceledger.errors import UsageError
-
-    lib, actor = open_library(ctx)
-    probes = []
-    for path in photo or []:
-        try:
-            probes.append(Probe(path.name, path.read_bytes()))
-        except OSError as exc:
-            raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
-    authority_text = None
-    if authority_file is not None:
-        try:
-            authority_text = authority_file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"cannot read {authority_file}: {exc}") from exc
-    data = locate(
-        lib,
-        actor,
-        matter,
-        probes=probes,
-        face_id=None if face is None else checked_id("face", face),
-        include_vault=include_vault,
-        authority_text=authority_text,
-        authority_name=authority_file.name if authority_file else None,
-    )
-    probes.clear()
-
-    def human(d: dict) -> None:
-        rows = [
-            {
-                "photo_id": p["photo_id"],
-                "distance": p["best_distance"],
-                "blocked": p["blocked"],
-                "source": next(
-                    (s.get("source_url") or s.get("locator") for s in p["provenance"]), None
-                ),
-                "vector_collected_at": ", ".join(
-                    sorted({x["vector_collected_at"] for x in p["faces"]})
-                ),
-            }
-            for p in d["photos"]
-        ]
-        print_table(
-            rows,
-            ["photo_id", "distance", "blocked", "source", "vector_collected_at"],
-            f"{len(rows)} photos for matter {d['matter']}",
-        )
-
-    emit(data, as_json, human)
-
-
-@discovery_app.command("produce")
-@cli_errors
-def discovery_produce(
-    ctx: typer.Context,
-    matter: Annotated[str, typer.Option("--matter", "-m", help="The matter produced for.")],
-    prefix: Annotated[str, typer.Option("--prefix", help="Bates prefix, e.g. ABC.")],
-    out_dir: Annotated[Path, typer.Option("--out", help="New (or empty) production folder.")],
-    photos: Annotated[
-        Path | None,
-        typer.Option(
-            "--photos", help="Photo ids, one per line, or the JSON of `discovery locate --json`."
-        ),
-    ] = None,
-    jurisdiction: Jurisdiction = None,
-    blocked: Blocked = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Natives under Bates numbers, DAT and OPT load files, SHA-256 manifest (custodians)."""
-    from faceledger.app.discovery import produce
-    from faceledger.errors import InputError
-    from faceledger.photo_lists import read_photo_ids
-
-    if photos is not None and (jurisdiction is not None or blocked is not None):
-        raise InputError("give --photos FILE or --jurisdiction/--blocked, not both")
-    lib, actor = open_library(ctx)
-    data = produce(
-        lib,
-        actor,
-        matter,
-        prefix,
-        out_dir,
-        photo_ids=read_photo_ids(photos) if photos is not None else None,
-        jurisdiction=jurisdiction,
-        blocked=blocked,
-    )
-    emit(
-        data,
-        as_json,
-        lambda d: out.print(
-            f"Production {d['production_id']} of matter {d['matter']}: {d['documents']} "
-            f"documents, {d['first_bates']}-{d['last_bates']}, in {d['out_dir']}."
-        ),
-    )
-
-
-@discovery_app.command("report")
-@cli_errors
-def discovery_report(
-    ctx: typer.Context,
-    matter: Annotated[str, typer.Option("--matter", help="The matter the report is for.")],
-    out_file: Annotated[Path, typer.Option("--out", help="HTML file to write.")],
-    pdf: Annotated[Path | None, typer.Option("--pdf", help="Also write this PDF.")] = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Plots and tables: faces by jurisdiction and signal, vector dates by month, websites."""
-    from faceledger.app.discovery import report
-
-    lib, actor = open_library(ctx)
-    emit(report(lib, actor, matter, out_file, pdf), as_json,
-         lambda d: out.print(f"Wrote {d['html']}" + (f" and {d['pdf']}" if d.get("pdf") else "")))
-
-
 def register(app: typer.Typer) -> None:
-    """Add the sites, policy, optout and discovery command groups to ``app``."""
+    """Add the sites, policy and optout command groups to ``app``."""
     app.add_typer(sites_app, name="sites")
     app.add_typer(policy_app, name="policy")
     app.add_typer(optout_app, name="optout")
-    app.add_typer(discovery_app, name="discovery")
