@@ -17,6 +17,16 @@ from faceledger.policy import search_refusal
 __all__ = ["Probe", "search_faces"]
 
 
+def _provenance_for(actor: Actor, match: dict) -> dict:
+    """A match as ``actor`` may see it: searchers get provenance (URLs, sites, dates), not the
+    server's file system; local paths and archive offsets are for admins alone."""
+    if actor.role == "admin":
+        return match
+    provenance = [{k: v for k, v in p.items() if k != "locator"} for p in match["provenance"]]
+    source = next((p["source_url"] for p in provenance if p.get("source_url")), None)
+    return {**match, "provenance": provenance, "source": source}
+
+
 def search_faces(
     lib: Library,
     actor: Actor,
@@ -68,7 +78,8 @@ def search_faces(
         for face, row in zip(faces, hits, strict=True):
             for face_id, distance in row:
                 if face_id in details:
-                    face["matches"].append({**details[face_id], "distance": round(distance, 4)})
+                    shown = _provenance_for(actor, details[face_id])
+                    face["matches"].append({**shown, "distance": round(distance, 4)})
                     matched.append(face_id)
     with lib.writing() as conn:
         audit.append(
