@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from conftest import make_settings, shared_path
 from helpers import cli
+from sqlalchemy import select
 from test_blocking import _SETTINGS, DATASET, add_user, face_of, searched_face_ids
 
 from faceledger.app.governance import destruction
@@ -182,7 +183,12 @@ def test_optout_moves_matched_faces_to_the_vault_collection(world, lib):
     settings, data = world
     person01 = {face_of(lib, n) for n in ("img1.jpg", "img5.jpg")}
     out = submit_optout(lib, lib.actor(None), data / "img4.jpg", "US-IL", "P. One")
-    assert set(out["matched_faces"]) == person01 | {face_of(lib, "img2.jpg")}  # vault too
+    # The vault is matched too (img2's face stays linked), but an admin is not shown vault faces.
+    assert set(out["matched_faces"]) == person01
+    with lib.catalog.engine.connect() as conn:
+        linked = set(conn.scalars(select(t.optout_faces.c.face_id)
+                                  .where(t.optout_faces.c.optout_id == out["optout_id"])))
+    assert linked == person01 | {face_of(lib, "img2.jpg")}
     assert not person01 & _collection_ids(settings, "faceledger_searchable")
     assert person01 <= _collection_ids(settings, "faceledger_vault")
     assert not person01 & searched_face_ids(settings.library, data / "img4.jpg")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from faceledger import audit
+from faceledger.app.governance import vault
 from faceledger.app.library import Actor, Library
 from faceledger.app.placement import Decider
 from faceledger.app.probes import Probe, Wanted, read_probe
@@ -42,12 +43,16 @@ def submit_optout(
         raise InputError(f"{selfie}: {read.error}")
     threshold = lib.settings.optout_threshold
     matches: dict[int, float] = {}
+    in_vault: set[int] = set()  # matched faces that were already blocked
     if read.faces:
         query = read.faces[0].vector[None, :]
+        # The vault is matched for everyone, so that its faces stay blocked for this person too.
         for name_ in ("searchable", "vault"):
             distances, ids = lib.index(name_).within(query, threshold)[0]
             for d, i in zip(distances, ids, strict=True):
                 matches[int(i)] = min(float(d), matches.get(int(i), 9.0))
+                if name_ == "vault":
+                    in_vault.add(int(i))
     status = (
         "no_face"
         if not read.found
@@ -78,10 +83,19 @@ def submit_optout(
             {"optouts": [optout_id], "faces": sorted(matches)},
             {"status": status, "region": region, "blocked_now": len(moved.blocked)},
         )
+    shown = sorted(matches)
+    if in_vault and not vault.may_read_vault(lib, actor):
+        # Without vault access, an opt-out that matched only vault faces answers exactly as one
+        # that matched nothing: its answer must not reveal that blocked faces exist.
+        shown = sorted(set(matches) - in_vault)
+        if status == "matched" and not shown:
+            status = "no_match"
+    elif in_vault:
+        vault.require_vault_access(lib, actor, sorted(in_vault))  # audits the vault read
     return {
         "optout_id": optout_id,
         "status": status,
-        "matched_faces": sorted(matches),
+        "matched_faces": shown,
         "newly_blocked": len(moved.blocked),
     }
 

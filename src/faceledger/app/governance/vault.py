@@ -12,7 +12,17 @@ from faceledger.errors import PermissionDenied
 if TYPE_CHECKING:
     from faceledger.app.library import Actor, Library
 
-__all__ = ["require_vault_access"]
+__all__ = ["require_vault_access", "may_read_vault"]
+
+
+def may_read_vault(lib: Library, actor: Actor) -> bool:
+    """Whether ``actor`` may read the vault now (a custodian with a current attestation)."""
+    try:
+        lib.authorize(actor, "vault.read")
+    except PermissionDenied:
+        return False
+    with lib.catalog.engine.connect() as conn:
+        return has_current_attestation(conn, actor.name)
 
 
 def require_vault_access(lib: Library, actor: Actor, face_ids: Sequence[int] = ()) -> None:
