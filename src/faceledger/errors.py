@@ -15,6 +15,7 @@ FaceledgerError               4 400  (exit status, HTTP status)
  │    ├── ImageTooLargeError  1 413  over the byte or pixel limit
  │    ├── UnsafePathError     1 422  a manifest path that escapes its base directory
  │    ├── ManifestError       1 422  a malformed manifest row or file
+ │    ├── NoFaceError         1 422  an image in which no face is found, where one is needed
  │    └── LoadFileError       1 422  a load file that cannot be written or parsed
  ├── ProductionError          4 400  a production that cannot be written as asked
  ├── ModelError               4 500  face model files missing or unusable
@@ -54,6 +55,7 @@ __all__ = [
     "LoadFileError",
     "ProductionError",
     "DecryptionError",
+    "NoFaceError",
 ]
 
 
@@ -130,6 +132,10 @@ class UnsafePathError(InputError):
 
 class ManifestError(InputError):
     """A manifest file or row is malformed."""
+
+
+class NoFaceError(InputError):
+    """An image in which no face is found, where the request needs one."""
 
 
 class ManifestHeaderError(UsageError, ManifestError):

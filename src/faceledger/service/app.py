@@ -29,6 +29,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from faceledger import __version__
+from faceledger.app import answers_models as m
 from faceledger.app.answers import answer
 from faceledger.app.library import Actor, Library
 from faceledger.app.limits import THRESHOLD_MAX, TOP_K_MAX
@@ -41,8 +42,10 @@ from faceledger.errors import (
 )
 from faceledger.index import set_search_threads
 from faceledger.policy import SIGNALS
+from faceledger.service import api, compreface
 from faceledger.service.auth import KeyAuthenticator, actor_for_credentials
 from faceledger.service.bounds import HeavySlots, check_pixel_budget
+from faceledger.service.docs import add_docs
 from faceledger.service.uploads import read_multipart
 
 __all__ = ["create_app", "status_for", "MAX_PROBES"]
@@ -248,8 +251,13 @@ def create_app(settings: Settings) -> FastAPI:
         "search and every read of a face or photo is written to the audit log. Errors are "
         '`{"error": type, "message": text}`.',
         lifespan=lifespan,
+        docs_url=None,  # served from packaged assets by add_docs, not from a CDN
+        redoc_url=None,
     )
     app.state.faceledger = service
+    add_docs(app)
+    app.include_router(api.router)
+    app.include_router(compreface.router)
 
     @app.exception_handler(FaceledgerError)
     async def _library_error(_request: Request, exc: FaceledgerError) -> JSONResponse:
@@ -280,8 +288,13 @@ def create_app(settings: Settings) -> FastAPI:
             headers={"Content-Security-Policy": page_csp, "X-Content-Type-Options": "nosniff"},
         )
 
-    @app.get("/healthz", summary="Is the service up and its catalog reachable", tags=["service"])
-    def healthz(svc: ServiceDep) -> dict[str, str]:
+    @app.get(
+        "/healthz",
+        summary="Is the service up and its catalog reachable",
+        tags=["service"],
+        response_model=m.Health,
+    )
+    def healthz(svc: ServiceDep) -> Any:
         """No authentication and no counts: only whether the catalog answers."""
         ping(svc.lib.catalog.engine)
         return {"status": "ok", "version": __version__}
@@ -291,6 +304,8 @@ def create_app(settings: Settings) -> FastAPI:
         summary="Find stored faces that match the faces in probe photos",
         tags=["search"],
         openapi_extra=_SEARCH_BODY,
+        response_model=list[m.SearchEntry],
+        response_model_exclude_unset=True,
         responses={
             **_ERRORS,
             413: {
@@ -309,7 +324,7 @@ def create_app(settings: Settings) -> FastAPI:
         svc: ServiceDep,
         actor: ActorDep,
         body: Annotated[_SearchRequest, Depends(_read_search)],
-    ) -> list[dict[str, Any]]:
+    ) -> Any:
         """For each probe photo, each face found and its matches with their provenance.
 
         Probes are held in memory only, never written to disk or the catalog; only the
@@ -325,9 +340,11 @@ def create_app(settings: Settings) -> FastAPI:
         "/photos/{photo_id}",
         summary="A photo with its provenance, jurisdictions and faces",
         tags=["catalog"],
+        response_model=m.Photo,
+        response_model_exclude_unset=True,
         responses={**_ERRORS, **_NOT_FOUND},
     )
-    def show_photo(svc: ServiceDep, actor: ActorDep, photo_id: int) -> dict[str, Any]:
+    def show_photo(svc: ServiceDep, actor: ActorDep, photo_id: int) -> Any:
         """Blocked faces are shown to custodians only (with a current attestation)."""
         return svc.lib.show_photo(actor, photo_id)
 
@@ -335,9 +352,11 @@ def create_app(settings: Settings) -> FastAPI:
         "/faces/{face_id}",
         summary="One face: box, landmarks, model and when its vector was collected",
         tags=["catalog"],
+        response_model=m.Face,
+        response_model_exclude_unset=True,
         responses={**_ERRORS, **_NOT_FOUND},
     )
-    def show_face(svc: ServiceDep, actor: ActorDep, face_id: int) -> dict[str, Any]:
+    def show_face(svc: ServiceDep, actor: ActorDep, face_id: int) -> Any:
         """The vector itself is never returned; a blocked face is 'not found' for non-custodians."""
         return svc.lib.show_face(actor, face_id)
 
@@ -345,9 +364,11 @@ def create_app(settings: Settings) -> FastAPI:
         "/stats",
         summary="Counts of photos, sources, websites, faces and ingest runs",
         tags=["catalog"],
+        response_model=m.Stats,
+        response_model_exclude_unset=True,
         responses=_ERRORS,
     )
-    def stats(svc: ServiceDep, actor: ActorDep) -> dict[str, Any]:
+    def stats(svc: ServiceDep, actor: ActorDep) -> Any:
         """Blocked faces are counted for custodians only."""
         svc.load_searchable_index()
         return svc.lib.stats(actor)
@@ -356,6 +377,8 @@ def create_app(settings: Settings) -> FastAPI:
         "/discovery/count",
         summary="How many photos, faces and source URLs, in total and per signal",
         tags=["discovery"],
+        response_model=m.CountAnswer,
+        response_model_exclude_unset=True,
         responses=_ERRORS,
     )
     def discovery_count(
@@ -372,7 +395,7 @@ def create_app(settings: Settings) -> FastAPI:
             ),
         ] = None,
         signal: Annotated[Signal | None, Query(description="Count only this signal")] = None,
-    ) -> dict[str, Any]:
+    ) -> Any:
         """Custodians and auditors; blocked faces are in scope for custodians only."""
         return answer(
             svc.lib,

@@ -27,15 +27,19 @@ class MemoryUpload:
 
     files: list[tuple[str, bytes]] = field(default_factory=list)
     fields: dict[str, str] = field(default_factory=dict)
+    #: The form field each file came in (parallel to ``files``).
+    file_fields: list[str] = field(default_factory=list)
 
 
 class _Collector:
     """Callbacks for python-multipart that keep every part in memory, within limits."""
 
     def __init__(
-        self, file_field: str, text_fields: Iterable[str], max_file_bytes: int, max_files: int
-    ):
-        self.file_field = file_field
+        self, file_field: str | tuple[str, ...], text_fields: Iterable[str], max_file_bytes: int,
+        max_files: int,
+    ):  # fmt: skip
+        self.file_names = (file_field,) if isinstance(file_field, str) else tuple(file_field)
+        self.file_field = self.file_names[0]
         self.text_fields = frozenset(text_fields)
         self.max_file_bytes = max_file_bytes
         self.max_files = max_files
@@ -79,19 +83,19 @@ class _Collector:
         self._name = options.get(b"name", b"").decode("utf-8", "replace")
         filename = options.get(b"filename")
         self._filename = filename.decode("utf-8", "replace") if filename is not None else None
-        if self._name == self.file_field:
+        if self._name in self.file_names:
             if len(self.upload.files) >= self.max_files:
                 raise InputError(f"at most {self.max_files} images can be sent in one request")
             self._limit = self.max_file_bytes
         elif self._name in self.text_fields:
             self._limit = FIELD_MAX_BYTES
         else:
-            known = ", ".join([self.file_field, *sorted(self.text_fields)])
+            known = ", ".join([*self.file_names, *sorted(self.text_fields)])
             raise InputError(f"unexpected form field {self._name!r}; the fields are: {known}")
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         if len(self._data) + (end - start) > self._limit:
-            if self._name == self.file_field:
+            if self._name in self.file_names:
                 raise ImageTooLargeError(
                     f"{self._filename or 'an image'} is over the limit of {self._limit:,} bytes "
                     "(raise FACELEDGER_MAX_FILE_BYTES to accept it)"
@@ -100,9 +104,10 @@ class _Collector:
         self._data += data[start:end]
 
     def on_part_end(self) -> None:
-        if self._name == self.file_field:
+        if self._name in self.file_names:
             name = self._filename or f"image {len(self.upload.files) + 1}"
             self.upload.files.append((name, bytes(self._data)))
+            self.upload.file_fields.append(self._name)
         else:
             try:
                 self.upload.fields[self._name] = self._data.decode("utf-8")
@@ -122,7 +127,7 @@ async def read_multipart(
     content_type: str | None,
     stream: AsyncIterator[bytes],
     *,
-    file_field: str,
+    file_field: str | tuple[str, ...],
     text_fields: Iterable[str],
     max_file_bytes: int,
     max_files: int,

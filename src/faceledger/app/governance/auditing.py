@@ -105,18 +105,28 @@ def verify_log(
     return report
 
 
-def export_log(lib: Library, actor: Actor, since: datetime | None = None) -> Iterator[dict]:
-    """Audit entries (from ``since`` on), then an entry recording this export."""
+def export_log(
+    lib: Library, actor: Actor, since: datetime | None = None, *,
+    until: datetime | None = None, by: str | None = None, action: str | None = None,
+) -> Iterator[dict]:  # fmt: skip
+    """Audit entries (from ``since``, before ``until``, by one actor, of one action or action
+    group such as ``discovery``), then an entry recording this export."""
     lib.authorize(actor, "audit.export")
     count = 0
     for entry in audit.export(lib.catalog.engine, since):
+        if until is not None and datetime.fromisoformat(entry["at"]) >= until:
+            break  # entries are in id order, and time runs forward along the chain
+        if by is not None and entry["actor"] != by:
+            continue
+        if action is not None and not (
+            entry["action"] == action or entry["action"].startswith(action + ".")
+        ):
+            continue
         count += 1
         yield entry
+    filters = {"since": since.isoformat() if since else None,
+               "until": until.isoformat() if until else None, "actor": by, "action": action}
     with lib.writing() as conn:
-        audit.append(
-            conn,
-            actor.name,
-            "audit.export",
-            {},
-            {"since": since.isoformat() if since else None, "entries": count},
-        )
+        audit.append(conn, actor.name, "audit.export", {},
+                     {**{k: v for k, v in filters.items() if v is not None or k == "since"},
+                      "entries": count})  # fmt: skip
