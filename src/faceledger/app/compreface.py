@@ -239,11 +239,22 @@ def list_examples(
     }
 
 
-def _erase_photos(lib: Library, actor: Actor, photo_ids: list[int], why: str) -> dict[str, Any]:
-    if not photo_ids:
-        return {"destroyed_photos": [], "deferred": []}
-    return destroy(lib, actor, photo_ids=photo_ids, action="erase",
-                   rule=f"erasure request (CompreFace API): {why}")  # fmt: skip
+def _erase_photos(
+    lib: Library, actor: Actor, photo_ids: list[int], why: str, keep: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Erase these photos; the subjects in ``keep`` stay registered (as CompreFace's do when
+    their examples go) even if no photo names them any more."""
+    result = {"destroyed_photos": [], "deferred": []}
+    if photo_ids:
+        result = destroy(lib, actor, photo_ids=photo_ids, action="erase",
+                         rule=f"erasure request (CompreFace API): {why}")  # fmt: skip
+    if keep:
+        with lib.writing() as conn:
+            bare = catalog_subjects.bare(lib.catalog, conn)
+            left = set(catalog_subjects.named(conn))
+            catalog_subjects.set_bare(lib.catalog, conn,
+                                      [*bare, *(s for s in keep if s not in left)])  # fmt: skip
+    return result
 
 
 def delete_examples(
@@ -258,13 +269,15 @@ def delete_examples(
         rows = [e for e in rows if e.photo_id == wanted]
         if not rows:
             raise NotFoundError(f"no example with image_id {image_id!r}")
-        result = _erase_photos(lib, actor, [wanted], f"example {wanted}")
+        result = _erase_photos(lib, actor, [wanted], f"example {wanted}",
+                               keep=sorted({e.subject for e in rows}))
         if wanted not in result["destroyed_photos"]:
             raise ConflictError(f"example {wanted} is under a legal hold; its erasure waits "
                                 "for the hold's release")  # fmt: skip
         return {"image_id": str(wanted), "subject": rows[0].subject}
     ids = sorted({e.photo_id for e in rows})
-    result = _erase_photos(lib, actor, ids, f"the examples of subject {subject!r}")
+    result = _erase_photos(lib, actor, ids, f"the examples of subject {subject!r}",
+                           keep=sorted({e.subject for e in rows}))
     return {"deleted": len(result["destroyed_photos"])}
 
 
