@@ -95,7 +95,7 @@ def live(tmp_path_factory):
             # img1 and img4 show the person of the probe img2; img3 someone else.
             "images": {"alice": str(data / "img1.jpg"), "bob": str(data / "img3.jpg"),
                        "blocked": str(data / "img4.jpg"), "probe": str(data / "img2.jpg"),
-                       "no_face": str(no_face)},
+                       "no_face": str(no_face), "group": str(data / "couple.jpg")},
         }  # fmt: skip
         (root / "spec.json").write_text(json.dumps(spec))
         run = subprocess.run(
@@ -123,7 +123,7 @@ def test_subjects_crud_with_the_sdk(live):
         "message"]  # fmt: skip
     assert a["subjects_bare"] == {"subjects": ["alice"]}
     assert a["rename"] == {"updated": True}
-    assert a["subjects_renamed"] == {"subjects": ["alice", "robert"]}
+    assert a["subjects_renamed"] == {"subjects": ["alice", "illinois", "robert"]}  # + bare one
     assert a["delete_subject"] == {"subject": "illinois"}
     # Deleting examples keeps their subjects, as in CompreFace; deleting the subject does not.
     assert a["subjects_after"] == {"subjects": ["alice", "robert"]}
@@ -135,6 +135,7 @@ def test_face_collection_with_the_sdk(live):
     assert alice["subject"] == "alice" and alice["image_id"].isdigit()
     assert a["add_bob"]["subject"] == "bob"
     assert a["add_no_face"] == {"message": "No face is found in the given image", "code": 28}
+    assert a["add_group"]["code"] == 26 and "alone" in a["add_group"]["message"]
     listed = a["faces_list"]
     assert sorted(f["subject"] for f in listed["faces"]) == ["alice", "bob"]
     assert listed["total_elements"] == 2
@@ -170,6 +171,7 @@ def test_a_blocked_example_is_never_in_answers_but_to_attested_custodians(live):
     assert "illinois" not in _subjects(a["recognize"]["result"][0])
     assert "illinois" in [f["subject"] for f in a["faces_list_custodian"]["faces"]]
     assert "illinois" in a["subjects_custodian"]["subjects"]
+    assert a["subject_add_hidden"] == {"subject": "illinois"}
 
 
 def test_attribute_plugins_are_refused_with_the_products_line(live):

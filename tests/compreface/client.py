@@ -40,12 +40,15 @@ def main() -> None:
     step("add_blocked", lambda: faces.add(img["blocked"], "illinois",
                                           {"uploader_region": "US-IL"}))
     step("add_no_face", lambda: faces.add(img["no_face"], "nobody"))
+    step("add_group", lambda: faces.add(img["group"], "somebody"))
     step("faces_list", lambda: faces.list())
     step("subjects_list", lambda: subjects.list())
     step("recognize", lambda: rec.recognize(img["probe"], {
         "limit": 0, "prediction_count": 5, "det_prob_threshold": 0.5,
         "face_plugins": "calculator,landmarks"}))
     step("recognize_age", lambda: rec.recognize(img["probe"], {"face_plugins": "age,gender"}))
+    # A name known only from a blocked example is free to this admin: refusing would tell.
+    step("subject_add_hidden", lambda: subjects.add("illinois"))
     step("verify_example", lambda: faces.verify(img["probe"], out["add_alice"]["image_id"]))
     step("detect", lambda: detection.detect(img["probe"], {"face_plugins": "landmarks"}))
     step("verify", lambda: verification.verify(img["alice"], img["probe"]))

@@ -185,7 +185,11 @@ def add_example(
     region = (uploader_region or "").strip().upper() or None
     if region is not None and not _REGION.match(region):
         raise BadOptionError(f"uploader_region {region!r} is not an ISO 3166 code like US-IL")
-    _probe_faces(lib, probe, Options(det_prob_threshold=det_prob_threshold), engine)
+    found = _probe_faces(lib, probe, Options(det_prob_threshold=det_prob_threshold), engine)
+    if len(found) > 1:
+        # An example names one person: in a group photo no face could be told to be theirs.
+        raise InputError(f"the image shows {len(found)} faces; an example must show the "
+                         "subject alone")  # fmt: skip
     folder = Path(tempfile.mkdtemp(prefix="faceledger-api-"))
     try:
         suffix = Path(probe.name).suffix.lower()
@@ -304,10 +308,11 @@ def add_subject(lib: Library, actor: Actor, subject: str) -> dict[str, Any]:
     """Register a subject with no example yet."""
     lib.authorize(actor, "ingest")
     subject = _check_subject(subject)
+    # Taken only among the names this user may see: refusing a name known only from blocked
+    # examples would tell that they exist.
+    if subject in _subjects_shown(lib, actor)[0]:
+        raise ConflictError(f"subject {subject!r} already exists")
     with lib.writing() as conn:
-        taken = set(catalog_subjects.named(conn)) | set(catalog_subjects.bare(lib.catalog, conn))
-        if subject in taken:
-            raise ConflictError(f"subject {subject!r} already exists")
         catalog_subjects.set_bare(lib.catalog, conn, [*catalog_subjects.bare(lib.catalog, conn),
                                                      subject])  # fmt: skip
         audit.append(conn, actor.name, "subjects.add", {}, {"subject": subject})

@@ -88,13 +88,21 @@ def rename(conn: Connection, old: str, new: str) -> list[int]:
 
 
 def of_searchable_faces(conn: Connection, face_ids: list[int]) -> dict[int, list[str]]:
-    """For each of these faces that is searchable now, the subjects its photo is collected under."""
+    """For each of these faces that is searchable now and the one face of its photo, the
+    subjects the photo is collected under (a group photo names no one face)."""
     if not face_ids:
         return {}
+    other = f.alias("other")
+    alone = ~(
+        select(other.c.id)
+        .where(other.c.photo_id == f.c.photo_id, other.c.id != f.c.id, other.c.status == "active")
+        .exists()
+    )
     stmt = (
         select(f.c.id, ps.c.subject_ref)
         .select_from(f.join(ps, ps.c.photo_id == f.c.photo_id))
-        .where(f.c.id.in_([int(i) for i in face_ids]), SEARCHABLE, ps.c.subject_ref.is_not(None))
+        .where(f.c.id.in_([int(i) for i in face_ids]), SEARCHABLE, alone,
+               ps.c.subject_ref.is_not(None))  # fmt: skip
         .distinct()
     )
     out: dict[int, list[str]] = {}
