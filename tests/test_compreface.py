@@ -22,6 +22,7 @@ from helpers import cli
 
 from faceledger import audit
 from faceledger.app.library import Library
+from faceledger.errors import PermissionDenied
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV = ROOT / ".venv-compreface"
@@ -215,3 +216,45 @@ def test_uploads_are_photos_with_api_provenance_and_erasure_is_complete(live):
         assert "erase" in actions and "search" in actions and "vault.read" in actions
     finally:
         lib.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def gallery(request, tmp_path, engine):
+    """A library on either database: alice alone, a group photo, one blocked example."""
+    url = request.getfixturevalue("pg_database") if request.param == "postgres" else ""
+    data = shared_path(*DATASET)
+    rows = [("img1.jpg", "alice", ""), ("couple.jpg", "group", ""), ("img4.jpg", "ill", "US-IL")]
+    src = tmp_path / "src"
+    src.mkdir()
+    lines = ["path,subject_ref,uploader_region"]
+    for name, subject, region in rows:
+        (src / name).write_bytes((data / name).read_bytes())
+        lines.append(f"{name},{subject},{region}")
+    (src / "m.csv").write_text("\n".join(lines) + "\n")
+    settings = make_settings(tmp_path / "library", database_url=url)
+    lib = Library.create(settings)
+    from faceledger.app.ingest import ingest
+
+    owner = lib.actor(None)
+    assert not ingest(lib, owner, manifests=[src / "m.csv"]).errors
+    yield lib, data
+    lib.close()
+
+
+def test_subjects_on_both_databases(gallery, engine):
+    from faceledger.app import compreface as cf
+    from faceledger.app.probes import Probe
+
+    lib, data = gallery
+    owner = lib.actor(None)
+    listed = cf.list_examples(lib, owner)
+    assert sorted(f["subject"] for f in listed["faces"]) == ["alice", "group"]
+    assert cf.list_subjects(lib, owner) == {"subjects": ["alice", "group"]}
+    probe = Probe("img2.jpg", (data / "img2.jpg").read_bytes())
+    found = cf.recognize(lib, owner, probe, cf.Options(prediction_count=5), engine=engine)
+    # The group photo names no one face, and the blocked example is in no answer.
+    assert [s["subject"] for s in found["result"][0]["subjects"]] == ["alice"]
+    assert cf.rename_subject(lib, owner, "alice", "alicia") == {"updated": True}
+    assert cf.list_subjects(lib, owner)["subjects"] == ["alicia", "group"]
+    with pytest.raises(PermissionDenied):
+        cf.delete_subjects(lib, owner, "alicia")
