@@ -20,7 +20,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
@@ -39,7 +39,7 @@ from faceledger.service.auth import actor_for_credentials
 from faceledger.service.bounds import check_pixel_budget
 from faceledger.service.uploads import read_multipart
 
-__all__ = ["router", "api_actor", "ERRORS"]
+__all__ = ["router", "api_actor", "ERRORS", "include_routers"]
 
 #: Largest document (statement, sites file) one request may carry.
 DOCUMENT_MAX_BYTES = 1 << 20
@@ -68,6 +68,21 @@ def api_actor(
         bearer = HTTPAuthorizationCredentials(scheme="Bearer", credentials=x_api_key)
     address = request.client.host if request.client else ""
     return actor_for_credentials(svc.lib, bearer, svc.auth, address)
+
+
+def include_routers(app: FastAPI, *routers: APIRouter) -> None:
+    """Include ``routers`` in ``app``, their routes built now rather than on first use.
+
+    FastAPI builds an included router's routes when a request first reaches them, inside the
+    event loop (about a second for these): every request then in flight would wait for it.
+    Matching a throwaway scope against each route builds them here instead.
+    """
+    for router_ in routers:
+        app.include_router(router_)
+    scope = {"type": "http", "method": "GET", "path": "/", "root_path": "", "headers": [],
+             "query_string": b""}  # fmt: skip
+    for route in app.router.routes:
+        route.matches(scope)
 
 
 def _svc(request: Request) -> Any:

@@ -256,8 +256,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.faceledger = service
     add_docs(app)
-    app.include_router(api.router)
-    app.include_router(compreface.router)
+    api.include_routers(app, api.router, compreface.router)
 
     @app.exception_handler(FaceledgerError)
     async def _library_error(_request: Request, exc: FaceledgerError) -> JSONResponse:
