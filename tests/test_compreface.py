@@ -73,7 +73,9 @@ def live(tmp_path_factory):
         for name in ("owner", "cus", "sam")
     }
     port = _free_port()
-    env = {**os.environ, "FACELEDGER_WORKERS": "1"}
+    tmp = root / "tmp"  # the server's own TMPDIR, to see what it leaves there
+    tmp.mkdir()
+    env = {**os.environ, "FACELEDGER_WORKERS": "1", "TMPDIR": str(tmp)}
     server = subprocess.Popen(
         [sys.executable, "-c", "from faceledger.cli import app; app()", "--library",
          str(lib_dir), "serve", "--host", "127.0.0.1", "--port", str(port)],
@@ -107,7 +109,7 @@ def live(tmp_path_factory):
         assert run.returncode == 0, run.stderr[-3000:]
         answers = json.loads(run.stdout)
         yield {"answers": answers, "base": base, "keys": keys, "settings": settings,
-               "data": data}  # fmt: skip
+               "data": data, "tmp": tmp}  # fmt: skip
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -199,6 +201,16 @@ def test_errors_take_compreface_shape_and_roles_hold(live):
     assert r.status_code == 403 and r.json()["code"] == 3  # searchers add no subjects
     # The native API keeps its own shape.
     assert set(httpx.get(f"{base}/stats").json()) == {"error", "message"}
+
+
+def test_probes_leave_no_trace_and_uploads_leave_no_temporary_file(live):
+    probe = (live["data"] / "img2.jpg").read_bytes()  # recognized, detected, verified only
+    # Only multiprocessing's own folder (the ingest pool's forkserver socket) stays there.
+    assert [p.name for p in live["tmp"].iterdir() if not p.name.startswith("pymp-")] == []
+    chunk = probe[len(probe) // 2 : len(probe) // 2 + 4096]
+    for path in [*live["settings"].library.rglob("*"), *live["tmp"].rglob("*")]:
+        if path.is_file():
+            assert chunk not in path.read_bytes(), path
 
 
 def test_uploads_are_photos_with_api_provenance_and_erasure_is_complete(live):
