@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -185,11 +186,14 @@ def test_discovery_endpoints_follow_roles_and_the_vault(api):
 def test_locate_and_produce_a_zip(api):
     c = api.client
     probe = (api.data / "img2.jpg").read_bytes()
+    order = b"ORDER: produce every photo of the plaintiff.\n"
     r = c.post("/v1/discovery/locate", headers=api.h("cus"),
-               files=[("images", ("img2.jpg", probe, "image/jpeg"))],
+               files=[("images", ("img2.jpg", probe, "image/jpeg")),
+                      ("authority", ("order.txt", order, "text/plain"))],
                data={"matter": "Doe v. Acme", "include_vault": "true"})  # fmt: skip
     assert r.status_code == 200, r.text
     located = r.json()
+    assert located["authority_sha256"] == hashlib.sha256(order).hexdigest()
     assert located["matter"] == "Doe v. Acme" and located["references"][0]["faces"] == 1
     ids = [p["photo_id"] for p in located["photos"]]
     assert len(ids) == 2 and any(p["blocked"] for p in located["photos"])

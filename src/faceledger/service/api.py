@@ -250,14 +250,7 @@ def discovery_people(
     )
 
 
-_LOCATE_FIELDS = (
-    "matter",
-    "face_id",
-    "include_vault",
-    "threshold",
-    "authority_text",
-    "authority_name",
-)
+_LOCATE_FIELDS = ("matter", "face_id", "include_vault", "threshold")
 
 
 @router.post(
@@ -279,6 +272,12 @@ _LOCATE_FIELDS = (
                                 "items": {"type": "string", "format": "binary"},
                                 "description": "Reference photos (held in memory only)",
                             },
+                            "authority": {
+                                "type": "string",
+                                "format": "binary",
+                                "description": "The consent or court order relied on (UTF-8 "
+                                "text; its SHA-256 is recorded)",
+                            },
                             **{k: {"type": "string"} for k in _LOCATE_FIELDS},
                         },
                     }
@@ -296,14 +295,25 @@ async def discovery_locate(
     upload = await read_multipart(
         request.headers.get("content-type"),
         request.stream(),
-        file_field="images",
+        file_field=("images", "authority"),
         text_fields=_LOCATE_FIELDS,
         max_file_bytes=settings.max_file_bytes,
-        max_files=16,
+        max_files=17,
         max_body_bytes=settings.request_max_bytes,
         content_length=request.headers.get("content-length"),
     )
-    check_pixel_budget(upload.files, settings.request_max_pixels)
+    parts = list(zip(upload.file_fields, upload.files, strict=True))
+    images = [file for field, file in parts if field == "images"]
+    authority = [file for field, file in parts if field == "authority"]
+    if len(authority) > 1 or len(images) > 16:
+        raise InputError("send at most 16 reference photos and one authority file")
+    authority_text = None
+    if authority:
+        try:
+            authority_text = authority[0][1].decode("utf-8")
+        except UnicodeDecodeError:
+            raise InputError("the authority file must be UTF-8 text") from None
+    check_pixel_budget(images, settings.request_max_pixels)
     f = upload.fields
     face_id = f.get("face_id", "").strip()
     if face_id and not face_id.isdigit():
@@ -312,7 +322,7 @@ async def discovery_locate(
         threshold = float(f["threshold"]) if f.get("threshold", "").strip() else None
     except ValueError:
         raise InputError(f"threshold must be a number, not {f['threshold']!r}") from None
-    probes = [Probe(name, data) for name, data in upload.files]
+    probes = [Probe(name, data) for name, data in images]
     return await _in_thread(
         discovery.locate,
         svc.lib,
@@ -321,8 +331,8 @@ async def discovery_locate(
         probes=probes,
         face_id=int(face_id) if face_id else None,
         include_vault=f.get("include_vault", "").strip().lower() in ("1", "true", "yes", "on"),
-        authority_text=f.get("authority_text"),
-        authority_name=f.get("authority_name"),
+        authority_text=authority_text,
+        authority_name=authority[0][0] if authority else None,
         threshold=threshold,
     )
 
