@@ -11,6 +11,7 @@ import io
 import os
 import shutil
 import zipfile
+from pathlib import Path
 
 import pytest
 from conftest import shared_path
@@ -163,7 +164,7 @@ def test_custodian_discovery_locate_produce_and_report(browser, live, tmp_path):
         page.fill("input[name=prefix] >> nth=0", "ACME")
         with page.expect_download() as info:
             page.click("text=Produce and download (zip) >> nth=0")
-        archive = zipfile.ZipFile(io.BytesIO(open(info.value.path(), "rb").read()))
+        archive = zipfile.ZipFile(io.BytesIO(Path(info.value.path()).read_bytes()))
         names = archive.namelist()
         assert any(n.endswith(".dat") or n.endswith(".DAT") for n in names), names
         assert any("MANIFEST" in n for n in names), names
