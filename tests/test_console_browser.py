@@ -252,3 +252,24 @@ def test_public_opt_out_answers_with_a_receipt_only(browser, live):
         context.close()
     entries = live.audit("--actor", "public", "--action", "optout.submit")
     assert [e["details"]["receipt"] for e in entries] == [receipt]
+
+
+@pytest.mark.parametrize("name", ["sam", "cara", "audrey", "owner"])
+def test_every_page_of_each_role_works_at_phone_width(browser, live, name):
+    context, page = _signed_in(browser, live, name, width=390)
+    try:
+        links = page.locator("header nav a").evaluate_all("links => links.map(a => a.pathname)")
+        assert links and "/console/attest" in links
+        for link in links:
+            response = page.goto(link)
+            assert response.status == 200, (link, page.inner_text("main"))
+            _fits_phone(page)
+        # Each signs their own attestation in the console session.
+        page.goto("/console/attest")
+        page.click("form.card button[type=submit]")
+        page.wait_for_load_state()
+        assert "Attestation signed" in page.inner_text("h1")
+    finally:
+        context.close()
+    signed = [e for e in live.audit("--action", "attest", "--actor", name)]
+    assert signed and signed[-1]["details"]["user"] == name
