@@ -89,3 +89,15 @@ def test_audit_export_filters(library):
     assert none == []
     bad = cli(library.root, "audit", "export", "--until", "yesterday", user="ann")
     assert bad.exit_code == 2 and "--until" in bad.output
+
+
+def test_a_session_opened_with_a_key_ends_when_the_key_is_revoked(library, cheap_hashes):
+    owner = library.actor(None)
+    users.add_user(library, owner, "sam", "searcher")
+    key = users.new_api_key(library, owner, "sam")["api_key"]
+    signed = sessions.sign_in(library, "sam", key)
+    assert sessions.session_for(library, signed.token) is not None
+    users.new_api_key(library, owner, "sam")  # revokes the first key
+    assert sessions.session_for(library, signed.token) is None
+    with pytest.raises(SignInError):
+        sessions.sign_in(library, "sam", key)

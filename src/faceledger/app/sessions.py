@@ -4,7 +4,8 @@ A user signs in with their name and either an API key or a password set with
 `faceledger users password NAME`; both are checked against argon2 hashes. A session is a
 random token: the browser holds it in a cookie, the catalog only its SHA-256, with the user,
 a per-session CSRF token and an absolute expiry (``session_seconds``). Disabling a user or
-setting a new password ends their sessions. API clients do not use sessions: they send keys.
+setting a new password ends their sessions, and revoking the API key a session was opened with
+ends that session. API clients do not use sessions: they send keys.
 """
 
 from __future__ import annotations
@@ -93,33 +94,36 @@ def set_password(lib: Library, actor: Actor, name: str, password: str) -> dict[s
     return {"name": name, "password_set": True, "sessions_ended": ended}
 
 
-def _check_secret(lib: Library, name: str, secret: str) -> tuple[str, bool]:
-    """(method, whether ``secret`` is ``name``'s API key or password); one argon2 check."""
+def _check_secret(lib: Library, name: str, secret: str) -> tuple[str, bool, int | None]:
+    """(method, whether ``secret`` is ``name``'s API key or password, the key's id); one
+    argon2 check either way."""
     method = "api_key" if users.key_prefix(secret) is not None else "password"
     with lib.catalog.engine.connect() as conn:
         if method == "api_key":
             found = users.verify_api_key(conn, secret)
-            return method, found is not None and found[1] == name
+            if found is None or found[1] != name:
+                return method, False, None
+            return method, True, found[0]
         stored = catalog_sessions.password_hash(conn, name)
     if stored is None:
         # An unknown name costs the same hashing as a known one: timing tells nothing.
         with contextlib.suppress(VerificationError, InvalidHashError):
             users._hasher.verify(users._dummy_hash(), secret)
-        return method, False
+        return method, False, None
     try:
         users._hasher.verify(stored[1], secret)
     except (VerificationError, InvalidHashError):
-        return method, False
-    return method, not stored[2]
+        return method, False, None
+    return method, not stored[2], None
 
 
 def sign_in(lib: Library, name: str, secret: str, address: str = "") -> SignedIn:
     """Open a session for ``name`` if ``secret`` is their API key or password; audited."""
     name, secret = name.strip(), secret.strip()
     ok = False
-    method = "password"
+    method, key_id = "password", None
     if name and secret and len(name) <= 64 and len(secret) <= SECRET_MAX_CHARS:
-        method, ok = _check_secret(lib, name, secret)
+        method, ok, key_id = _check_secret(lib, name, secret)
     actor: Actor | None = None
     if ok:
         try:
@@ -141,7 +145,7 @@ def sign_in(lib: Library, name: str, secret: str, address: str = "") -> SignedIn
         assert user_id is not None  # lib.actor found them
         catalog_sessions.delete_expired(conn, now - _KEEP_ENDED)
         session_id = catalog_sessions.insert_session(
-            conn, _digest(token), user_id, csrf, method, address, now, expires
+            conn, _digest(token), user_id, csrf, method, address, now, expires, key_id
         )
         audit.append(conn, name, "session.sign_in", {"sessions": [session_id]},
                      {**details, "expires_at": iso(expires)})  # fmt: skip
@@ -154,7 +158,11 @@ def session_for(lib: Library, token: str | None) -> ConsoleSession | None:
         return None
     with lib.catalog.engine.connect() as conn:
         row = catalog_sessions.session_by_token(conn, _digest(token))
-    if row is None or row.ended_at is not None or row.user_disabled:
+        # A session opened with an API key lasts no longer than the key.
+        revoked = row is not None and row.api_key_id is not None and (
+            users.active_key_user(conn, row.api_key_id) is None
+        )
+    if row is None or row.ended_at is not None or row.user_disabled or revoked:
         return None
     expires = as_utc(row.expires_at)
     assert expires is not None

@@ -359,6 +359,8 @@ sessions = Table(
     Column("user_id", ForeignKey("users.id"), nullable=False, index=True),
     Column("csrf_token", String(64), nullable=False),
     Column("method", String(16), nullable=False),  # api_key | password
+    # Signed in with an API key: revoking that key ends the session too.
+    Column("api_key_id", ForeignKey("api_keys.id")),
     Column("address", String(64)),
     Column("created_at", TZ, nullable=False),
     Column("expires_at", TZ, nullable=False),

@@ -29,6 +29,7 @@ class SessionRow:
     user: str
     csrf_token: str
     method: str
+    api_key_id: int | None
     expires_at: datetime
     ended_at: datetime | None
     user_disabled: bool
@@ -37,10 +38,12 @@ class SessionRow:
 def insert_session(
     conn: Connection, token_sha256: str, user_id: int, csrf_token: str, method: str,
     address: str | None, created_at: datetime, expires_at: datetime,
+    api_key_id: int | None = None,
 ) -> int:  # fmt: skip
     """Insert a session; returns its id."""
     return conn.execute(insert(t.sessions).values(
         token_sha256=token_sha256, user_id=user_id, csrf_token=csrf_token, method=method,
+        api_key_id=api_key_id,
         address=(address or "")[:64] or None, created_at=created_at, expires_at=expires_at,
     )).inserted_primary_key[0]  # fmt: skip
 
@@ -49,14 +52,14 @@ def session_by_token(conn: Connection, token_sha256: str) -> SessionRow | None:
     """The session whose token hashes to ``token_sha256`` (ended or not), with its user."""
     s, u = t.sessions, t.users
     row = conn.execute(
-        select(s.c.id, u.c.name, s.c.csrf_token, s.c.method, s.c.expires_at, s.c.ended_at,
-               u.c.disabled)
+        select(s.c.id, u.c.name, s.c.csrf_token, s.c.method, s.c.api_key_id, s.c.expires_at,
+               s.c.ended_at, u.c.disabled)
         .select_from(s.join(u, s.c.user_id == u.c.id))
         .where(s.c.token_sha256 == token_sha256)
     ).first()  # fmt: skip
     if row is None:
         return None
-    return SessionRow(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]))
+    return SessionRow(row[0], row[1], row[2], row[3], row[4], row[5], row[6], bool(row[7]))
 
 
 def end_session(conn: Connection, session_id: int, at: datetime) -> bool:

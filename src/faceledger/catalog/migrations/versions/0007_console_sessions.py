@@ -24,11 +24,15 @@ def upgrade() -> None:
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("csrf_token", sa.String(length=64), nullable=False),
         sa.Column("method", sa.String(length=16), nullable=False),
+        sa.Column("api_key_id", sa.Integer()),
         sa.Column("address", sa.String(length=64)),
         sa.Column("created_at", TZ, nullable=False),
         sa.Column("expires_at", TZ, nullable=False),
         sa.Column("ended_at", TZ),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], name="fk_sessions_user_id_users"),
+        sa.ForeignKeyConstraint(
+            ["api_key_id"], ["api_keys.id"], name="fk_sessions_api_key_id_api_keys"
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_sessions"),
         sa.UniqueConstraint("token_sha256", name="uq_sessions_token_sha256"),
     )
