@@ -13,8 +13,10 @@ Uploads are read into memory only, within the same bounds as the search API.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import io
+import json
 import re
 import secrets
 import shutil
@@ -22,6 +24,7 @@ import tempfile
 import time
 import zipfile
 from collections.abc import Callable, Coroutine
+from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -355,8 +358,6 @@ def home(request: Request, session: SessionDep) -> Response:
 @router.get("/static/console.css")
 def stylesheet() -> Response:
     """The console's one style sheet."""
-    from importlib.resources import files
-
     css = (files("faceledger.service") / "static" / "console.css").read_text(encoding="utf-8")
     return Response(css, media_type="text/css",
                     headers={"Cache-Control": "max-age=3600", "X-Content-Type-Options": "nosniff"})
@@ -611,8 +612,6 @@ def audit_export(
     action: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
     """The filtered entries as a JSON download (the export is itself logged)."""
-    import json
-
     start, end = _bounds(since, until)
     entries = list(auditing.export_log(_svc(request).lib, session.actor, start, end,
                                        _optional(actor), _optional(action)))  # fmt: skip
@@ -795,8 +794,6 @@ async def optout_submit(request: Request) -> HTMLResponse:
     # The same least time for every outcome: matched, not matched, no face.
     remaining = svc.settings.optout_min_seconds - (time.monotonic() - started)
     if remaining > 0:
-        import asyncio
-
         await asyncio.sleep(remaining)
     if problem is not None:
         page = _render(request, "optout.html", None, status=422, csrf=token, title="Opt out",
