@@ -170,6 +170,11 @@ def test_custodian_discovery_locate_produce_and_report(browser, live, tmp_path):
         assert any("MANIFEST" in n for n in names), names
 
         page.goto("/console/discovery")
+        page.click("text=Estimate how many people")
+        page.wait_for_load_state()
+        assert "people (range" in page.inner_text("main")
+
+        page.goto("/console/discovery")
         page.fill("form[action='/console/report'] input[name=matter]", "Doe v. Acme")
         page.click("form[action='/console/report'] button")
         page.wait_for_load_state()
@@ -207,7 +212,7 @@ def test_auditor_verifies_and_filters_the_log(browser, live):
         context.close()
 
 
-def test_admin_adds_a_user_issues_a_key_and_sees_runs(browser, live):
+def test_admin_adds_a_user_issues_a_key_and_sees_runs(browser, live, tmp_path):
     context, page = _signed_in(browser, live, "owner")
     try:
         page.goto("/console/admin/users")
@@ -223,10 +228,29 @@ def test_admin_adds_a_user_issues_a_key_and_sees_runs(browser, live):
         page.click("table a >> nth=0")
         page.wait_for_load_state()
         assert "problem" in page.inner_text("main")
+        page.goto("/console/admin/sites")
+        sites = tmp_path / "sites.csv"
+        sites.write_text("domain,publisher,publisher_region\nexample.org,Example Media,US-NY\n")
+        page.set_input_files("input[name=file]", str(sites))
+        page.click("form.card button[type=submit]")
+        page.wait_for_load_state()
+        assert "Sites imported" in page.inner_text("h1")
+        page.goto("/console/admin/sites")
+        assert "Example Media" in page.inner_text("table")
         page.goto("/console/admin/policy")
         assert "in force" in page.inner_text("main")
+        page.click("text=Apply policy.yaml")
+        page.wait_for_load_state()
+        assert "Policy applied" in page.inner_text("h1")
+        page.goto("/console/admin/policy")
+        page.fill("input[name=organisation]", "Console Org")
+        page.click("text=Publish at /policy")
+        page.wait_for_load_state()
+        page.goto("/policy")
+        assert "Console Org" in page.content()
     finally:
         context.close()
+    assert live.audit("--action", "sites.import", "--actor", "owner")
 
 
 def test_public_opt_out_answers_with_a_receipt_only(browser, live):
@@ -247,7 +271,7 @@ def test_public_opt_out_answers_with_a_receipt_only(browser, live):
         assert "match" not in text.lower() and "face " not in text.lower()
         page.click("text=biometric data retention and destruction policy")
         page.wait_for_load_state()
-        assert "Example Faces Inc." in page.content()
+        assert "Biometric data retention and destruction policy" in page.content()
     finally:
         context.close()
     entries = live.audit("--actor", "public", "--action", "optout.submit")
