@@ -15,12 +15,15 @@ from console_support import DATASET, PASSWORD, start
 pytestmark = pytest.mark.slow
 
 MIN_SECONDS = 1.0
+#: The tests above the last one file 4 opt-outs from 127.0.0.1; the last one runs into the limit.
+OPTOUTS_PER_HOUR = 6
 
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     server = start(tmp_path_factory.mktemp("sessions"), shared_path(*DATASET),
-                   optout_min_seconds=str(MIN_SECONDS), session_seconds="3")  # fmt: skip
+                   optout_min_seconds=str(MIN_SECONDS), session_seconds="3",
+                   optouts_per_hour=str(OPTOUTS_PER_HOUR))  # fmt: skip
     yield server
     server.stop()
 
@@ -198,3 +201,14 @@ def test_policy_is_served_publicly(live):
     r = live.client().get("/policy")
     assert r.status_code == 200 and "Example Faces Inc." in r.text
     assert 'href="/policy"' in live.client().get("/opt-out").text
+
+
+def test_opt_outs_are_rate_limited_per_address(live):
+    codes = []
+    for _ in range(OPTOUTS_PER_HOUR + 1):
+        r, _ = _optout(live, live.data / "img55.jpg")
+        codes.append(r.status_code)
+        if r.status_code == 429:
+            assert int(r.headers["Retry-After"]) > 0
+            break
+    assert codes[-1] == 429 and len(codes) <= OPTOUTS_PER_HOUR, codes
