@@ -10,7 +10,7 @@ DLIB_VERSION := 20.0.1
 # The prebuilt dlib-bin, kept aside (not importable from the venv) for the test that compares builds.
 DLIB_REF := $(VENV)/dlib-bin-ref
 
-.PHONY: demo test lint compreface-venv fuzz bench bench-dlib bench-peer clean
+.PHONY: demo test lint compreface-venv fuzz bench bench-dlib bench-peer screenshots clean
 
 # Both dlib distributions write the module `dlib`, so exactly one is ever installed: the old one
 # is removed first, and the BLAS wheel goes in before the package so pip sees `dlib` satisfied.
@@ -64,6 +64,10 @@ bench: $(STAMP)
 # Per-face descriptor and HOG times of the OpenBLAS build and of dlib-bin, in one run.
 bench-dlib: $(STAMP)
 	$(PY) bench/bench_dlib_build.py
+
+# PNGs of each console page at desktop and phone width, for the README (drives Debian's chromium).
+screenshots: $(STAMP)
+	$(PY) tools/screenshots.py docs/screenshots
 
 clean:
 	rm -rf $(VENV) .venv-compreface faceledger-library demo-out

@@ -122,6 +122,21 @@ class Settings:
         metadata={"help": "web service: how long a verified API key skips argon2 (0 = never)"},
     )
 
+    session_seconds: int = field(
+        default=8 * 3600,
+        metadata={"help": "web console: how long a sign-in lasts before it must be renewed (s)"},
+    )
+    optout_min_seconds: float = field(
+        default=2.0,
+        metadata={"help": "public opt-out page: least time an answer takes, so its timing does "
+                  "not tell whether the selfie matched (s)"},
+    )  # fmt: skip
+    optouts_per_hour: int = field(
+        default=20,
+        metadata={"help": "public opt-out page: requests accepted per client address each "
+                  "hour (ten times that for the whole service); more get 429"},
+    )  # fmt: skip
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
         """Build settings from defaults, then the environment, then explicit overrides."""
@@ -165,10 +180,13 @@ class Settings:
         if self.max_pixels <= 0 or self.max_file_bytes <= 0:
             raise ConfigError("max_pixels and max_file_bytes must be positive")
         service_limits = ("service_max_concurrent", "request_max_bytes", "request_max_pixels",
-                          "auth_failures_per_minute")  # fmt: skip
+                          "auth_failures_per_minute", "session_seconds",
+                          "optouts_per_hour")  # fmt: skip
         for name in service_limits:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive (set {ENV_PREFIX}{name.upper()})")
+        if self.optout_min_seconds < 0:
+            raise ConfigError("optout_min_seconds must be 0 or more")
         if self.key_cache_seconds < 0:
             raise ConfigError("key_cache_seconds must be 0 (no cache) or more")
 

@@ -22,6 +22,7 @@ FaceledgerError               4 400  (exit status, HTTP status)
  ├── VectorIndexError         4 500  vector index file unreadable or inconsistent
  ├── NotFoundError            4 404  an id that is not in the catalog
  ├── PermissionDenied         3 403  the acting user's role does not allow the action
+ │    └── SignInError         3 401  a console sign-in with a wrong name, key or password
  ├── KeyMissingError          4 503  the encryption key is not available
  └── DecryptionError          4 500  a sealed vector does not open with its key
 
@@ -49,6 +50,7 @@ __all__ = [
     "VectorIndexError",
     "NotFoundError",
     "PermissionDenied",
+    "SignInError",
     "KeyMissingError",
     "AnchorError",
     "ConflictError",
@@ -169,6 +171,12 @@ class PermissionDenied(FaceledgerError):
     http_status = 403
 
     exit_code = 3
+
+
+class SignInError(PermissionDenied):
+    """A sign-in whose name, API key or password is wrong (or whose user is disabled)."""
+
+    http_status = 401
 
 
 class KeyMissingError(FaceledgerError):

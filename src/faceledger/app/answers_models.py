@@ -553,7 +553,7 @@ class Optout(Answer):
 
 
 class IngestRun(Answer):
-    """One ingest run: when, by whom, from what, and its counters."""
+    """One ingest run: when, by whom, from what, its counters, and its failed and warned items."""
 
     id: int
     started_at: str | None = None
@@ -562,13 +562,13 @@ class IngestRun(Answer):
     actor: str | None = None
     inputs: list[str]
     counters: dict[str, int] | None = None
+    errors: int | None = None
+    warnings: int | None = None
 
 
 class IngestProblem(Answer):
     """One item an ingest run could not store (an error) or warned about (a warning)."""
 
-    id: int
-    run_id: int
     item: str
     level: str
     error_type: str

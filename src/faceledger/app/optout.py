@@ -28,19 +28,24 @@ __all__ = ["submit_optout", "list_optouts", "show_optout"]
 def submit_optout(
     lib: Library,
     actor: Actor,
-    selfie: Path,
+    selfie: Path | Probe,
     region: str,
     name: str,
     email: str | None = None,
     engine: FaceBackend | None = None,
+    receipt: str | None = None,
 ) -> dict[str, Any]:
-    """File an opt-out: match the selfie against both indexes and block what matches."""
+    """File an opt-out: match the selfie against both indexes and block what matches.
+
+    ``selfie`` is a file or a :class:`Probe` already in memory (the public page's upload);
+    ``receipt``, when given, is recorded in the audit entry so a request can be found by it.
+    """
     lib.authorize(actor, "optout.submit")
     region = region.strip().upper()
-    read = read_probe(lib.settings, engine or lib.face_engine(),
-                      Probe(str(selfie), selfie.read_bytes()), Wanted.ONE)  # fmt: skip
+    probe = selfie if isinstance(selfie, Probe) else Probe(str(selfie), selfie.read_bytes())
+    read = read_probe(lib.settings, engine or lib.face_engine(), probe, Wanted.ONE)
     if read.error:
-        raise InputError(f"{selfie}: {read.error}")
+        raise InputError(f"{probe.name}: {read.error}")
     threshold = lib.settings.optout_threshold
     matches: dict[int, float] = {}
     in_vault: set[int] = set()  # matched faces that were already blocked
@@ -81,7 +86,8 @@ def submit_optout(
             actor.name,
             "optout.submit",
             {"optouts": [optout_id], "faces": sorted(matches)},
-            {"status": status, "region": region, "blocked_now": len(moved.blocked)},
+            {"status": status, "region": region, "blocked_now": len(moved.blocked)}
+            | ({"receipt": receipt} if receipt else {}),
         )
     shown = sorted(matches)
     if in_vault and not vault.may_read_vault(lib, actor):

@@ -202,7 +202,13 @@ def head(conn: Connection) -> AuditHead | None:
     return AuditHead(row.id, row.hash, _iso_utc(row.at)) if row else None
 
 
-def _rows(engine: Engine, since: datetime | None = None) -> Iterator[tuple]:
+def _rows(
+    engine: Engine,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+) -> Iterator[tuple]:
     # JSON columns come back as their stored text: verify hashes it as is, export parses it.
     stmt = select(
         audit_log.c.id,
@@ -217,6 +223,12 @@ def _rows(engine: Engine, since: datetime | None = None) -> Iterator[tuple]:
     if since is not None:
         # SQLite stores UTC wall time and ignores tzinfo when binding: convert first.
         stmt = stmt.where(audit_log.c.at >= as_utc(since))
+    if until is not None:
+        stmt = stmt.where(audit_log.c.at <= as_utc(until))
+    if actor is not None:
+        stmt = stmt.where(audit_log.c.actor == actor)
+    if action is not None:
+        stmt = stmt.where(audit_log.c.action == action)
     with engine.connect() as conn:
         # yield_per streams (a server-side cursor on PostgreSQL): memory stays flat.
         yield from conn.execution_options(yield_per=_STREAM_BATCH).execute(stmt)
@@ -305,14 +317,22 @@ def verify(
     return result()
 
 
-def export(engine: Engine, since: datetime | None = None) -> Iterator[dict]:
-    """Entries in id order (from ``since`` on, if given) as JSON-ready dicts."""
-    for entry_id, at, actor, action, oids, details, prev_hash, digest in _rows(engine, since):
+def export(
+    engine: Engine,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+) -> Iterator[dict]:
+    """Entries in id order as JSON-ready dicts: from ``since`` to ``until`` (inclusive), by
+    ``actor`` and of ``action`` when given."""
+    rows = _rows(engine, since, until, actor, action)
+    for entry_id, at, who, what, oids, details, prev_hash, digest in rows:
         yield {
             "id": entry_id,
             "at": iso(at),
-            "actor": actor,
-            "action": action,
+            "actor": who,
+            "action": what,
             "object_ids": json.loads(oids),
             "details": json.loads(details),
             "prev_hash": prev_hash,

@@ -1,29 +1,40 @@
-"""The catalog's SQL for reading ingest runs and their error and warning rows.
-
-The writes (start, finish, record an error) are :class:`faceledger.catalog.Catalog` methods.
-"""
+"""The catalog's SQL for reading ingest runs and the errors and warnings of their items."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from faceledger.catalog import schema as t
 
-__all__ = ["runs", "problems"]
+__all__ = ["recent_runs", "run_problems"]
 
 
-def runs(conn: Connection, limit: int) -> list[Any]:
-    """The newest ``limit`` ingest runs, newest first."""
-    r = t.ingest_runs
-    return list(conn.execute(select(r).order_by(r.c.id.desc()).limit(limit)).mappings())
+def recent_runs(conn: Connection, limit: int) -> list[dict[str, Any]]:
+    """The newest ingest runs with their counters and how many errors and warnings each had."""
+    r, e = t.ingest_runs, t.ingest_errors
+    errors = (
+        select(func.count()).where(e.c.run_id == r.c.id, e.c.level == "error").scalar_subquery()
+    )
+    warnings = (
+        select(func.count()).where(e.c.run_id == r.c.id, e.c.level == "warning").scalar_subquery()
+    )
+    rows = conn.execute(
+        select(r, errors.label("errors"), warnings.label("warnings"))
+        .order_by(r.c.id.desc())
+        .limit(limit)
+    ).mappings()
+    return [dict(row) for row in rows]
 
 
-def problems(conn: Connection, run_id: int, level: str | None, limit: int) -> list[Any]:
-    """Error (and warning) rows of one run, in the order they were recorded."""
+def run_problems(conn: Connection, run_id: int, limit: int) -> list[dict[str, Any]]:
+    """The errors and warnings of one run's items, in the order they happened."""
     e = t.ingest_errors
-    stmt = select(e).where(e.c.run_id == run_id)
-    if level is not None:
-        stmt = stmt.where(e.c.level == level)
-    return list(conn.execute(stmt.order_by(e.c.id).limit(limit)).mappings())
+    rows = conn.execute(
+        select(e.c.item, e.c.level, e.c.error_type, e.c.message, e.c.at)
+        .where(e.c.run_id == run_id)
+        .order_by(e.c.id)
+        .limit(limit)
+    ).mappings()
+    return [dict(row) for row in rows]

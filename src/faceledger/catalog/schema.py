@@ -43,6 +43,8 @@ __all__ = ["metadata"] + [
     "audit_log",
     "productions",
     "production_items",
+    "sessions",
+    "passwords",
 ]
 
 metadata = MetaData(
@@ -345,4 +347,30 @@ production_items = Table(
     Column("bates", String(64), primary_key=True),
     Column("photo_id", ForeignKey("photos.id"), nullable=False),
     Column("sha256", String(64), nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    # The cookie holds a random token; only its SHA-256 is stored, so a read of the catalog
+    # gives no usable session.
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("user_id", ForeignKey("users.id"), nullable=False, index=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("method", String(16), nullable=False),  # api_key | password
+    # Signed in with an API key: revoking that key ends the session too.
+    Column("api_key_id", ForeignKey("api_keys.id")),
+    Column("address", String(64)),
+    Column("created_at", TZ, nullable=False),
+    Column("expires_at", TZ, nullable=False),
+    Column("ended_at", TZ),  # signed out (or the user was disabled)
+)
+
+passwords = Table(
+    "passwords",
+    metadata,
+    Column("user_id", ForeignKey("users.id"), primary_key=True),
+    Column("password_hash", Text, nullable=False),  # argon2, like API keys
+    Column("set_at", TZ, nullable=False),
 )

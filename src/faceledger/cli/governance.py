@@ -5,7 +5,6 @@ call, print (or --json).
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -103,6 +102,24 @@ def users_disable(ctx: typer.Context, name: Annotated[str, typer.Argument(help="
     """Disable a user and revoke their API keys (the user stays in the audit record)."""
     lib, actor = open_library(ctx)
     emit(users.disable_user(lib, actor, name), as_json, print_mapping)
+
+
+@users_app.command("password")
+@cli_errors
+def users_password(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="User name.")],
+    password: Annotated[str, typer.Option(
+        prompt=True, hide_input=True, confirmation_prompt=True,
+        help="The new password (asked for when not given; at least 12 characters).")],
+    as_json: JsonOpt = False,
+) -> None:  # fmt: skip
+    """Set a user's password for the web console (stored as an argon2 hash, like keys); ends
+    their open console sessions. Admins set anyone's; a user may set their own."""
+    from faceledger.app.sessions import set_password
+
+    lib, actor = open_library(ctx)
+    emit(set_password(lib, actor, name, password), as_json, print_mapping)
 
 
 @users_app.command("key")
@@ -336,15 +353,25 @@ def audit_export(
     since: Annotated[str | None, typer.Option(
         help="Only entries at or after this time (ISO 8601, e.g. 2024-01-31 or "
              "2024-01-31T12:00:00+00:00; no zone means UTC).")] = None,
+    until: Annotated[str | None, typer.Option(
+        help="Only entries at or before this time (ISO 8601, like --since; a date alone "
+             "includes that whole day).")] = None,
+    actor: Annotated[str | None, typer.Option(
+        "--actor", help="Only entries by this user (e.g. public, for the opt-out page).")] = None,
+    action: Annotated[str | None, typer.Option(
+        "--action", help="Only entries of this action, e.g. search or session.sign_in.")] = None,
     as_json: JsonOpt = False,
 ) -> None:  # fmt: skip
     """Export audit entries with their hashes (JSON with --json). The export is itself logged."""
-    try:
-        start = datetime.fromisoformat(since) if since else None
-    except ValueError:
-        raise fail(BadOptionError(f"--since {since!r} is not an ISO 8601 time"), as_json) from None
-    lib, actor = open_library(ctx)
-    entries = list(auditing.export_log(lib, actor, start))
+    times = {}
+    for flag, value in (("--since", since), ("--until", until)):
+        try:
+            times[flag] = auditing.parse_bound(value, end=flag == "--until")
+        except ValueError:
+            raise fail(BadOptionError(f"{flag} {value!r} is not an ISO 8601 time"),
+                       as_json) from None  # fmt: skip
+    lib, me = open_library(ctx)
+    entries = list(auditing.export_log(lib, me, times["--since"], times["--until"], actor, action))
     emit(entries, as_json, lambda rows: print_table(
         rows, ["id", "at", "actor", "action", "object_ids"], "audit entries"))  # fmt: skip
 

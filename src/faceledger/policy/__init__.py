@@ -12,7 +12,9 @@ from faceledger.policy.retention import (
 )
 from faceledger.policy.roles import (
     ACTIONS,
+    ALL_ROLES,
     PERMISSIONS,
+    PUBLIC_ROLE,
     ROLES,
     actions_for,
     allowed_roles,
@@ -52,6 +54,8 @@ __all__ = [
     "search_refusal",
     # roles
     "ROLES",
+    "PUBLIC_ROLE",
+    "ALL_ROLES",
     "ACTIONS",
     "PERMISSIONS",
     "authorize",

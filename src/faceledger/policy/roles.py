@@ -3,10 +3,12 @@
 Duties are separated: the admin runs the library but cannot read the vault or locate people;
 custodians answer for the vault and for legal discovery; searchers search; auditors check the
 record without touching biometric data. The owner that ``init`` creates is an admin.
+``public`` is built in, not a role a user can have: the web service's public opt-out page acts
+as it, and it may only submit opt-outs (the page answers with a receipt, never with matches).
 
-================================  =====  ========  =========  =======
-action                            admin  searcher  custodian  auditor
-================================  =====  ========  =========  =======
+================================  =====  ========  =========  =======  ======
+action                            admin  searcher  custodian  auditor  public
+================================  =====  ========  =========  =======  ======
 init                              yes
 ingest                            yes
 search                            yes    yes
@@ -18,7 +20,7 @@ sites.list                        yes    yes       yes        yes
 policy.apply                      yes
 policy.show                       yes    yes       yes        yes
 policy.publish                    yes
-optout.submit                     yes              yes
+optout.submit                     yes              yes                 yes
 optout.list                       yes              yes        yes
 discovery.count                                    yes        yes
 discovery.sources                                  yes        yes
@@ -40,20 +42,34 @@ consent.list                      yes              yes        yes
 audit.verify                      yes              yes        yes
 audit.export                                       yes        yes
 key.rotate                        yes
-================================  =====  ========  =========  =======
+================================  =====  ========  =========  =======  ======
 """
 
 from __future__ import annotations
 
 from faceledger.errors import PermissionDenied
 
-__all__ = ["ROLES", "PERMISSIONS", "ACTIONS", "authorize", "allowed_roles", "actions_for"]
+__all__ = [
+    "ROLES",
+    "PUBLIC_ROLE",
+    "ALL_ROLES",
+    "PERMISSIONS",
+    "ACTIONS",
+    "authorize",
+    "allowed_roles",
+    "actions_for",
+]
 
 #: Every role a user can have.
 ROLES: tuple[str, ...] = ("admin", "searcher", "custodian", "auditor")
 
+#: The built-in role of the public opt-out page (no user has it).
+PUBLIC_ROLE = "public"
+#: Every role an actor can act with: the users' roles and the built-in one.
+ALL_ROLES: tuple[str, ...] = (*ROLES, PUBLIC_ROLE)
+
 _ALL = frozenset(ROLES)
-_A, _S, _C, _U = "admin", "searcher", "custodian", "auditor"
+_A, _S, _C, _U, _P = "admin", "searcher", "custodian", "auditor", PUBLIC_ROLE
 
 #: Action name -> the roles allowed to perform it (the table in this module's docstring).
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -71,7 +87,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "policy.apply": frozenset({_A}),
     "policy.show": _ALL,
     "policy.publish": frozenset({_A}),
-    "optout.submit": frozenset({_A, _C}),
+    # The public opt-out page acts as the built-in `public` role.
+    "optout.submit": frozenset({_A, _C, _P}),
     "optout.list": frozenset({_A, _C, _U}),
     # Aggregate discovery answers contain no biometric data, so auditors may check them.
     "discovery.count": frozenset({_C, _U}),
@@ -103,13 +120,13 @@ ACTIONS: tuple[str, ...] = tuple(PERMISSIONS)
 
 
 def allowed_roles(action: str) -> tuple[str, ...]:
-    """The roles that may perform ``action``, in the order of ROLES."""
+    """The roles that may perform ``action``, in the order of ALL_ROLES."""
     try:
         allowed = PERMISSIONS[action]
     except KeyError:
         # A programming error, not a user's: every command must use a listed action.
         raise ValueError(f"unknown action {action!r}; actions are: {', '.join(ACTIONS)}") from None
-    return tuple(role for role in ROLES if role in allowed)
+    return tuple(role for role in ALL_ROLES if role in allowed)
 
 
 def actions_for(role: str) -> tuple[str, ...]:
@@ -120,7 +137,7 @@ def actions_for(role: str) -> tuple[str, ...]:
 def authorize(role: str, action: str) -> None:
     """Raise PermissionDenied unless ``role`` may perform ``action``."""
     allowed = allowed_roles(action)
-    if role not in ROLES:
+    if role not in ALL_ROLES:
         raise PermissionDenied(
             f"unknown role {role!r}; roles are {', '.join(ROLES)}: "
             "ask an admin to fix this user with `faceledger users`"

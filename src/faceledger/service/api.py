@@ -295,22 +295,20 @@ async def discovery_locate(
     upload = await read_multipart(
         request.headers.get("content-type"),
         request.stream(),
-        file_field=("images", "authority"),
+        file_field="images",
         text_fields=_LOCATE_FIELDS,
         max_file_bytes=settings.max_file_bytes,
-        max_files=17,
+        max_files=16,
         max_body_bytes=settings.request_max_bytes,
         content_length=request.headers.get("content-length"),
+        document_fields={"authority": DOCUMENT_MAX_BYTES},
     )
-    parts = list(zip(upload.file_fields, upload.files, strict=True))
-    images = [file for field, file in parts if field == "images"]
-    authority = [file for field, file in parts if field == "authority"]
-    if len(authority) > 1 or len(images) > 16:
-        raise InputError("send at most 16 reference photos and one authority file")
+    images = upload.files
+    authority = upload.documents.get("authority")
     authority_text = None
-    if authority:
+    if authority is not None:
         try:
-            authority_text = authority[0][1].decode("utf-8")
+            authority_text = authority[1].decode("utf-8")
         except UnicodeDecodeError:
             raise InputError("the authority file must be UTF-8 text") from None
     check_pixel_budget(images, settings.request_max_pixels)
@@ -332,7 +330,7 @@ async def discovery_locate(
         face_id=int(face_id) if face_id else None,
         include_vault=f.get("include_vault", "").strip().lower() in ("1", "true", "yes", "on"),
         authority_text=authority_text,
-        authority_name=authority[0][0] if authority else None,
+        authority_name=authority[0] if authority is not None else None,
         threshold=threshold,
     )
 
@@ -502,10 +500,10 @@ def audit_export(
     svc: SvcDep, actor: ActorDep,
     since: Annotated[datetime | None, Query(description="From this time on (UTC if no zone)")]
     = None,
-    until: Annotated[datetime | None, Query(description="Before this time")] = None,
+    until: Annotated[datetime | None, Query(description="Up to this time (inclusive)")] = None,
     by: Annotated[str | None, Query(alias="actor", description="Only this user's entries")]
     = None,
-    action: Annotated[str | None, Query(description="This action, or group (e.g. discovery)")]
+    action: Annotated[str | None, Query(description="Only this action (e.g. discovery.locate)")]
     = None,
 ) -> Any:  # fmt: skip
     """Custodians and auditors; the export itself is an audit entry."""
@@ -619,7 +617,8 @@ def ingest_errors(
     level: Annotated[Literal["error", "warning"] | None, Query()] = None,
 ) -> Any:  # fmt: skip
     """Admins."""
-    return runs.run_problems(svc.lib, actor, run_id, level)
+    rows = runs.run_problems(svc.lib, actor, run_id)
+    return [r for r in rows if level is None or r["level"] == level]
 
 
 @router.get(

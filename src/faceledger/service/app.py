@@ -45,6 +45,8 @@ from faceledger.policy import SIGNALS
 from faceledger.service import api, compreface
 from faceledger.service.auth import KeyAuthenticator, actor_for_credentials
 from faceledger.service.bounds import HeavySlots, check_pixel_budget
+from faceledger.service.console import make_console_limits
+from faceledger.service.console import router as console_router
 from faceledger.service.docs import add_docs
 from faceledger.service.uploads import read_multipart
 
@@ -127,6 +129,8 @@ class _Service:
         self.lib = Library.open(settings)
         self.auth = KeyAuthenticator(settings)
         self.heavy = HeavySlots(settings.service_max_concurrent)
+        # The web console's sessions: failed sign-ins and public opt-outs are rate-limited.
+        self.console_sign_ins, self.public_optouts = make_console_limits(settings)
         # Chosen once for the process: request threads search concurrently, each on 1 thread.
         set_search_threads(settings.search_threads)
 
@@ -279,6 +283,9 @@ def create_app(settings: Settings) -> FastAPI:
     async def _unexpected(_request: Request, _exc: Exception) -> JSONResponse:
         # The traceback goes to the server log; the client learns nothing of the internals.
         return _error(500, "InternalError", "an unexpected error; the server log has details")
+
+    # The web console (session cookies, CSRF-checked forms) and the public opt-out page.
+    api.include_routers(app, console_router)
 
     @app.get("/", include_in_schema=False, response_class=HTMLResponse)
     def index_page() -> HTMLResponse:

@@ -162,13 +162,16 @@ async def _images(request: Request, *fields: str) -> list[Probe]:
                 raise ImageTooLargeError("an image is over the limit of max_file_bytes")
         named = files
     else:
+        # One image: CompreFace's field 'file'; two (verify): each a field of its own.
+        single = fields == ("file",)
         upload = await read_multipart(
-            request.headers.get("content-type"), request.stream(), file_field=tuple(fields),
-            text_fields=(), max_file_bytes=settings.max_file_bytes, max_files=len(fields),
+            request.headers.get("content-type"), request.stream(), file_field="file",
+            text_fields=(), max_file_bytes=settings.max_file_bytes, max_files=1,
             max_body_bytes=settings.request_max_bytes,
             content_length=request.headers.get("content-length"),
+            document_fields=None if single else dict.fromkeys(fields, settings.max_file_bytes),
         )  # fmt: skip
-        by_field = dict(zip(upload.file_fields, upload.files, strict=True))
+        by_field = {"file": upload.files[0]} if single and upload.files else upload.documents
         named = [(f, by_field[f][1]) for f in fields if f in by_field]
         names = {f: by_field[f][0] for f in by_field}
     missing = [f for f in fields if f not in dict(named)]

@@ -6,7 +6,7 @@ must never touch the disk (invariant 2), so the service parses multipart bodies 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from python_multipart.exceptions import FormParserError
@@ -23,24 +23,27 @@ FIELD_MAX_BYTES = 1024
 
 @dataclass
 class MemoryUpload:
-    """A parsed multipart body: files as (name, bytes) in arrival order, and text fields."""
+    """A parsed multipart body: files as (name, bytes) in arrival order, and text fields.
+
+    ``documents``: the other file fields asked for (e.g. an authority file), as field name ->
+    (file name, bytes).
+    """
 
     files: list[tuple[str, bytes]] = field(default_factory=list)
     fields: dict[str, str] = field(default_factory=dict)
-    #: The form field each file came in (parallel to ``files``).
-    file_fields: list[str] = field(default_factory=list)
+    documents: dict[str, tuple[str, bytes]] = field(default_factory=dict)
 
 
 class _Collector:
     """Callbacks for python-multipart that keep every part in memory, within limits."""
 
     def __init__(
-        self, file_field: str | tuple[str, ...], text_fields: Iterable[str], max_file_bytes: int,
-        max_files: int,
+        self, file_field: str, text_fields: Iterable[str], max_file_bytes: int, max_files: int,
+        document_fields: Mapping[str, int] | None = None,
     ):  # fmt: skip
-        self.file_names = (file_field,) if isinstance(file_field, str) else tuple(file_field)
-        self.file_field = self.file_names[0]
+        self.file_field = file_field
         self.text_fields = frozenset(text_fields)
+        self.document_fields = dict(document_fields or {})
         self.max_file_bytes = max_file_bytes
         self.max_files = max_files
         self.upload = MemoryUpload()
@@ -83,19 +86,22 @@ class _Collector:
         self._name = options.get(b"name", b"").decode("utf-8", "replace")
         filename = options.get(b"filename")
         self._filename = filename.decode("utf-8", "replace") if filename is not None else None
-        if self._name in self.file_names:
+        if self._name == self.file_field:
             if len(self.upload.files) >= self.max_files:
                 raise InputError(f"at most {self.max_files} images can be sent in one request")
             self._limit = self.max_file_bytes
         elif self._name in self.text_fields:
             self._limit = FIELD_MAX_BYTES
+        elif self._name in self.document_fields and self._name not in self.upload.documents:
+            self._limit = self.document_fields[self._name]
         else:
-            known = ", ".join([*self.file_names, *sorted(self.text_fields)])
+            known = ", ".join([self.file_field, *sorted(self.document_fields),
+                               *sorted(self.text_fields)])  # fmt: skip
             raise InputError(f"unexpected form field {self._name!r}; the fields are: {known}")
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         if len(self._data) + (end - start) > self._limit:
-            if self._name in self.file_names:
+            if self._name == self.file_field:
                 raise ImageTooLargeError(
                     f"{self._filename or 'an image'} is over the limit of {self._limit:,} bytes "
                     "(raise FACELEDGER_MAX_FILE_BYTES to accept it)"
@@ -104,10 +110,11 @@ class _Collector:
         self._data += data[start:end]
 
     def on_part_end(self) -> None:
-        if self._name in self.file_names:
+        if self._name == self.file_field:
             name = self._filename or f"image {len(self.upload.files) + 1}"
             self.upload.files.append((name, bytes(self._data)))
-            self.upload.file_fields.append(self._name)
+        elif self._name in self.document_fields:
+            self.upload.documents[self._name] = (self._filename or self._name, bytes(self._data))
         else:
             try:
                 self.upload.fields[self._name] = self._data.decode("utf-8")
@@ -127,18 +134,20 @@ async def read_multipart(
     content_type: str | None,
     stream: AsyncIterator[bytes],
     *,
-    file_field: str | tuple[str, ...],
+    file_field: str,
     text_fields: Iterable[str],
     max_file_bytes: int,
     max_files: int,
     max_body_bytes: int,
     content_length: str | None = None,
+    document_fields: Mapping[str, int] | None = None,
 ) -> MemoryUpload:
     """Parse a multipart/form-data body into memory, within per-file and whole-body byte limits.
 
     ``max_file_bytes`` bounds each file and ``max_body_bytes`` the whole body. Both are checked
     as each chunk arrives (and a declared ``Content-Length`` over the body limit before any), so
-    an oversized upload is refused without being held whole.
+    an oversized upload is refused without being held whole. ``document_fields`` names other
+    file fields (one file each) with their own byte limits.
     """
     declared = (content_length or "").strip()
     if declared.isdigit() and int(declared) > max_body_bytes:
@@ -150,7 +159,7 @@ async def read_multipart(
             f"send multipart/form-data with the images in the field {file_field!r} "
             f"(e.g. curl -F {file_field}=@photo.jpg)"
         )
-    collector = _Collector(file_field, text_fields, max_file_bytes, max_files)
+    collector = _Collector(file_field, text_fields, max_file_bytes, max_files, document_fields)
     parser = MultipartParser(boundary, collector.callbacks())
     received = 0
     try:

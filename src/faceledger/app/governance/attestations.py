@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,12 +13,12 @@ from faceledger import audit
 from faceledger.app.governance.common import read_document
 from faceledger.catalog import users as catalog_users
 from faceledger.clock import as_utc, iso, utcnow
-from faceledger.errors import NotFoundError, PermissionDenied
+from faceledger.errors import BadOptionError, NotFoundError, PermissionDenied
 
 if TYPE_CHECKING:
     from faceledger.app.library import Actor, Library
 
-__all__ = ["attest", "has_current_attestation", "DEFAULT_VALID_DAYS"]
+__all__ = ["attest", "attest_text", "has_current_attestation", "DEFAULT_VALID_DAYS"]
 
 #: An attestation is current for a year unless the signer's command says otherwise.
 DEFAULT_VALID_DAYS = 365
@@ -36,6 +37,23 @@ def attest(
 ) -> dict[str, Any]:  # fmt: skip
     """Record ``name``'s signed statement (its text and SHA-256), valid for ``valid_days``."""
     lib.authorize(actor, "attest")
+    text, digest = read_document(statement_file, "statement")
+    return _record(lib, actor, name, text, digest, valid_days)
+
+
+def attest_text(
+    lib: Library, actor: Actor, name: str, statement: str, valid_days: int = DEFAULT_VALID_DAYS
+) -> dict[str, Any]:
+    """Record a statement signed in the console (its UTF-8 text and SHA-256), like attest."""
+    lib.authorize(actor, "attest")
+    if not statement.strip():
+        raise BadOptionError("the statement is empty: write what you attest to")
+    return _record(lib, actor, name, statement,
+                   hashlib.sha256(statement.encode("utf-8")).hexdigest(), valid_days)  # fmt: skip
+
+
+def _record(lib: Library, actor: Actor, name: str, text: str, digest: str,
+            valid_days: int) -> dict[str, Any]:  # fmt: skip
     # A signature is personal: only an admin may record a statement signed on paper by another.
     if name != actor.name and actor.role != "admin":
         raise PermissionDenied(
@@ -43,7 +61,6 @@ def attest(
         )
     if valid_days < 1:
         raise PermissionDenied("an attestation must be valid for at least one day")
-    text, digest = read_document(statement_file, "statement")
     now = utcnow()
     expires = now + timedelta(days=valid_days)
     with lib.writing() as conn:

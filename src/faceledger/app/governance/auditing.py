@@ -9,7 +9,7 @@ a tail cut back to just before it is caught like any other. Whoever may verify m
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +21,7 @@ from faceledger.errors import AnchorError
 if TYPE_CHECKING:
     from faceledger.app.library import Actor, Library
 
-__all__ = ["witness_head", "verify_log", "export_log"]
+__all__ = ["witness_head", "verify_log", "export_log", "parse_bound"]
 
 
 def _outside(lib: Library, path: Path, what: str) -> None:
@@ -105,28 +105,45 @@ def verify_log(
     return report
 
 
+def parse_bound(text: str | None, end: bool = False) -> datetime | None:
+    """An export bound from ISO 8601 text; a bare date as an ``end`` means the whole day.
+
+    Raises ValueError on text that is not ISO 8601.
+    """
+    if not text or not text.strip():
+        return None
+    value = datetime.fromisoformat(text.strip())
+    if end and len(text.strip()) == 10:  # 2026-01-31: up to the last instant of that day
+        value = value + timedelta(days=1) - timedelta(microseconds=1)
+    return value
+
+
 def export_log(
-    lib: Library, actor: Actor, since: datetime | None = None, *,
-    until: datetime | None = None, by: str | None = None, action: str | None = None,
-) -> Iterator[dict]:  # fmt: skip
-    """Audit entries (from ``since``, before ``until``, by one actor, of one action or action
-    group such as ``discovery``), then an entry recording this export."""
+    lib: Library,
+    actor: Actor,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    by: str | None = None,
+    action: str | None = None,
+) -> Iterator[dict]:
+    """Audit entries (from ``since`` to ``until``, by actor ``by``, of ``action``, each when
+    given), then an entry recording this export."""
     lib.authorize(actor, "audit.export")
     count = 0
-    for entry in audit.export(lib.catalog.engine, since):
-        if until is not None and datetime.fromisoformat(entry["at"]) >= until:
-            break  # entries are in id order, and time runs forward along the chain
-        if by is not None and entry["actor"] != by:
-            continue
-        if action is not None and not (
-            entry["action"] == action or entry["action"].startswith(action + ".")
-        ):
-            continue
+    for entry in audit.export(lib.catalog.engine, since, until, by, action):
         count += 1
         yield entry
-    filters = {"since": since.isoformat() if since else None,
-               "until": until.isoformat() if until else None, "actor": by, "action": action}
     with lib.writing() as conn:
-        audit.append(conn, actor.name, "audit.export", {},
-                     {**{k: v for k, v in filters.items() if v is not None or k == "since"},
-                      "entries": count})  # fmt: skip
+        audit.append(
+            conn,
+            actor.name,
+            "audit.export",
+            {},
+            {
+                "since": since.isoformat() if since else None,
+                "until": until.isoformat() if until else None,
+                "actor": by,
+                "action": action,
+                "entries": count,
+            },
+        )
