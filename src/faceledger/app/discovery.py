@@ -37,7 +37,7 @@ from faceledger.discovery.production import (
     write_production,
 )
 from faceledger.discovery.redaction import Redactor, SensitiveSite
-from faceledger.errors import InputError, NotFoundError
+from faceledger.errors import BadOptionError, InputError, NotFoundError
 
 __all__ = [
     "people",
@@ -293,7 +293,7 @@ def record_order(
         raise InputError("list at least one category to redact, e.g. dating")
     unknown = [c for c in wanted if c not in SENSITIVITIES]
     if unknown:
-        raise InputError(
+        raise BadOptionError(
             f"unknown categor{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)}: "
             f"choose from {', '.join(SENSITIVITIES)}"
         )

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from faceledger.errors import LoadFileError
+from faceledger.errors import BadOptionError, LoadFileError
 
 __all__ = [
     "DAT_FIELDS",
@@ -135,7 +135,7 @@ def profile(name: str) -> LoadFileProfile:
     try:
         return PROFILES[name]
     except KeyError:
-        raise LoadFileError(
+        raise BadOptionError(
             f"unknown load-file profile {name!r}: choose one of {', '.join(PROFILES)}"
         ) from None
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,8 +118,10 @@ def metadata_texts(path: Path) -> list[str]:
                 texts += [f"{k}={v}" for k, v in image.text.items()]
             getxmp = getattr(image, "getxmp", None)
             if getxmp is not None:
-                # XMP that cannot be parsed here is still in the raw bytes searched above.
-                with contextlib.suppress(Exception):
+                # XMP that cannot be parsed here (no defusedxml) is still in the raw bytes
+                # searched above.
+                with contextlib.suppress(Exception), warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
                     texts.append(repr(getxmp()))
     except OSError:
         pass  # not decodable here: the raw bytes were searched already
