@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import importlib.util
 import io
 import json
 import re
@@ -395,6 +396,14 @@ def test_an_order_redacts_sensitive_sites_everywhere(world):
                 _no_dating(value, name)
     _no_dating((root / "rexp" / "README.md").read_text(), "README")
 
+    # The report of the matter: HTML and PDF text name no redacted site.
+    report, pdf = root / "redacted.html", root / "redacted.pdf"
+    _json(world, "report", "--matter", "Doe v. Dating", "--out", str(report), "--pdf", str(pdf))
+    _no_dating(_html_text(report), "report")
+    assert "[REDACTED: dating]" in _html_text(report)
+    if importlib.util.find_spec("pypdf"):
+        _no_dating(" ".join(_pdf_pages(pdf)).replace("\n", ""), "report PDF")
+
     # locate answers only the sites the located person's photos came from, redacted.
     located = _json(world, "locate", "--face", str(face_of(lib, "photos/img1.jpg")),
                     "--matter", "Doe v. Dating")  # fmt: skip
@@ -407,3 +416,96 @@ def test_an_order_redacts_sensitive_sites_everywhere(world):
     other = _json(world, "locate", "--face", str(face_of(lib, "photos/img1.jpg")),
                   "--matter", "Other")  # fmt: skip
     assert DATING in [s["website"] for s in other["sites"]]
+
+
+# -- 6. the matter report -------------------------------------------------------------------------
+def _pdf_pages(path):
+    from pypdf import PdfReader
+
+    return [page.extract_text() for page in PdfReader(path).pages]
+
+
+def _html_text(path):
+    from html.parser import HTMLParser
+
+    class Text(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.parts = []
+
+        def handle_data(self, data):
+            self.parts.append(data)
+
+        def handle_starttag(self, tag, attrs):
+            self.parts += [str(v) for _, v in attrs if v and not str(v).startswith("data:")]
+
+    parser = Text()
+    parser.feed(path.read_text("utf-8"))
+    return " ".join(parser.parts)
+
+
+def test_matter_report_tells_the_matter(world):
+    pytest.importorskip("pypdf", reason="pypdf (a dev dependency) reads the PDF's text")
+    lib, root = world["lib"], world["root"]
+    matter = "Roe v. Report"
+    authority = root / "authority.txt"
+    authority.write_text("Order 7: locate the plaintiff's photos.")
+    located = _json(world, "locate", "--face", str(face_of(lib, "photos/img1.jpg")),
+                    "--matter", matter, "--authority-file", str(authority))  # fmt: skip
+    made = _produce(world, matter, root / "rep-prod")
+    html_out, pdf_out = root / "report.html", root / "report.pdf"
+    data = _json(world, "report", "--matter", matter, "--out", str(html_out), "--pdf",
+                 str(pdf_out))  # fmt: skip
+    for path in (html_out, pdf_out):
+        digest, name = (root / f"{path.name}.sha256").read_text().split()
+        assert name == path.name and digest == hashlib.sha256(path.read_bytes()).hexdigest()
+    text = _html_text(html_out)
+    assert f"{made['first_bates']}-{made['last_bates']}" in text
+    assert located["authority_sha256"] in text
+    assert data["people"]["low"] <= 2 <= data["people"]["high"]  # person01 and person04
+    head = data["audit_head"]
+    assert head["hash"] in text and data["policy_version"] is not None
+    with lib.catalog.engine.connect() as conn:
+        signed = conn.execute(select(t.attestations.c.sha256).join(
+            t.users, t.users.c.id == t.attestations.c.user_id).where(
+            t.users.c.name == "custodian")).scalar_one()  # fmt: skip
+    assert signed in text
+    # No order in this matter: the dating site is flagged, not redacted.
+    assert "flagged: no protective order covers it" in text and DATING in text
+
+    pages = _pdf_pages(pdf_out)
+    assert len(pages) >= 3 and "faceledger matter report" in pages[0] and matter in pages[0]
+    for number, page in enumerate(pages, start=1):
+        flat = page.replace("\n", "")
+        assert f"page {number} of {len(pages)}" in page
+        assert head["hash"] in flat  # the audit head in every footer
+    assert f"{made['first_bates']}-{made['last_bates']}" in "".join(pages).replace("\n", "")
+    assert b"/FontFile2" in pdf_out.read_bytes()  # TrueType (DejaVu) embedded
+
+
+def test_report_tables_split_across_pages_and_plots_read_plainly(tmp_path):
+    pytest.importorskip("pypdf", reason="pypdf (a dev dependency) reads the PDF's text")
+    from faceledger.discovery import report as report_module
+
+    data = report_module.ReportData("Many rows", "2026-12-01 00:00:00")
+    data.by_jurisdiction = [{"region": f"US-{i:02d}", "signal": "gps", "faces": i % 3 + 1,
+                             "photos": 1, "blocked_faces": i % 2} for i in range(120)]
+    data.vector_months = [("2026-11", 3, 1), ("2026-12", 2, 0)]
+    jurisdictions = [s for s in report_module.SECTIONS if s.key == "jurisdictions"]
+    pdf = tmp_path / "many.pdf"
+    report_module.render_pdf(data, pdf, jurisdictions)
+    pages = _pdf_pages(pdf)
+    with_rows = [p for p in pages if "US-" in p]
+    assert len(with_rows) >= 3  # 120 rows do not fit one page...
+    assert all("blocked faces" in p for p in with_rows)  # ...and each page repeats the header
+    assert "US-00" in with_rows[0] and "US-119" not in with_rows[0] and "US-119" in pages[-1]
+    # Whole-number axes, and the legend outside the bars.
+    for chart in (report_module._jurisdiction_chart, report_module._months_chart):
+        fig = chart(data)
+        ax = fig.axes[0]
+        fig.canvas.draw()
+        axis = ax.xaxis if chart is report_module._jurisdiction_chart else ax.yaxis
+        assert all(float(v).is_integer() for v in axis.get_ticklocs())
+        legend = ax.get_legend().get_window_extent()
+        assert legend.x0 >= ax.get_window_extent().x1
+        report_module.plt.close(fig)

@@ -680,25 +680,86 @@ def verify_production_dir(lib: Library, actor: Actor, out_dir: Path) -> dict[str
     return result
 
 
-def report(lib: Library, actor: Actor, matter: str, out: Path, pdf: Path | None = None) -> dict:
-    """Write the discovery report (HTML, and PDF if asked); custodians with an attestation."""
-    from faceledger.discovery.report import gather, render_html, render_pdf
+def _matter_facts(lib: Library, actor: Actor, conn: Any, data: Any) -> None:
+    """Fill the report's matter sections: productions, holds, locates, orders, attestations,
+    people estimate, sensitive sites (redacted under an order, else flagged)."""
+    from faceledger.catalog import holds as catalog_holds
+    from faceledger.discovery.redaction import MARKER
 
+    matter = data.matter
+    data.policy_version = lib.policy_version()
+    data.productions = [_register_row(conn, r)
+                        for r in catalog_productions.productions(conn, matter)]  # fmt: skip
+    data.holds = [
+        {"id": h.id, "scope": f"{h.scope_kind}={h.scope_value}" if h.scope_value is not None
+         else h.scope_kind, "created_by": h.created_by, "created_at": iso(h.created_at),
+         "released_at": iso(h.released_at)}
+        for h in catalog_holds.holds(conn) if h.matter == matter
+    ]  # fmt: skip
+    data.locates = [
+        {"at": e["at"], "actor": e["actor"],
+         "authority_sha256": e["details"].get("authority_sha256"),
+         "include_vault": e["details"].get("include_vault"),
+         "photos": len((e["object_ids"] or {}).get("photos", []))}
+        for e in audit.export(lib.catalog.engine)
+        if e["action"] == "discovery.locate" and (e["details"] or {}).get("matter") == matter
+    ]  # fmt: skip
+    data.orders = [{**o, "recorded_at": iso(o["recorded_at"])}
+                   for o in catalog_productions.orders(conn, matter)]  # fmt: skip
+    involved = {actor.name, *(p["produced_by"] for p in data.productions),
+                *(x["actor"] for x in data.locates), *(o["recorded_by"] for o in data.orders)}
+    data.attestations = catalog_discovery.report_attestations(conn, involved)
+    redactor = _redactor(conn, matter)
+    categories = redactor.categories
+    data.sensitive_sites = [
+        {"website": MARKER.format(category=sens) if sens in categories else domain,
+         "sensitivity": sens,
+         "status": "redacted under the order" if sens in categories
+         else "flagged: no protective order covers it"}
+        for domain, _, sens in catalog_sites.sensitivities(conn)
+    ]  # fmt: skip
+    for row in data.by_website:
+        row.update(redactor.redact_row(row, ("website", "publisher"))[0])
+    photo_ids = sorted({item["photo_id"] for p in data.productions
+                        for item in catalog_productions.production_items(
+                            conn, p["production_id"])})  # fmt: skip
+    if photo_ids:
+        _, vectors = lib.catalog.vectors(catalog_discovery.faces_of_photos(photo_ids))
+        if len(vectors):
+            estimate = estimate_people(vectors)
+            data.people = {"faces": estimate.faces, "estimate": estimate.estimate,
+                           "low": estimate.low, "high": estimate.high,
+                           "method": "chinese whispers (dlib) at strict, default and loose "
+                           "distance thresholds"}  # fmt: skip
+
+
+def report(lib: Library, actor: Actor, matter: str, out: Path, pdf: Path | None = None) -> dict:
+    """Write the matter report (HTML, and PDF if asked), each with a ``.sha256`` beside it;
+    custodians with an attestation."""
+    from faceledger.discovery.report import gather, render_html, render_pdf, write_sha256
+
+    if not matter or not matter.strip():
+        raise InputError("name the matter the report is for")
     lib.authorize(actor, "discovery.report")
     lib.require_vault_access(actor)  # the report counts blocked faces
     with lib.catalog.engine.connect() as conn:
         # Read just before the counts: entries appended meanwhile come after the named head.
         data = gather(conn, matter, iso(utcnow()) or "", audit_head=audit.head(conn))
+        _matter_facts(lib, actor, conn, data)
     page = render_html(data)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")
     head = data.audit_head.to_json() if data.audit_head else None
     result = {"html": str(out), "html_sha256": hashlib.sha256(page.encode()).hexdigest(),
-              "totals": data.totals, "audit_head": head}  # fmt: skip
+              "html_sha256_file": str(write_sha256(out)), "totals": data.totals,
+              "audit_head": head, "policy_version": data.policy_version,
+              "productions": len(data.productions), "people": data.people}  # fmt: skip
     if pdf is not None:
+        pdf.parent.mkdir(parents=True, exist_ok=True)
         render_pdf(data, pdf)
         result["pdf"] = str(pdf)
         result["pdf_sha256"] = hashlib.sha256(pdf.read_bytes()).hexdigest()
+        result["pdf_sha256_file"] = str(write_sha256(pdf))
     with lib.writing() as conn:
         audit.append(conn, actor.name, "discovery.report", details={"matter": matter, **result})
     return result

@@ -42,6 +42,7 @@ __all__ = [
     "report_by_jurisdiction",
     "report_vector_months",
     "report_by_website",
+    "report_attestations",
 ]
 
 f, j, ps, w, p = t.faces, t.jurisdictions, t.photo_sources, t.websites, t.photos
@@ -401,11 +402,26 @@ def report_by_website(conn: Connection, top_sites: int) -> list[dict[str, Any]]:
     """The ``top_sites`` websites with the most photos: publisher, region, photos, rows."""
     site_rows = conn.execute(
         select(w.c.domain, w.c.publisher, w.c.publisher_region,
-               func.count(func.distinct(ps.c.photo_id)), func.count(ps.c.id))
+               func.count(func.distinct(ps.c.photo_id)), func.count(ps.c.id), w.c.sensitivity)
         .select_from(w.join(ps)).group_by(w.c.id)
         .order_by(func.count(func.distinct(ps.c.photo_id)).desc()).limit(top_sites)
     ).all()  # fmt: skip
     return [
-        {"website": d, "publisher": p_, "publisher_region": r, "photos": n, "source_rows": s}
-        for d, p_, r, n, s in site_rows
+        {"website": d, "publisher": p_, "publisher_region": r, "photos": n, "source_rows": s,
+         "sensitivity": sens}
+        for d, p_, r, n, s, sens in site_rows
+    ]
+
+
+def report_attestations(conn: Connection, names: Iterable[str]) -> list[dict[str, Any]]:
+    """Every attestation on file of the users ``names``: user, role, signed, expires, hash."""
+    u, a = t.users, t.attestations
+    rows = conn.execute(
+        select(u.c.name, u.c.role, a.c.signed_at, a.c.expires_at, a.c.sha256)
+        .select_from(a.join(u, a.c.user_id == u.c.id))
+        .where(u.c.name.in_(sorted(set(names)))).order_by(u.c.name, a.c.signed_at)
+    ).all()  # fmt: skip
+    return [
+        {"user": n, "role": r, "signed_at": iso(s_), "expires_at": iso(e), "sha256": h}
+        for n, r, s_, e, h in rows
     ]
