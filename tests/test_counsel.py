@@ -50,9 +50,12 @@ def _xmp(url: str) -> bytes:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
+    return _build_world(tmp_path_factory.mktemp("counsel"))
+
+
+def _build_world(root, database_url=""):
     data = shared_path(*DATASET)
-    root = tmp_path_factory.mktemp("counsel")
-    settings = make_settings(root / "library")
+    settings = make_settings(root / "library", database_url=database_url)
     test_blocking._SETTINGS[str(settings.library)] = settings
     folder, upload = root / "photos", root / "upload"
     folder.mkdir()
@@ -509,3 +512,37 @@ def test_report_tables_split_across_pages_and_plots_read_plainly(tmp_path):
         legend = ax.get_legend().get_window_extent()
         assert legend.x0 >= ax.get_window_extent().x1
         report_module.plt.close(fig)
+
+
+# -- the same on PostgreSQL ---------------------------------------------------------------
+@pytest.mark.postgres
+def test_counsel_commands_on_postgres(tmp_path, pg_database):
+    world = _build_world(tmp_path, pg_database)
+    counts = _json(world, "count", "--blocked")
+    assert counts["by_signal"]["uploader"]["faces"] == 1
+    assert counts["by_signal"]["publisher"]["faces"] == 0
+    img1 = face_of(world["lib"], "photos/img1.jpg")
+    row = next(d for d in _json(world, "vector-dates") if d["face_id"] == img1)
+    assert row["source_url"] == "https://cdn.example.com/img1.jpg" and len(row["provenance"]) == 2
+    order = tmp_path / "order.pdf"
+    order.write_bytes(b"%PDF-1.4 order")
+    _json(world, "order", "record", "--matter", "PG", "--redact", "dating", "--file", str(order))
+    made = _produce(world, "PG", tmp_path / "pg-prod")
+    assert made["redactions"] >= 4
+    listed = _json(world, "productions", "list")
+    assert [p["volume"] for p in listed] == [made["volume"]] and listed[0]["documents"] == 4
+    assert _json(world, "productions", "verify", str(tmp_path / "pg-prod"))["ok"]
+    for row in read_dat(tmp_path / "pg-prod" / f"{made['volume']}.dat", "\u00ae").rows:
+        for value in row.values():
+            _no_dating(value, row)
+    _json(world, "export-vectors", "--matter", "PG", "--out", str(tmp_path / "pg-exp"),
+          "--photos", str(world["ids"]))  # fmt: skip
+    assert pq.read_table(tmp_path / "pg-exp" / "vectors.parquet").num_rows == 4
+    report = tmp_path / "pg.html"
+    data = _json(world, "report", "--matter", "PG", "--out", str(report))
+    assert data["productions"] == 1 and "[REDACTED: dating]" in _html_text(report)
+    _no_dating(_html_text(report), "report")
+    for source in _json(world, "sources", "--matter", "PG"):
+        for value in source.values():
+            _no_dating(value, source)
+    world["lib"].close()
