@@ -516,7 +516,8 @@ def test_report_tables_split_across_pages_and_plots_read_plainly(tmp_path):
 
 # -- the same on PostgreSQL ---------------------------------------------------------------
 @pytest.mark.postgres
-def test_counsel_commands_on_postgres(tmp_path, pg_database):
+def test_counsel_commands_on_postgres(tmp_path, pg_database, monkeypatch):
+    monkeypatch.setenv("FACELEDGER_DATABASE_URL", pg_database)  # what the CLI reads
     world = _build_world(tmp_path, pg_database)
     counts = _json(world, "count", "--blocked")
     assert counts["by_signal"]["uploader"]["faces"] == 1
