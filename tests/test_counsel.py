@@ -258,8 +258,10 @@ def test_register_lists_and_verify_catches_changes_gaps_and_missing_files(world)
     bad = _json(world, "productions", "verify", str(gap), code=1)
     assert any(p.startswith("Bates gap:") for p in bad["problems"]), bad["problems"]
     assert any("the register says 4" in p for p in bad["problems"])
-    # Auditors and searchers may not read the register.
-    assert cli(world["settings"].library, "discovery", "productions", "list",
+    # Auditors may not read the register.
+    library = world["settings"].library
+    assert cli(library, "discovery", "productions", "list", user="auditor").exit_code == 3
+    assert cli(library, "discovery", "productions", "verify", str(root / "reg1"),
                user="auditor").exit_code == 3  # fmt: skip
 
 
@@ -322,6 +324,14 @@ def test_vector_dates_prefer_the_row_with_url_and_date_and_list_all(world):
     assert row["retrieved_at"] == "2024-02-03T03:05:06.789000+00:00"
     kinds = sorted((p["source_url"] is None, p["retrieved_at"] is None) for p in row["provenance"])
     assert kinds == [(False, False), (True, True)]  # the folder copy is listed too
+    # The tables for people say the same.
+    library = world["settings"].library
+    table = cli(library, "--no-wrap", "discovery", "vector-dates", user="custodian")
+    assert table.exit_code == 0 and "https://cdn.example.com/img1.jpg" in table.stdout
+    table = cli(library, "discovery", "count", "--blocked", user="custodian")
+    assert table.exit_code == 0 and "blocked by this signal" in table.stdout
+    table = cli(library, "discovery", "productions", "list", user="custodian")
+    assert table.exit_code == 0
 
 
 def test_per_signal_counts_mean_blocked_by_that_signal(world):
@@ -351,6 +361,8 @@ def test_an_order_redacts_sensitive_sites_everywhere(world):
     recorded = _json(world, "order", "record", "--matter", "Doe v. Dating", "--redact",
                      "dating", "--file", str(order))  # fmt: skip
     assert recorded["categories"] == ["dating"] and recorded["sites_redacted"] == 1
+    assert cli(world["settings"].library, "discovery", "order", "record", "--matter", "x",
+               "--redact", "dating", "--file", str(order), user="auditor").exit_code == 3
     assert cli(world["settings"].library, "discovery", "order", "record", "--matter", "x",
                "--redact", "astrology", "--file", str(order), user="custodian").exit_code == 2
 
