@@ -1,4 +1,5 @@
-"""Discovery calls that reach biometric data: class size, locate a person, Bates productions.
+"""Discovery calls for counsel: class size, locate a person, Bates productions and their
+register, vector export, protective orders (redaction of sensitive sites), the matter report.
 
 Each call is authorised (custodians only, with a current attestation wherever blocked faces or
 the vault are in scope), reads what it needs, and leaves an audit entry. Reference photos given

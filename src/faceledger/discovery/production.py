@@ -609,8 +609,9 @@ def _check_load_files(check: ProductionCheck) -> None:
         "DAT records": len(dat.rows),
         "OPT pages": len(opt),
         "natives": sum(1 for p in (out_dir / NATIVES_DIR).glob("*") if p.is_file()),
-        "page images": sum(1 for p in (out_dir / IMAGES_DIR).glob("*") if p.is_file()),
     }
+    if (out_dir / IMAGES_DIR).is_dir():  # productions made before page images have none
+        counts["page images"] = sum(1 for p in (out_dir / IMAGES_DIR).glob("*") if p.is_file())
     if cover.get("Documents", "").isdigit():
         counts["documents on the cover sheet"] = int(cover["Documents"])
     if len(set(counts.values())) > 1:
