@@ -323,6 +323,7 @@ def render_pdf(data: ReportData, path: Path, sections: list[Section] | None = No
     _register_fonts()
     body = ParagraphStyle("body", fontName=_FONT, fontSize=9.5, leading=12.5)
     small = ParagraphStyle("small", parent=body, fontSize=7.5, leading=9.5)
+    tiny = ParagraphStyle("tiny", parent=body, fontSize=6.5, leading=8)
     heading = ParagraphStyle("heading", parent=body, fontName=_BOLD, fontSize=14, leading=18,
                              spaceBefore=10, spaceAfter=6)  # fmt: skip
     title = ParagraphStyle("title", parent=heading, fontSize=22, leading=28, spaceAfter=18)
@@ -383,15 +384,18 @@ def render_pdf(data: ReportData, path: Path, sections: list[Section] | None = No
         if not rows:
             story.append(Paragraph("None.", body))
             continue
-        cells = [[Paragraph(html.escape(h), small) for h in section.headers]]
+        style = small if len(section.headers) <= 6 else tiny
+        cells = [[Paragraph(html.escape(h), style) for h in section.headers]]
         # Paragraph cells wrap long values (hashes, URLs) instead of running off the page.
-        cells += [[Paragraph(html.escape(_cell(v)), small) for v in row] for row in rows]
-        table = Table(cells, repeatRows=1, colWidths=[width / len(section.headers)]
-                      * len(section.headers), hAlign="LEFT")  # fmt: skip
+        cells += [[Paragraph(html.escape(_cell(v)), style) for v in row] for row in rows]
+        table = Table(cells, repeatRows=1, colWidths=_column_widths(section.headers, rows, width),
+                      hAlign="LEFT")  # fmt: skip
         table.setStyle(TableStyle([
             ("GRID", (0, 0), (-1, -1), 0.25, colors.lightgrey),
             ("BACKGROUND", (0, 0), (-1, 0), colors.whitesmoke),
             ("VALIGN", (0, 0), (-1, -1), "TOP"),
+            ("LEFTPADDING", (0, 0), (-1, -1), 3),
+            ("RIGHTPADDING", (0, 0), (-1, -1), 3),
         ]))  # fmt: skip
         story.append(table)
     document = SimpleDocTemplate(
@@ -400,6 +404,19 @@ def render_pdf(data: ReportData, path: Path, sections: list[Section] | None = No
         author="faceledger", invariant=1,
     )  # fmt: skip
     document.build(story, canvasmaker=NumberedCanvas)
+
+
+def _column_widths(headers: tuple[str, ...], rows: list[tuple[Any, ...]],
+                   width: float) -> list[float]:  # fmt: skip
+    """Widths in proportion to each column's longest word or value (capped), so a column of
+    Bates numbers is wide enough for them and a column of small counts stays narrow."""
+    def need(column: int) -> int:
+        values = [_cell(row[column]) for row in rows[:200]]
+        words = [len(w) for w in headers[column].split()] or [0]
+        return min(max(max(words) + 1, *(len(v) for v in values), 5), 30)
+
+    needs = [need(i) for i in range(len(headers))]
+    return [width * n / sum(needs) for n in needs]
 
 
 def write_sha256(path: Path) -> Path:
