@@ -559,3 +559,35 @@ def test_counsel_commands_on_postgres(tmp_path, pg_database, monkeypatch):
         for value in source.values():
             _no_dating(value, source)
     world["lib"].close()
+
+
+# -- the migration ----------------------------------------------------------------------
+def test_migration_registers_the_matters_of_earlier_productions(tmp_path):
+    from alembic import command
+    from sqlalchemy import insert
+
+    from faceledger.catalog.database import _alembic_config, make_engine, migrate
+    from faceledger.clock import utcnow
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'c.sqlite'}")
+    cfg = _alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0006")  # the catalog as it was before the register
+    with engine.begin() as conn:
+        conn.execute(insert(t.photos).values(
+            id=1, sha256="a" * 64, md5="b" * 32, sha1="c" * 40, byte_size=1, width=1, height=1,
+            format="JPEG", added_at=utcnow()))  # fmt: skip
+        conn.exec_driver_sql(
+            "INSERT INTO productions (id, matter, prefix, first_number, last_number, out_dir, "
+            "manifest_sha256, produced_by, produced_at) VALUES (1, 'Old v. Matter', 'OLD', 1, 1, "
+            "'/x', ?, 'cara', '2026-01-01 00:00:00')", ("d" * 64,)
+        )
+        conn.exec_driver_sql("INSERT INTO production_items VALUES (1, 'OLD00000001', 1, ?)",
+                             ("a" * 64,))  # fmt: skip
+    migrate(engine)
+    with engine.connect() as conn:
+        matters = conn.execute(select(t.matters.c.name, t.matters.c.created_by)).all()
+        documents = conn.scalar(select(t.productions.c.documents))
+    assert matters == [("Old v. Matter", "cara")] and documents == 1
+    engine.dispose()
