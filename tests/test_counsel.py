@@ -258,6 +258,8 @@ def test_register_lists_and_verify_catches_changes_gaps_and_missing_files(world)
     bad = _json(world, "productions", "verify", str(gap), code=1)
     assert any(p.startswith("Bates gap:") for p in bad["problems"]), bad["problems"]
     assert any("the register says 4" in p for p in bad["problems"])
+    assert cli(world["settings"].library, "discovery", "productions", "verify",
+               str(root / "nowhere"), user="custodian").exit_code == 2  # fmt: skip
     # Auditors may not read the register.
     library = world["settings"].library
     assert cli(library, "discovery", "productions", "list", user="auditor").exit_code == 3
@@ -312,6 +314,10 @@ def test_export_encrypts_to_an_age_recipient(world):
     assert f"# plaintext vectors.parquet sha256 {made['parquet_sha256']}" in (
         folder / "MANIFEST.sha256").read_text()
     assert pq.read_table(io.BytesIO(plain)).num_rows == made["faces"]
+    refused = cli(world["settings"].library, "discovery", "export-vectors", "--matter", "Export",
+                  "--out", str(world["root"] / "exp-bad"), "--photos", str(world["ids"]),
+                  "--age-recipient", "age1notakey", user="custodian")  # fmt: skip
+    assert refused.exit_code == 2 and not (world["root"] / "exp-bad").exists()
 
 
 # -- 5. answers that misled ---------------------------------------------------------------------

@@ -322,7 +322,9 @@ def productions_list(
 @cli_errors
 def productions_verify(
     ctx: typer.Context,
-    folder: Annotated[Path, typer.Argument(help="The production folder.")],
+    folder: Annotated[
+        Path, typer.Argument(help="The production folder.", exists=True, file_okay=False)
+    ],
     as_json: JsonOpt = False,
 ) -> None:
     """Check a production: hashes, Bates continuity, counts, the register, its audit head."""

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from faceledger.audit.anchor import AuditHead
-from faceledger.errors import InputError, ProductionError
+from faceledger.errors import BadOptionError, InputError, ProductionError
 
 __all__ = ["PARQUET_NAME", "SCHEMA", "FORMAT", "ExportRow", "ExportResult", "write_export",
            "read_vectors"]  # fmt: skip
@@ -233,7 +233,9 @@ def _age_recipient(text: str):
             return pyrage.ssh.Recipient.from_str(text)
         return pyrage.x25519.Recipient.from_str(text.strip())
     except Exception as error:  # pyrage raises its own error types
-        raise InputError(f"{text[:20]}… is not an age public key (age1…): {error}") from None
+        raise BadOptionError(
+            f"{text[:20]}… is not an age public key (age1…): {error}"
+        ) from None
 
 
 def read_vectors(path: Path) -> pa.Table:
