@@ -18,6 +18,7 @@ import pytest
 from conftest import make_settings
 from cryptography.hazmat.primitives import serialization
 from helpers import cli
+from PIL import Image
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -325,7 +326,7 @@ HEAD = AuditHead(7, "ab" * 32, "2026-01-31T12:00:00.500000+00:00")
 
 def test_production_manifest_names_its_audit_head(tmp_path):
     native = tmp_path / "a.jpg"
-    native.write_bytes(b"\xff\xd8 not really a jpeg")
+    Image.new("RGB", (16, 16), "white").save(native)  # a page image is rendered from it
     result = write_production(tmp_path / "prod", "FL", 1, [ProductionItem(native, 1, "jpg")],
                               "VOL001", audit_head=HEAD)  # fmt: skip
     lines = result.manifest_path.read_text("ascii").splitlines()

@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import shutil
 import subprocess
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from conftest import shared_path
+from PIL import Image
 
 from faceledger.discovery import production as production_module
 from faceledger.discovery.loadfiles import (
@@ -17,6 +19,7 @@ from faceledger.discovery.loadfiles import (
     LoadFileError,
     OptRow,
     bates_number,
+    dat_date,
     dat_text,
     dat_value,
     opt_text,
@@ -61,6 +64,9 @@ NASTY = [
     "Ünïcödé 漢字 עברית 🙂",
     "https://example.com/a?b=1&c=þ¶#frag",
 ]
+
+
+DATASET = ("faces", "deepface", "tests", "unit", "dataset")
 
 
 def _rows(values: list[str]) -> list[dict[str, str]]:
@@ -145,10 +151,14 @@ def test_dat_value_conversions():
     when = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
     assert dat_value(None) == ""
     assert dat_value(True) == "Y" and dat_value(False) == "N"
-    assert dat_value(when) == "2024-05-06T07:08:09+00:00"
+    assert dat_value(when) == "2024-05-06 07:08:09"
+    # Another offset and microseconds: UTC, to the second.
+    later = datetime(2026, 12, 1, 9, 34, 42, 962495, tzinfo=timezone(timedelta(hours=1)))
+    assert dat_value(later) == "2026-12-01 08:34:42"
+    assert dat_date("2026-12-01T08:34:42.962495+00:00") == "2026-12-01 08:34:42"
     assert dat_value(date(2024, 5, 6)) == "2024-05-06"
-    assert dat_value(["US-IL", "US-WI"]) == "US-IL; US-WI"
-    assert dat_value({"US-WI", "US-IL"}) == "US-IL; US-WI"
+    assert dat_value(["US-IL", "US-WI"]) == "US-IL;US-WI"
+    assert dat_value({"US-WI", "US-IL"}) == "US-IL;US-WI"
     assert dat_value(7) == "7"
 
 
@@ -224,11 +234,20 @@ def test_malformed_opt_is_refused(text):
 
 
 def _natives(folder: Path, count: int, start: int = 0) -> list[ProductionItem]:
+    """Real photos of the shared set: odd ones as the JPEGs they are, even ones made PNG."""
+    shared = shared_path(*DATASET)
     folder.mkdir(parents=True, exist_ok=True)
     items = []
     for i in range(start, start + count):
-        path = folder / f"photo{i}.bin"
-        path.write_bytes(f"photo {i} ".encode() * (i + 1) + bytes(range(256)))
+        original = shared / f"img{i + 1}.jpg"
+        if i % 2:
+            path = folder / f"photo{i}.jpg"
+            shutil.copy(original, path)
+        else:
+            path = folder / f"photo{i}.png"
+            with Image.open(original) as image:
+                image.thumbnail((300, 300))
+                image.save(path)
         items.append(
             ProductionItem(
                 source=path,
@@ -306,7 +325,14 @@ def test_two_productions_have_unique_continuous_bates_and_true_hashes(tmp_path):
             assert doc.native_path == f"NATIVES/{doc.bates}.{ext}"
             assert native.read_bytes() == item.source.read_bytes()
             assert row["BEGBATES"] == row["ENDBATES"] == doc.bates == page.image_id
-            assert row["NATIVEPATH"] == page.image_path == f"NATIVES\\{doc.bates}.{ext}"
+            assert row["NATIVEPATH"] == f"NATIVES\\{doc.bates}.{ext}"
+            # The page image is a JPEG rendition made for the production, never the native.
+            assert page.image_path == f"IMAGES\\{doc.bates}.jpg"
+            with Image.open(out / "IMAGES" / f"{doc.bates}.jpg") as image:
+                assert image.format == "JPEG"
+            assert row["SHA256HASH"] == _sha256(native) == doc.sha256
+            assert row["FILESIZE"] == str(native.stat().st_size)
+            assert row["FILEEXT"] == ext and row["PRODVOL"] == result.volume
             assert row["MD5HASH"] == hashlib.md5(native.read_bytes()).hexdigest() == doc.md5
             assert row["SHA1HASH"] == hashlib.sha1(native.read_bytes()).hexdigest() == doc.sha1
             assert doc.photo_id == item.photo_id

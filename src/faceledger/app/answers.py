@@ -24,7 +24,7 @@ def answer(
 ) -> Any:
     """Answer one discovery question; blocked faces are in scope for custodians only."""
     lib.authorize(actor, f"discovery.{question}")
-    selection = Selection(blocked, jurisdiction, signal, actor.is_custodian)
+    selection = Selection(blocked, jurisdiction, signal, actor.is_custodian, lib.policy.blocking)
     if selection.blocked is not False:
         lib.require_vault_access(actor)
     with lib.catalog.engine.connect() as conn:

@@ -17,7 +17,8 @@ from faceledger.errors import ManifestError
 
 __all__ = ["SITE_FIELDS", "import_sites", "list_sites", "parse_sites"]
 
-SITE_FIELDS = ("domain", "publisher", "publisher_region", "terms_url", "terms_retrieved_at")
+SITE_FIELDS = ("domain", "publisher", "publisher_region", "terms_url", "terms_retrieved_at",
+               "sensitivity")  # fmt: skip
 _REGION = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
 
 
@@ -56,6 +57,10 @@ def parse_sites(path: Path) -> list[dict[str, Any]]:
             clean["publisher_region"] = region = region.upper()
             if not _REGION.match(region):
                 raise ManifestError(f"{where}: publisher_region {region!r} is not like US-IL")
+        try:
+            clean["sensitivity"] = catalog_sites.check_sensitivity(clean["sensitivity"])
+        except ValueError as exc:
+            raise ManifestError(f"{where}: {exc}") from None
         when = clean["terms_retrieved_at"]
         if when:
             try:

@@ -11,7 +11,8 @@ the caller's transaction) returning dataclasses or plain values:
 - ``photos`` (photos, photo_sources, jurisdictions), ``faces`` (face rows outside placement),
   ``users`` (users, api_keys, attestations), ``holds`` (legal_holds, deferred_actions),
   ``consents``, ``optouts`` (optouts, optout_faces), ``sites`` (websites),
-  ``policy_versions``, ``productions`` (productions, production_items), and ``discovery``
+  ``policy_versions``, ``productions`` (productions, production_items, matters,
+  protective_orders), and ``discovery``
   (the read-only discovery questions and the report's counts);
 - ``maintenance``: SQLite's secure delete and WAL checkpoint, a liveness check.
 

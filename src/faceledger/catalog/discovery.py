@@ -8,7 +8,18 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Integer, and_, distinct, func, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Integer,
+    and_,
+    distinct,
+    false,
+    func,
+    or_,
+    select,
+    true,
+)
 
 from faceledger.catalog import schema as t
 from faceledger.clock import as_utc, iso
@@ -20,13 +31,18 @@ __all__ = [
     "count",
     "sources",
     "vector_dates",
+    "preferred_source",
+    "BY_SIGNAL_MEANS",
     "one_face",
     "located_faces",
     "selected_photo_ids",
+    "faces_of_photos",
+    "export_facts",
     "report_totals",
     "report_by_jurisdiction",
     "report_vector_months",
     "report_by_website",
+    "report_attestations",
 ]
 
 f, j, ps, w, p = t.faces, t.jurisdictions, t.photo_sources, t.websites, t.photos
@@ -36,9 +52,14 @@ class Selection:
     """Which faces a discovery question is about."""
 
     def __init__(
-        self, blocked: bool | None, jurisdiction: str | None, signal: str | None, custodian: bool
-    ):
-        """``blocked``: True only blocked, False only searchable, None both (custodians)."""
+        self, blocked: bool | None, jurisdiction: str | None, signal: str | None, custodian: bool,
+        blocking: Iterable[Any] = (),
+    ):  # fmt: skip
+        """``blocked``: True only blocked, False only searchable, None both (custodians).
+
+        ``blocking``: the blocking rules in force (objects with ``region`` and ``signals``), so
+        that per-signal counts count the faces each signal blocks.
+        """
         if (blocked is None or blocked) and not custodian:
             if blocked:
                 raise PermissionDenied(
@@ -54,6 +75,17 @@ class Selection:
         self.blocked = blocked
         self.jurisdiction = jurisdiction.upper() if jurisdiction else None
         self.signal = signal
+        self.blocking = [(rule.region.upper(), tuple(rule.signals)) for rule in blocking]
+
+    def blocking_clause(self) -> ColumnElement[bool]:
+        """Jurisdiction rows that block their face under the rules: a rule's region covers the
+        row's region and lists the row's signal (the face is blocked too)."""
+        covered = [
+            and_(j.c.signal.in_(signals), or_(j.c.region == region,
+                                              j.c.region.like(region + "-%")))
+            for region, signals in self.blocking
+        ]  # fmt: skip
+        return and_(f.c.blocked.is_(True), or_(*covered)) if covered else false()
 
     def region_clause(self) -> ColumnElement[bool]:
         """Jurisdiction rows that cover the selected region (and signal)."""
@@ -90,25 +122,39 @@ class Selection:
 TIE = and_(j.c.photo_id == f.c.photo_id, or_(j.c.face_id == 0, j.c.face_id == f.c.id))
 
 
+#: What the per-signal rows of ``count`` mean (the JSON says it too).
+BY_SIGNAL_MEANS = (
+    "faces blocked by this signal under the blocking rules in force (a rule's region covers "
+    "the face's tie to the region by this signal), and their photos and source URLs; a face "
+    "blocked by two signals counts under each, and faces blocked for another reason (e.g. no "
+    "consent on record) count in the total only"
+)
+
+
 def count(conn, selection: Selection) -> dict[str, Any]:
-    """Photos, faces and distinct source URLs in the selection, in total and per signal.
+    """Photos, faces and distinct source URLs in the selection, in total and per signal
+    (``by_signal``: the faces each signal blocks, see BY_SIGNAL_MEANS).
 
     One pass over the (face, photo, signal) ties, counted here: ten correlated sub-queries
     took 2.6 s over 61k blocked faces at 10^6 (BENCHMARKS.md).
     """
     signals = [selection.signal] if selection.signal else list(SIGNALS)
     ties = (
-        select(f.c.id, f.c.photo_id, j.c.signal)
+        select(f.c.id, f.c.photo_id, j.c.signal, selection.blocking_clause().label("blocks"))
         .select_from(f.join(j, TIE))
         .where(selection.face_clause(), selection.region_clause())
         .distinct()
     )
     faces: dict[str, set[int]] = {s: set() for s in signals}
     photos: dict[str, set[int]] = {s: set() for s in signals}
-    for face_id, photo_id, signal in conn.execute(ties):
-        faces[signal].add(face_id)
-        photos[signal].add(photo_id)
-    tied_photos = set().union(*photos.values())
+    tied_faces: set[int] = set()
+    tied_photos: set[int] = set()
+    for face_id, photo_id, signal, blocks in conn.execute(ties):
+        tied_faces.add(face_id)
+        tied_photos.add(photo_id)
+        if blocks:
+            faces[signal].add(face_id)
+            photos[signal].add(photo_id)
     urls: dict[int, set[str]] = {}
     if tied_photos:
         url_rows = conn.execute(
@@ -125,7 +171,7 @@ def count(conn, selection: Selection) -> dict[str, Any]:
         return {"photos": len(photo_ids), "faces": len(face_ids), "source_urls": len(found)}
 
     if selection.by_region:
-        total = summary(set().union(*faces.values()), tied_photos)
+        total = summary(tied_faces, tied_photos)
     else:  # faces tied to no region count in the total too (e.g. blocked for lack of consent)
         total = _counts(conn, selection.face_clause())
     return {
@@ -133,6 +179,7 @@ def count(conn, selection: Selection) -> dict[str, Any]:
         "jurisdiction": selection.jurisdiction,
         "total": total,
         "by_signal": {s: summary(faces[s], photos[s]) for s in signals},
+        "by_signal_means": BY_SIGNAL_MEANS,
     }
 
 
@@ -186,42 +233,57 @@ def sources(conn, selection: Selection) -> list[dict[str, Any]]:
     ]
 
 
+def preferred_source(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The provenance row to show for a photo: the first with a URL and a retrieval date,
+    else the first with a URL, else the first (a folder path); {} when there is none."""
+    for wanted in (lambda r: r.get("source_url") and r.get("retrieved_at"),
+                   lambda r: r.get("source_url"), lambda r: True):  # fmt: skip
+        found = next((r for r in rows if wanted(r)), None)
+        if found is not None:
+            return found
+    return {}
+
+
 def vector_dates(conn, selection: Selection) -> list[dict[str, Any]]:
-    """Per selected face: ids, first source URL, retrieval date, vector date and model."""
-    first_source = (
-        select(ps.c.photo_id, func.min(ps.c.id).label("sid")).group_by(ps.c.photo_id).subquery()
-    )
+    """Per selected face: ids, vector date and model, the photo's preferred source (URL and
+    retrieval date) and every provenance row of the photo (``provenance``)."""
     rows = conn.execute(
-        select(
-            f.c.id,
-            f.c.photo_id,
-            f.c.vector_collected_at,
-            f.c.model,
-            f.c.model_version,
-            ps.c.source_url,
-            ps.c.locator,
-            ps.c.retrieved_at,
-        )
-        .select_from(
-            f.outerjoin(first_source, first_source.c.photo_id == f.c.photo_id).outerjoin(
-                ps, ps.c.id == first_source.c.sid
-            )
-        )
+        select(f.c.id, f.c.photo_id, f.c.vector_collected_at, f.c.model, f.c.model_version)
         .where(selection.faces_where())
         .order_by(f.c.id)
-    ).mappings()
-    return [
-        {
-            "face_id": r["id"],
-            "photo_id": r["photo_id"],
-            "source_url": r["source_url"] or r["locator"],
-            "retrieved_at": iso(r["retrieved_at"]),
-            "vector_collected_at": iso(r["vector_collected_at"]),
-            "model": r["model"],
-            "model_version": r["model_version"],
-        }
-        for r in rows
-    ]
+    ).mappings().all()  # fmt: skip
+    provenance: dict[int, list[dict[str, Any]]] = {}
+    photo_ids = sorted({r["photo_id"] for r in rows})
+    for start in range(0, len(photo_ids), 500):  # bounded IN lists
+        for r in conn.execute(
+            select(ps.c.photo_id, ps.c.kind, ps.c.locator, ps.c.source_url, ps.c.page_url,
+                   ps.c.retrieved_at, w.c.domain)
+            .select_from(ps.outerjoin(w))
+            .where(ps.c.photo_id.in_(photo_ids[start:start + 500]))
+            .order_by(ps.c.photo_id, ps.c.id)
+        ).mappings():  # fmt: skip
+            provenance.setdefault(r["photo_id"], []).append(
+                {"kind": r["kind"], "locator": r["locator"], "source_url": r["source_url"],
+                 "page_url": r["page_url"], "website": r["domain"],
+                 "retrieved_at": iso(r["retrieved_at"])}
+            )  # fmt: skip
+    out = []
+    for r in rows:
+        rows_of_photo = provenance.get(r["photo_id"], [])
+        best = preferred_source(rows_of_photo)
+        out.append(
+            {
+                "face_id": r["id"],
+                "photo_id": r["photo_id"],
+                "source_url": best.get("source_url") or best.get("locator"),
+                "retrieved_at": best.get("retrieved_at"),
+                "vector_collected_at": iso(r["vector_collected_at"]),
+                "model": r["model"],
+                "model_version": r["model_version"],
+                "provenance": rows_of_photo,
+            }
+        )
+    return out
 
 
 # -- locate, produce -------------------------------------------------------------------------
@@ -264,6 +326,25 @@ def located_faces(
         .mappings()
         .all()
     ]
+
+
+def faces_of_photos(photo_ids: Iterable[int]) -> ColumnElement[bool]:
+    """The condition selecting the active faces of these photos (for ``Catalog.vectors``)."""
+    return f.c.photo_id.in_(list(photo_ids)) & (f.c.status == "active")
+
+
+def export_facts(conn: Connection, face_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """Per face: photo id, model, version, vector date, blocked, and its photo's hashes."""
+    ids = list(face_ids)
+    out: dict[int, dict[str, Any]] = {}
+    for start in range(0, len(ids), 500):  # bounded IN lists
+        for r in conn.execute(
+            select(f.c.id, f.c.photo_id, f.c.model, f.c.model_version, f.c.vector_collected_at,
+                   f.c.blocked, p.c.sha256, p.c.md5, p.c.sha1)
+            .select_from(f.join(p)).where(f.c.id.in_(ids[start:start + 500]))
+        ).mappings():  # fmt: skip
+            out[r["id"]] = dict(r)
+    return out
 
 
 def selected_photo_ids(conn: Connection, selection: Selection) -> list[int]:
@@ -321,11 +402,26 @@ def report_by_website(conn: Connection, top_sites: int) -> list[dict[str, Any]]:
     """The ``top_sites`` websites with the most photos: publisher, region, photos, rows."""
     site_rows = conn.execute(
         select(w.c.domain, w.c.publisher, w.c.publisher_region,
-               func.count(func.distinct(ps.c.photo_id)), func.count(ps.c.id))
+               func.count(func.distinct(ps.c.photo_id)), func.count(ps.c.id), w.c.sensitivity)
         .select_from(w.join(ps)).group_by(w.c.id)
         .order_by(func.count(func.distinct(ps.c.photo_id)).desc()).limit(top_sites)
     ).all()  # fmt: skip
     return [
-        {"website": d, "publisher": p_, "publisher_region": r, "photos": n, "source_rows": s}
-        for d, p_, r, n, s in site_rows
+        {"website": d, "publisher": p_, "publisher_region": r, "photos": n, "source_rows": s,
+         "sensitivity": sens}
+        for d, p_, r, n, s, sens in site_rows
+    ]
+
+
+def report_attestations(conn: Connection, names: Iterable[str]) -> list[dict[str, Any]]:
+    """Every attestation on file of the users ``names``: user, role, signed, expires, hash."""
+    u, a = t.users, t.attestations
+    rows = conn.execute(
+        select(u.c.name, u.c.role, a.c.signed_at, a.c.expires_at, a.c.sha256)
+        .select_from(a.join(u, a.c.user_id == u.c.id))
+        .where(u.c.name.in_(sorted(set(names)))).order_by(u.c.name, a.c.signed_at)
+    ).all()  # fmt: skip
+    return [
+        {"user": n, "role": r, "signed_at": iso(s_), "expires_at": iso(e), "sha256": h}
+        for n, r, s_, e, h in rows
     ]

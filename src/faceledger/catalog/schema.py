@@ -45,6 +45,8 @@ __all__ = ["metadata"] + [
     "production_items",
     "sessions",
     "passwords",
+    "matters",
+    "protective_orders",
 ]
 
 metadata = MetaData(
@@ -75,6 +77,8 @@ websites = Table(
     Column("terms_url", Text),
     Column("terms_retrieved_at", TZ),
     Column("updated_at", TZ),
+    # What the site can reveal of the people pictured (catalog/sites.py: SENSITIVITIES).
+    Column("sensitivity", String(32)),
 )
 
 ingest_runs = Table(
@@ -338,6 +342,12 @@ productions = Table(
     Column("manifest_sha256", String(64), nullable=False),
     Column("produced_by", String(64), nullable=False),
     Column("produced_at", TZ, nullable=False),
+    Column("volume", String(64)),
+    Column("profile", String(32)),
+    Column("documents", Integer),
+    Column("audit_head_id", Integer),
+    Column("audit_head_hash", String(64)),
+    Column("redactions", Integer),
 )
 
 production_items = Table(
@@ -373,4 +383,25 @@ passwords = Table(
     Column("user_id", ForeignKey("users.id"), primary_key=True),
     Column("password_hash", Text, nullable=False),  # argon2, like API keys
     Column("set_at", TZ, nullable=False),
+)
+
+matters = Table(
+    "matters",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", TZ, nullable=False),
+)
+
+protective_orders = Table(
+    "protective_orders",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("matter_id", ForeignKey("matters.id"), nullable=False, index=True),
+    Column("categories", JSON, nullable=False),  # site sensitivities to redact
+    Column("file_name", Text),
+    Column("file_sha256", String(64), nullable=False),
+    Column("recorded_by", String(64), nullable=False),
+    Column("recorded_at", TZ, nullable=False),
 )

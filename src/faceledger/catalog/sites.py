@@ -10,7 +10,41 @@ from sqlalchemy import Connection, func, insert, select, update
 
 from faceledger.catalog import schema as t
 
-__all__ = ["Site", "upsert_site", "sites", "publisher_regions"]
+__all__ = [
+    "SENSITIVITIES",
+    "Site",
+    "check_sensitivity",
+    "upsert_site",
+    "sites",
+    "publisher_regions",
+    "sensitivities",
+]
+
+#: What a website can reveal of the people whose photos came from it, so that a protective
+#: order can redact it (``discovery order record --redact CATEGORY``): the documented list.
+SENSITIVITIES: dict[str, str] = {
+    "dating": "dating and hook-up sites and apps",
+    "health": "health conditions, clinics, patient communities",
+    "sexual-orientation": "sites whose audience reveals sexual orientation or gender identity",
+    "religion": "religious communities and beliefs",
+    "politics": "political parties, campaigns, activism",
+    "union": "trade-union membership",
+    "ethnicity": "communities defined by racial or ethnic origin",
+    "criminal": "arrest records, mugshots, court cases",
+}
+
+
+def check_sensitivity(value: str | None) -> str | None:
+    """``value`` lower-cased if it is one of SENSITIVITIES (or empty: None); ValueError else."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip().lower()
+    if value not in SENSITIVITIES:
+        raise ValueError(
+            f"sensitivity {value!r} is not one of {', '.join(SENSITIVITIES)}; leave it empty "
+            "for a site that reveals none of these"
+        )
+    return value
 
 
 @dataclass(frozen=True)
@@ -23,10 +57,13 @@ class Site:
     terms_url: str | None
     terms_retrieved_at: datetime | None
     sources: int
+    sensitivity: str | None = None
 
 
 def upsert_site(conn: Connection, values: dict[str, Any]) -> bool:
     """Insert the website ``values["domain"]`` or update it; True when it was new."""
+    if "sensitivity" in values:
+        values = {**values, "sensitivity": check_sensitivity(values["sensitivity"])}
     found = conn.scalar(select(t.websites.c.id).where(t.websites.c.domain == values["domain"]))
     if found is None:
         conn.execute(insert(t.websites).values(**values))
@@ -49,7 +86,7 @@ def sites(conn: Connection) -> list[Site]:
     )
     return [
         Site(r["domain"], r["publisher"], r["publisher_region"], r["terms_url"],
-             r["terms_retrieved_at"], r["sources"])
+             r["terms_retrieved_at"], r["sources"], r["sensitivity"])
         for r in rows
     ]  # fmt: skip
 
@@ -63,3 +100,15 @@ def publisher_regions(conn: Connection) -> dict[str, str]:
             )
         ).all()
     )
+
+
+def sensitivities(conn: Connection) -> list[tuple[str, str | None, str]]:
+    """(domain, publisher, sensitivity) of each website that has a sensitivity, by domain."""
+    w = t.websites
+    return [
+        (r.domain, r.publisher, r.sensitivity)
+        for r in conn.execute(
+            select(w.c.domain, w.c.publisher, w.c.sensitivity)
+            .where(w.c.sensitivity.is_not(None)).order_by(w.c.domain)
+        )
+    ]  # fmt: skip

@@ -65,6 +65,7 @@ def discovery_count(
             ["signal", "photos", "faces", "source_urls"],
             f"{scope} faces" + (f" tied to {d['jurisdiction']}" if d["jurisdiction"] else ""),
         )
+        out.print(f"Per signal: {d['by_signal_means']}.")
 
     emit(data, as_json, human)
 
@@ -84,12 +85,20 @@ def discovery_sources(
     ctx: typer.Context,
     blocked: Blocked = None,
     jurisdiction: Jurisdiction = None,
+    matter: Annotated[
+        str | None,
+        typer.Option("--matter", "-m", help="Apply this matter's protective orders (redaction)."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Source URLs, page URLs, websites, terms of service, publishers and their regions."""
+    from faceledger.app.discovery import sources
+
     columns = ["photo_id", "source_url", "page_url", "website", "publisher", "publisher_region",
                "terms_url"]  # fmt: skip
-    _listing(ctx, "sources", columns, blocked, jurisdiction, as_json)
+    lib, actor = open_library(ctx)
+    rows = sources(lib, actor, matter=matter, blocked=blocked, jurisdiction=jurisdiction)
+    emit(rows, as_json, lambda r: print_table(r, columns))
 
 
 @discovery_app.command("vector-dates")
@@ -230,9 +239,15 @@ def discovery_produce(
     ] = None,
     jurisdiction: Jurisdiction = None,
     blocked: Blocked = None,
+    profile: Annotated[
+        str,
+        typer.Option("--profile", help="Load-file profile: relativity (ASCII 020 / þ / ®) or "
+                     "concordance-unicode (¶ / þ)."),
+    ] = "relativity",
     as_json: JsonOpt = False,
 ) -> None:
-    """Natives under Bates numbers, DAT and OPT load files, SHA-256 manifest (custodians)."""
+    """Natives and JPEG page images under Bates numbers, DAT, OPT and face-level load files, a
+    cover sheet, a redaction log and a SHA-256 manifest (custodians)."""
     from faceledger.app.discovery import produce
     from faceledger.errors import InputError
     from faceledger.photo_lists import read_photo_ids
@@ -249,12 +264,14 @@ def discovery_produce(
         photo_ids=read_photo_ids(photos) if photos is not None else None,
         jurisdiction=jurisdiction,
         blocked=blocked,
+        load_profile=profile,
     )
     emit(
         data,
         as_json,
         lambda d: out.print(
-            f"Production {d['production_id']} of matter {d['matter']}: {d['documents']} "
+            f"Production {d['production_id']} of matter {d['matter']} ({d['profile']}): "
+            f"{d['documents']} "
             f"documents, {d['first_bates']}-{d['last_bates']}, in {d['out_dir']}."
         ),
     )
@@ -275,6 +292,126 @@ def discovery_report(
     lib, actor = open_library(ctx)
     emit(report(lib, actor, matter, out_file, pdf), as_json,
          lambda d: out.print(f"Wrote {d['html']}" + (f" and {d['pdf']}" if d.get("pdf") else "")))
+
+
+# -- the production register, protective orders, vector export (issue 15) --------------------
+productions_app = typer.Typer(help="The production register: list and verify productions.",
+                              no_args_is_help=True)  # fmt: skip
+discovery_app.add_typer(productions_app, name="productions")
+order_app = typer.Typer(help="Protective orders of a matter.", no_args_is_help=True)
+discovery_app.add_typer(order_app, name="order")
+
+
+@productions_app.command("list")
+@cli_errors
+def productions_list(
+    ctx: typer.Context,
+    matter: Annotated[str | None, typer.Option("--matter", "-m", help="Only this matter.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every production: matter, volume, Bates range, documents, who made it and when."""
+    from faceledger.app.discovery import list_productions
+
+    lib, actor = open_library(ctx)
+    columns = ["production_id", "matter", "volume", "first_bates", "last_bates", "documents",
+               "profile", "produced_by", "produced_at", "audit_head_id", "redactions"]  # fmt: skip
+    emit(list_productions(lib, actor, matter), as_json, lambda r: print_table(r, columns))
+
+
+@productions_app.command("verify")
+@cli_errors
+def productions_verify(
+    ctx: typer.Context,
+    folder: Annotated[
+        Path, typer.Argument(help="The production folder.", exists=True, file_okay=False)
+    ],
+    as_json: JsonOpt = False,
+) -> None:
+    """Check a production: hashes, Bates continuity, counts, the register, its audit head."""
+    from faceledger.app.discovery import verify_production_dir
+
+    lib, actor = open_library(ctx)
+    data = verify_production_dir(lib, actor, folder)
+
+    def human(d: dict) -> None:
+        if d["ok"]:
+            out.print(f"Production {d['volume']} is intact: {d['documents']} documents, "
+                      f"{d['first_bates']}-{d['last_bates']}.")  # fmt: skip
+        for problem in d["problems"]:
+            out.print(f"problem: {problem}")
+
+    emit(data, as_json, human)
+    if not data["ok"]:
+        raise typer.Exit(1)
+
+
+@order_app.command("record")
+@cli_errors
+def order_record(
+    ctx: typer.Context,
+    matter: Annotated[str, typer.Option("--matter", "-m", help="The matter of the order.")],
+    redact: Annotated[
+        list[str],
+        typer.Option("--redact", help="Site sensitivity to redact (repeatable, or a,b): "
+                     "dating, health, sexual-orientation, religion, politics, union, ethnicity, "
+                     "criminal."),
+    ],
+    order_file: Annotated[Path, typer.Option("--file", help="The order (its hash is kept).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Record a protective order: the matter's productions, reports, exports and source
+    listings then redact the URLs and names of the sites it covers."""
+    from faceledger.app.discovery import record_order
+    from faceledger.errors import UsageError
+
+    try:
+        data = order_file.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {order_file}: {exc.strerror}") from exc
+    categories = [c for value in redact for c in value.split(",")]
+    lib, actor = open_library(ctx)
+    result = record_order(lib, actor, matter, categories, data, order_file.name)
+    emit(result, as_json, lambda d: out.print(
+        f"Order {d['order_id']} of {d['matter']}: redacting {', '.join(d['categories'])} "
+        f"({d['sites_redacted']} sites in the registry)."))  # fmt: skip
+
+
+@discovery_app.command("export-vectors")
+@cli_errors
+def discovery_export_vectors(
+    ctx: typer.Context,
+    matter: Annotated[str, typer.Option("--matter", "-m", help="The matter exported for.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="New (or empty) export folder.")],
+    photos: Annotated[
+        Path | None,
+        typer.Option(
+            "--photos", help="Photo ids, one per line, or the JSON of `discovery locate --json`."
+        ),
+    ] = None,
+    jurisdiction: Jurisdiction = None,
+    blocked: Blocked = None,
+    age_recipient: Annotated[
+        str | None,
+        typer.Option("--age-recipient", help="Encrypt to this age public key (age1...)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The face vectors themselves, as Parquet with a README and SHA-256 manifest (custodians)."""
+    from faceledger.app.discovery import export_vectors
+    from faceledger.errors import InputError
+    from faceledger.photo_lists import read_photo_ids
+
+    if photos is not None and (jurisdiction is not None or blocked is not None):
+        raise InputError("give --photos FILE or --jurisdiction/--blocked, not both")
+    lib, actor = open_library(ctx)
+    data = export_vectors(
+        lib, actor, matter, out_dir,
+        photo_ids=read_photo_ids(photos) if photos is not None else None,
+        jurisdiction=jurisdiction, blocked=blocked, age_recipient=age_recipient,
+    )  # fmt: skip
+    emit(data, as_json, lambda d: out.print(
+        f"Exported {d['faces']} face vectors of {d['photos']} photos to {d['data']}"
+        + (" (encrypted)." if d["encrypted"] else ".")))  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:

@@ -2,8 +2,10 @@
 
 from faceledger.discovery.loadfiles import (
     DAT_FIELDS,
+    DEFAULT_PROFILE,
     DELIMITER,
     NEWLINE_MARKER,
+    PROFILES,
     QUALIFIER,
     DatFile,
     LoadFileError,
@@ -16,6 +18,7 @@ from faceledger.discovery.loadfiles import (
     parse_dat,
     parse_opt,
     read_dat,
+    read_dat_as_written,
     read_opt,
     write_dat,
     write_opt,
@@ -28,10 +31,14 @@ from faceledger.discovery.people import (
 )
 from faceledger.discovery.production import (
     MANIFEST_NAME,
+    FaceRecord,
     ProducedDocument,
+    ProductionCheck,
     ProductionError,
     ProductionItem,
     ProductionResult,
+    Redaction,
+    inspect_production,
     next_number_after,
     verify_production,
     write_production,
@@ -39,6 +46,13 @@ from faceledger.discovery.production import (
 
 __all__ = [
     "DAT_FIELDS",
+    "DEFAULT_PROFILE",
+    "PROFILES",
+    "read_dat_as_written",
+    "FaceRecord",
+    "ProductionCheck",
+    "Redaction",
+    "inspect_production",
     "DELIMITER",
     "NEWLINE_MARKER",
     "QUALIFIER",

@@ -1,13 +1,20 @@
 """Load files for review platforms: Concordance DAT, Opticon OPT, and Bates numbers.
 
+Two profiles (:data:`PROFILES`) say how a DAT is delimited:
+
+* ``relativity`` (the default): Relativity's import defaults, columns split by ASCII 020 (DC4,
+  U+0014), quoted by ``þ`` (254), line breaks inside values written as ``®`` (174), so each
+  record is one physical line;
+* ``concordance-unicode``: columns split by ``¶`` (U+00B6), quoted by ``þ``, line breaks kept
+  inside the qualifier.
+
 DAT as written here (and what :func:`parse_dat` reads):
 
 * UTF-8 with a byte-order mark (what Relativity and most current platforms expect of a
   Unicode DAT; the parser also accepts a file without one);
 * a header row of field names, then one record per document, each ended by CRLF;
-* every value wrapped in the text qualifier ``þ`` (U+00FE), values separated by ``¶`` (U+00B6);
-  the parser also recognises the older separator DC4 (U+0014, which code page 437 shows as ¶)
-  when the header uses it;
+* every value wrapped in the text qualifier ``þ`` (U+00FE), values separated by the profile's
+  delimiter; the parser finds the delimiter (DC4 or ``¶``) in the header row;
 * a ``þ`` inside a value is doubled (``þþ``), as CSV doubles its quote; because every value is
   qualified, a ``¶`` inside a value is plain text;
 * a CR or LF inside a value is written as is, inside the qualifier, so every string round-trips
@@ -17,7 +24,8 @@ DAT as written here (and what :func:`parse_dat` reads):
   from a line break, and line breaks come back as LF whatever they were.
 
 Values are text. :func:`dat_value` turns Python values into that text (None -> empty,
-bool -> Y/N, datetime -> ISO 8601, list -> ``; `` joined); parsing gives strings back.
+bool -> Y/N, datetime -> ``YYYY-MM-DD HH:MM:SS`` in UTC, which date fields of review platforms
+map; list -> ``;`` joined, no space); parsing gives strings back.
 
 OPT (Opticon image load file): no header, comma separated, no quoting, CRLF, one line per page:
 ``ImageID,Volume,ImagePath,DocBreak,FolderBreak,BoxBreak,PageCount``. It has no escaping, so
@@ -31,13 +39,19 @@ import io
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
-from faceledger.errors import LoadFileError
+from faceledger.errors import BadOptionError, LoadFileError
 
 __all__ = [
     "DAT_FIELDS",
+    "DATE_FORMAT",
+    "PROFILES",
+    "DEFAULT_PROFILE",
+    "LoadFileProfile",
+    "profile",
+    "dat_date",
     "QUALIFIER",
     "DELIMITER",
     "NEWLINE_MARKER",
@@ -51,6 +65,7 @@ __all__ = [
     "write_dat",
     "parse_dat",
     "read_dat",
+    "read_dat_as_written",
     "opt_text",
     "write_opt",
     "parse_opt",
@@ -61,22 +76,68 @@ DAT_FIELDS: tuple[str, ...] = (
     "BEGBATES",
     "ENDBATES",
     "FILENAME",
+    "FILEEXT",
+    "FILESIZE",
+    "CUSTODIAN",
+    "PRODVOL",
+    "MD5HASH",
+    "SHA1HASH",
+    "SHA256HASH",
+    "NATIVEPATH",
+    "DATETAKEN",
+    "GPS_LAT",
+    "GPS_LON",
     "SOURCE_URL",
     "PAGE_URL",
+    "WEBSITE",
     "RETRIEVED_AT",
     "VECTOR_COLLECTED_AT",
     "JURISDICTIONS",
     "BLOCKED",
-    "MD5HASH",
-    "SHA1HASH",
-    "NATIVEPATH",
+    "REDACTIONS",
 )
 QUALIFIER = "\u00fe"  # þ
 DELIMITER = "\u00b6"  # ¶
-OLD_DELIMITER = "\x14"  # DC4, the byte Concordance itself writes for ¶
+OLD_DELIMITER = "\x14"  # DC4 (ASCII 020), the byte Concordance itself writes for ¶
 NEWLINE_MARKER = "\u00ae"  # ®
+#: How every date in a load file is written: UTC, to the second (no offset, no fraction).
+DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 _BOM = "\ufeff"
 _BATES_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+@dataclass(frozen=True)
+class LoadFileProfile:
+    """How a DAT is delimited: its column delimiter and its newline marker (None: kept)."""
+
+    name: str
+    delimiter: str
+    newline_marker: str | None
+    description: str
+
+
+#: The DAT profiles by name; ``relativity`` is Relativity's import defaults.
+PROFILES: dict[str, LoadFileProfile] = {
+    "relativity": LoadFileProfile(
+        "relativity", OLD_DELIMITER, NEWLINE_MARKER,
+        "columns split by ASCII 020, quoted by þ (254), line breaks in values as ® (174)",
+    ),
+    "concordance-unicode": LoadFileProfile(
+        "concordance-unicode", DELIMITER, None,
+        "columns split by ¶ (U+00B6), quoted by þ, line breaks kept inside the quotes",
+    ),
+}  # fmt: skip
+DEFAULT_PROFILE = "relativity"
+
+
+def profile(name: str) -> LoadFileProfile:
+    """The profile called ``name``; LoadFileError naming the known ones otherwise."""
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise BadOptionError(
+            f"unknown load-file profile {name!r}: choose one of {', '.join(PROFILES)}"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -126,6 +187,16 @@ def parse_bates(value: str, width: int = 8) -> tuple[str, int]:
     return prefix, int(digits)
 
 
+def dat_date(value: datetime | str | None) -> str:
+    """``YYYY-MM-DD HH:MM:SS`` in UTC for a datetime or ISO 8601 text (naive means UTC)."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value.strftime(DATE_FORMAT)
+
+
 def dat_value(value: object) -> str:
     """The DAT text for a Python value (None, str, bool, int, date/datetime, list...)."""
     if value is None:
@@ -134,12 +205,15 @@ def dat_value(value: object) -> str:
         return value
     if isinstance(value, bool):
         return "Y" if value else "N"
-    if isinstance(value, datetime | date):
+    if isinstance(value, datetime):
+        return dat_date(value)
+    if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, list | tuple | set | frozenset):
-        # "; " is the usual multi-value separator in review platforms; sets get a fixed order.
+        # ";" with no space: what multi-choice fields of review platforms split on; sets get a
+        # fixed order.
         items = sorted(value, key=str) if isinstance(value, set | frozenset) else value
-        return "; ".join(dat_value(item) for item in items)
+        return ";".join(dat_value(item) for item in items)
     return str(value)
 
 
@@ -158,13 +232,16 @@ def dat_text(
     rows: Iterable[Mapping[str, object]],
     fields: Sequence[str] = DAT_FIELDS,
     newline_marker: str | None = None,
+    delimiter: str = DELIMITER,
 ) -> str:
     """The DAT as text (no BOM): header row and one qualified record per row, CRLF ended."""
     fields = tuple(fields)
     if not fields or len(set(fields)) != len(fields):
         raise LoadFileError(f"DAT fields must be non-empty and unique, got {fields}")
+    if delimiter not in (DELIMITER, OLD_DELIMITER):
+        raise LoadFileError(f"DAT delimiter must be ¶ or ASCII 020, got {delimiter!r}")
     buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, **_dialect(DELIMITER))
+    writer = csv.writer(buffer, **_dialect(delimiter))
     writer.writerow(fields)
     known = set(fields)
     for number, row in enumerate(rows, start=1):
@@ -195,10 +272,12 @@ def write_dat(
     rows: Iterable[Mapping[str, object]],
     fields: Sequence[str] = DAT_FIELDS,
     newline_marker: str | None = None,
+    delimiter: str = DELIMITER,
 ) -> None:
     """Write a UTF-8 (with BOM) Concordance DAT file."""
     # Bytes, not text mode: text mode would translate the CRLFs on some platforms.
-    Path(path).write_bytes(dat_text(rows, fields, newline_marker).encode("utf-8-sig"))
+    text = dat_text(rows, fields, newline_marker, delimiter)
+    Path(path).write_bytes(text.encode("utf-8-sig"))
 
 
 def parse_dat(text: str, newline_marker: str | None = None) -> DatFile:
@@ -236,6 +315,17 @@ def read_dat(path: Path, newline_marker: str | None = None) -> DatFile:
     except UnicodeDecodeError as error:
         raise LoadFileError(f"{path} is not UTF-8: {error}") from error
     return parse_dat(text, newline_marker)
+
+
+def read_dat_as_written(path: Path) -> tuple[DatFile, LoadFileProfile]:
+    """Read a DAT written by this module under either profile, found from its header row."""
+    try:
+        text = Path(path).read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise LoadFileError(f"{path} is not UTF-8: {error}") from error
+    header = text.split("\n", 1)[0]
+    found = PROFILES["relativity" if OLD_DELIMITER in header else "concordance-unicode"]
+    return parse_dat(text, found.newline_marker), found
 
 
 def _flag(value: bool) -> str:
