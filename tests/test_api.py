@@ -196,7 +196,8 @@ def test_locate_and_produce_a_zip(api):
     assert located["authority_sha256"] == hashlib.sha256(order).hexdigest()
     assert located["matter"] == "Doe v. Acme" and located["references"][0]["faces"] == 1
     ids = [p["photo_id"] for p in located["photos"]]
-    assert len(ids) == 2 and any(p["blocked"] for p in located["photos"])
+    assert len(ids) == 2 and any(p["blocked"] for p in located["photos"]), located
+    assert [(s["website"], s["photos"]) for s in located["sites"]] == [("example.org", sorted(ids))]
     r = c.post("/v1/discovery/produce", headers=api.h("cus"),
                json={"matter": "Doe v. Acme", "prefix": "ACME", "photo_ids": ids})  # fmt: skip
     assert r.status_code == 200, r.text
@@ -204,7 +205,9 @@ def test_locate_and_produce_a_zip(api):
     assert r.headers["x-bates-range"] == "ACME00000001-ACME00000002"
     names = zipfile.ZipFile(io.BytesIO(r.content)).namelist()
     assert any(n.endswith("MANIFEST.sha256") for n in names)
-    assert sum(n.endswith(".jpg") for n in names) == 2
+    images = sorted(n for n in names if "/IMAGES/" in n)
+    assert images == ["ACME00000001/IMAGES/ACME00000001.jpg",
+                      "ACME00000001/IMAGES/ACME00000002.jpg"], names  # fmt: skip
     r = c.post("/v1/discovery/produce", headers=api.h("sam"),
                json={"matter": "M", "prefix": "X", "photo_ids": ids})  # fmt: skip
     assert r.status_code == 403

@@ -38,6 +38,7 @@ __all__ = [
     "LocatedFace",
     "LocatedPhoto",
     "Reference",
+    "LocatedSite",
     "Located",
     "Hold",
     "HoldPlaced",
@@ -122,6 +123,9 @@ class Source(Answer):
     retrieved_at: str | None = None
     uploader_region: str | None = None
     caption: str | None = None
+    redactions: list[str] | None = Field(
+        None, description="What a protective order withheld from this row (field:category)"
+    )
 
 
 class Jurisdiction(Answer):
@@ -340,8 +344,15 @@ class Reference(Answer):
     note: str | None = None
 
 
+class LocatedSite(Answer):
+    """A website the located person's photos came from."""
+
+    website: str | None = None
+    photos: list[int]
+
+
 class Located(Answer):
-    """Discovery locate: every photo of the person in the references."""
+    """Discovery locate: every photo of the person in the references, and their sites."""
 
     matter: str
     authority_sha256: str | None = None
@@ -349,6 +360,7 @@ class Located(Answer):
     threshold: float
     references: list[Reference]
     photos: list[LocatedPhoto]
+    sites: list[LocatedSite] = []
 
 
 # -- governance ---------------------------------------------------------------------------------
