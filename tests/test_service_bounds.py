@@ -376,7 +376,9 @@ def test_a_flood_of_bad_keys_keeps_healthz_fast(base, hasher):
     assert len(codes) > 50, len(codes)
     assert set(codes) == {401, 429} and codes.count(401) <= 3
     assert hasher.verified <= 3  # only the 3 allowed failures ran argon2
-    assert max(latencies) < 2.0, latencies
+    # The median, not the max: on a loaded 2-core runner one request can wait for a core; the
+    # unbounded flood made every request take seconds (15 s here).
+    assert sorted(latencies)[len(latencies) // 2] < 1.0, latencies
 
 
 def test_auth_settings_are_validated():
