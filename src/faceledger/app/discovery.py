@@ -364,6 +364,7 @@ def produce(
 
 def report(lib: Library, actor: Actor, matter: str, out: Path, pdf: Path | None = None) -> dict:
     """Write the discovery report (HTML, and PDF if asked); custodians with an attestation."""
+    from faceledger.app.nexus import add_to_report as add_nexus_section
     from faceledger.discovery.report import gather, render_html, render_pdf
 
     lib.authorize(actor, "discovery.report")
@@ -371,7 +372,7 @@ def report(lib: Library, actor: Actor, matter: str, out: Path, pdf: Path | None 
     with lib.catalog.engine.connect() as conn:
         # Read just before the counts: entries appended meanwhile come after the named head.
         data = gather(conn, matter, iso(utcnow()) or "", audit_head=audit.head(conn))
-    page = render_html(data)
+    page = add_nexus_section(lib, render_html(data), matter)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")
     head = data.audit_head.to_json() if data.audit_head else None
