@@ -269,7 +269,8 @@ def test_an_edited_audit_entry_makes_compliance_refuse_naming_it(story):
 def test_an_edited_change_log_entry_makes_compliance_refuse_naming_it(story):
     raw = _attacker(story.root)
     first = story.faces["img5.jpg"][0]
-    seq = raw.execute("SELECT min(seq) FROM placement_log WHERE face_id = ?", (first,)).fetchone()[0]
+    query = "SELECT min(seq) FROM placement_log WHERE face_id = ?"
+    seq = raw.execute(query, (first,)).fetchone()[0]
     raw.execute("UPDATE placement_log SET to_place = 'vault' WHERE seq = ?", (seq,))
     raw.close()
     result = cli(story.root, "discovery", "compliance", "--rule", "jurisdiction-blocked=US-IL",
@@ -440,3 +441,20 @@ def test_the_migration_backfills_users_and_chains_the_existing_log(tmp_path):
         ("old", "backfill", "private")]  # fmt: skip
     assert iso(rows[0]["at"]) == "2025-01-02T03:04:05+00:00"
     assert check.ok and check.checked == 2 and check.head_seq == 2
+
+
+def test_searchable_stretches_are_clipped_to_the_period():
+    from datetime import UTC
+
+    from faceledger.app.compliance import searchable_stretches
+
+    def at(hour: int) -> datetime:
+        return datetime(2026, 1, 1, hour, tzinfo=UTC)
+
+    moves = [(1, at(1), "new", "searchable"), (5, at(3), "searchable", "vault"),
+             (9, at(5), "vault", "searchable"), (12, at(7), "searchable", "destroyed")]  # fmt: skip
+    assert searchable_stretches(moves, None, at(8)) == [(at(1), at(3), [1, 5]),
+                                                        (at(5), at(7), [9, 12])]  # fmt: skip
+    assert searchable_stretches(moves, at(2), at(6)) == [(at(2), at(3), [1, 5]),
+                                                         (at(5), at(6), [9, 12])]  # fmt: skip
+    assert searchable_stretches(moves, at(3), at(5)) == []  # in the vault the whole period
