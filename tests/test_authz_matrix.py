@@ -151,6 +151,10 @@ COMMANDS = {
         "--out",
         str(w.files / f"report-{u}.html"),
     ],
+    "discovery.nexus": lambda w, u: ["discovery", "nexus"],
+    "discovery.usage": lambda w, u: ["discovery", "usage"],
+    # retention-met holds on the seeded library (nothing is due), so it exits 0 when allowed.
+    "discovery.compliance": lambda w, u: ["discovery", "compliance", "--rule", "retention-met"],
     "policy.apply": lambda w, u: ["policy", "apply"],
     "optout.list": lambda w, u: ["optout", "list"],
 }

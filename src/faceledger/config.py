@@ -121,6 +121,11 @@ class Settings:
         default=30.0,
         metadata={"help": "web service: how long a verified API key skips argon2 (0 = never)"},
     )
+    operator_region: str = field(
+        default="",
+        metadata={"help": "region code (ISO 3166) of the operator's site, where photos are "
+                  "ingested and faces computed, e.g. US-NY: a nexus signal; empty = unknown"},
+    )  # fmt: skip
 
     session_seconds: int = field(
         default=8 * 3600,
@@ -187,6 +192,10 @@ class Settings:
                 raise ConfigError(f"{name} must be positive (set {ENV_PREFIX}{name.upper()})")
         if self.optout_min_seconds < 0:
             raise ConfigError("optout_min_seconds must be 0 or more")
+        if self.operator_region and not re.fullmatch(r"[A-Za-z]{2}(-[A-Za-z0-9]{1,3})?",
+                                                     self.operator_region):
+            raise ConfigError(f"operator_region must be a region code such as US-NY, not "
+                              f"{self.operator_region!r}")  # fmt: skip
         if self.key_cache_seconds < 0:
             raise ConfigError("key_cache_seconds must be 0 (no cache) or more")
 

@@ -24,6 +24,8 @@ FaceledgerError               4 400  (exit status, HTTP status)
  ├── PermissionDenied         3 403  the acting user's role does not allow the action
  │    └── SignInError         3 401  a console sign-in with a wrong name, key or password
  ├── KeyMissingError          4 503  the encryption key is not available
+ ├── RecordIntegrityError     4 409  the audit log or the change log fails its hash chain, so
+ │                                   no answer is given from them
  └── DecryptionError          4 500  a sealed vector does not open with its key
 
 Exit statuses: 0 everything asked for was done; 1 some items failed (the summary says which);
@@ -58,6 +60,7 @@ __all__ = [
     "ProductionError",
     "DecryptionError",
     "NoFaceError",
+    "RecordIntegrityError",
 ]
 
 
@@ -207,3 +210,9 @@ class DecryptionError(FaceledgerError):
     """A sealed vector could not be opened: wrong key for its key id, or the blob was altered."""
 
     http_status = 500
+
+
+class RecordIntegrityError(FaceledgerError):
+    """The audit log or the index change log fails verification: answers from them would lie."""
+
+    http_status = 409

@@ -737,6 +737,7 @@ def _matter_facts(lib: Library, actor: Actor, conn: Any, data: Any) -> None:
 def report(lib: Library, actor: Actor, matter: str, out: Path, pdf: Path | None = None) -> dict:
     """Write the matter report (HTML, and PDF if asked), each with a ``.sha256`` beside it;
     custodians with an attestation."""
+    from faceledger.app.nexus import add_to_report as add_nexus_section
     from faceledger.discovery.report import gather, render_html, render_pdf, write_sha256
 
     if not matter or not matter.strip():
@@ -747,7 +748,7 @@ def report(lib: Library, actor: Actor, matter: str, out: Path, pdf: Path | None 
         # Read just before the counts: entries appended meanwhile come after the named head.
         data = gather(conn, matter, iso(utcnow()) or "", audit_head=audit.head(conn))
         _matter_facts(lib, actor, conn, data)
-    page = render_html(data)
+    page = add_nexus_section(lib, render_html(data), matter)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")
     head = data.audit_head.to_json() if data.audit_head else None

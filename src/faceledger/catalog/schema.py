@@ -30,6 +30,7 @@ __all__ = ["metadata"] + [
     "faces",
     "placement_log",
     "index_marks",
+    "user_history",
     "jurisdictions",
     "policy_versions",
     "users",
@@ -186,6 +187,10 @@ placement_log = Table(
     Column("from_place", String(16), nullable=False),  # new | searchable | vault | destroyed
     Column("to_place", String(16), nullable=False),  # searchable | vault | destroyed
     Column("at", TZ, nullable=False),
+    # The hash chain (migration 0008): SHA-256 of seq|face_id|from|to|at|prev_hash, set by the
+    # trigger; see faceledger.catalog.history.placement_hash.
+    Column("prev_hash", String(64)),
+    Column("hash", String(64)),
     sqlite_autoincrement=True,
 )
 
@@ -231,6 +236,24 @@ users = Table(
     Column("region", String(16)),
     Column("disabled", Boolean, nullable=False, server_default="0"),
     Column("created_at", TZ, nullable=False),
+)
+
+# Append-only history of users (migration 0008): one row per insert and per change of name,
+# role, customer type, region or disabled flag, written by triggers; ``change`` is insert,
+# update or backfill (the values a user had when 0008 ran, assumed since created_at).
+user_history = Table(
+    "user_history",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("user_id", Integer, nullable=False, index=True),
+    Column("name", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("customer_type", String(16)),
+    Column("region", String(16)),
+    Column("disabled", Boolean, nullable=False),
+    Column("change", String(16), nullable=False),
+    Column("at", TZ, nullable=False),
+    sqlite_autoincrement=True,
 )
 
 api_keys = Table(

@@ -416,4 +416,7 @@ def discovery_export_vectors(
 
 def register(app: typer.Typer) -> None:
     """Add the discovery command group to ``app``."""
+    from faceledger.cli import answers  # nexus, usage, compliance: a module of their own
+
+    answers.register(discovery_app)
     app.add_typer(discovery_app, name="discovery")

@@ -22,6 +22,7 @@ from faceledger.cli.common import (
     open_library,
     out,
     print_mapping,
+    print_table,
     set_no_wrap,
     show,
     state,
@@ -321,11 +322,24 @@ def show_photo(
 def show_face(
     ctx: typer.Context,
     face_id: Annotated[int, typer.Argument(help="Face id.")],
+    history: Annotated[bool, typer.Option(
+        "--history", help="Also every move of the face (the index change log), with the "
+        "periods it was searchable, in the vault or destroyed.")] = False,
     as_json: JsonOpt = False,
-) -> None:
+) -> None:  # fmt: skip
     """A face: its box, landmarks, detector score, model and when its vector was collected."""
+    from faceledger.app.history import face_history
+
     lib, actor = open_library(ctx)
-    emit(lib.show_face(actor, face_id), as_json, print_mapping)
+    data = face_history(lib, actor, face_id) if history else lib.show_face(actor, face_id)
+    emit(data, as_json, _print_history if history else print_mapping)
+
+
+def _print_history(d: dict) -> None:
+    if d["face"]:
+        print_mapping(d["face"])
+    out.print(f"[bold]place now[/]: {d['place']}", highlight=False)
+    print_table(d["periods"], ["place", "from", "until", "seq"], f"where face {d['face_id']} was")
 
 
 @app.command()

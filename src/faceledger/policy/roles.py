@@ -29,6 +29,9 @@ discovery.locate                                   yes
 discovery.people                                   yes
 discovery.produce                                  yes
 discovery.report                                   yes
+discovery.nexus                                    yes
+discovery.usage                                    yes        yes
+discovery.compliance                               yes        yes
 vault.read                                         yes
 users.manage                      yes
 users.list                        yes                         yes
@@ -99,6 +102,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "discovery.people": frozenset({_C}),
     "discovery.produce": frozenset({_C}),
     "discovery.report": frozenset({_C}),
+    # Nexus names photos whose faces may be in the vault; usage and compliance are answers
+    # from the record (compliance over blocked faces needs a custodian, the library checks).
+    "discovery.nexus": frozenset({_C}),
+    "discovery.usage": frozenset({_C, _U}),
+    "discovery.compliance": frozenset({_C, _U}),
     "vault.read": frozenset({_C}),
     "users.manage": frozenset({_A}),
     "users.list": frozenset({_A, _U}),

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from faceledger import audit
 from faceledger.app.governance.common import inside
 from faceledger.audit import anchor
+from faceledger.catalog.history import placement_head
 from faceledger.errors import AnchorError
 
 if TYPE_CHECKING:
@@ -50,8 +51,10 @@ def witness_head(
     try:
         signer = anchor.key_id(private_key.public_key()) if private_key else None
         with lib.writing() as conn:
+            # The change log's head too: re-hashing that log then breaks the witnessed chain.
             audit.append(conn, actor.name, "audit.head", {},
-                         {"signed_by": signer, "to_file": out is not None})  # fmt: skip
+                         {"signed_by": signer, "to_file": out is not None,
+                          "placement_log": placement_head(conn)})  # fmt: skip
             head = audit.head(conn)
         assert head is not None  # the entry just appended
         witnessed = anchor.sign(head, private_key) if private_key else anchor.WitnessedHead(head)
