@@ -206,7 +206,7 @@ def ingest(
     *,
     encoding: str | None = None,
     root: Path | None = None,
-    engine: str = "local",
+    engine: str | None = None,
     ray_address: str | None = None,
     on_total: Callable[[int | None], None] | None = None,
 ) -> IngestSummary:
@@ -214,12 +214,15 @@ def ingest(
 
     ``encoding``: of manifest rows that are not UTF-8; ``root``: a folder absolute manifest
     paths may also lie in. ``engine``: ``local`` (a process pool) or ``ray`` (Ray Data; a local
-    Ray, or the cluster at ``ray_address``). ``on_total`` is told how many items there are
+    Ray, or the cluster at ``ray_address``); None: the settings' ``ingest_engine`` and
+    ``ray_address``. ``on_total`` is told how many items there are
     (None: not cheap to count) before the first; ``on_item`` is called as each item is done,
     with the summary so far. Raises UsageError (ManifestHeaderError for a manifest unusable as
     a whole) before recording any run, and StorageError if the catalog cannot record a failure.
     """
     lib.authorize(actor, "ingest")
+    engine = engine or lib.settings.ingest_engine
+    ray_address = ray_address or lib.settings.ray_address or None
     if engine not in ENGINES:
         raise UsageError(f"unknown ingest engine {engine!r}: use one of {', '.join(ENGINES)}")
     folders, manifests, warcs = list(folders), list(manifests), list(warcs)

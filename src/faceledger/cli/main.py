@@ -177,13 +177,14 @@ def ingest(
         ),
     ] = None,
     engine: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--engine",
             help="Where faces are computed: local (a process per core) or ray (Ray Data; "
-            "needs the 'ray' extra).",
+            "needs the 'ray' extra). Default: FACELEDGER_INGEST_ENGINE, else local.",
+            show_default=False,
         ),
-    ] = "local",
+    ] = None,
     ray_address: Annotated[
         str | None,
         typer.Option(

@@ -168,8 +168,10 @@ def _decode(
             reduced = False
             if draft_side and image.format in ("JPEG", "MPO") and max(width, height) > draft_side:
                 factor = draft_side / max(width, height)
-                # Pillow picks the smallest DCT scale that is still at least this size.
-                image.draft("RGB", (math.ceil(width * factor), math.ceil(height * factor)))
+                # Pillow picks the smallest DCT scale still at least this size (rounded down, so
+                # that a 2048x1507 photo halves: its long side stays at the detection size).
+                request = (max(1, math.floor(width * factor)), max(1, math.floor(height * factor)))
+                image.draft("RGB", request)
                 reduced = image.size != (width, height)
             upright = ImageOps.exif_transpose(image) or image
             rgb = np.asarray(upright.convert("RGB"))

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import TYPE_CHECKING, Protocol
 
+from faceledger.config import INGEST_ENGINES
 from faceledger.errors import UsageError
 from faceledger.ingest.decode import Digests
 from faceledger.ingest.items import SourceItem
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["ENGINES", "Distributor", "ProcessPool", "open_distributor", "limits_of"]
 
 #: The engines ``ingest --engine`` accepts.
-ENGINES = ("local", "ray")
+ENGINES = INGEST_ENGINES
 
 DigestResult = tuple[Digests, float] | BaseException
 Job = tuple[SourceItem, str]

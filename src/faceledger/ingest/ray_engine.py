@@ -28,7 +28,7 @@ from faceledger.ingest.work import Analysis, analyse_item, digest_batch
 if TYPE_CHECKING:
     from faceledger.config import Settings
 
-__all__ = ["RayDistributor"]
+__all__ = ["RayDistributor", "start_local_ray"]
 
 #: Each worker process of the run: one BLAS/OpenMP thread, set before dlib is imported there.
 _WORKER_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
@@ -46,6 +46,21 @@ def _import_ray(local: bool):
             "the ray engine needs Ray: install faceledger's 'ray' extra "
             "(pip install 'faceledger[ray]'), or use the local engine"
         ) from exc
+    return ray
+
+
+def _init_options() -> dict:
+    return {"runtime_env": {"env_vars": _WORKER_ENV}, "log_to_driver": False,
+            "logging_level": "WARNING"}  # fmt: skip
+
+
+def start_local_ray(num_cpus: int):
+    """Start a Ray on this machine for this process: 127.0.0.1 only, no dashboard.
+
+    Returns the ``ray`` module; ``ray.shutdown()`` stops that Ray and nothing else.
+    """
+    ray = _import_ray(local=True)
+    ray.init(num_cpus=num_cpus, include_dashboard=False, **_init_options())
     return ray
 
 
@@ -91,14 +106,11 @@ class RayDistributor:
         self.max_bytes = settings.max_file_bytes
         # Each chunk starts its actors afresh, so chunks are larger than the local pool's.
         self.chunk_size = max(1024, 256 * self.workers)
-        self.started = not ray.is_initialized()
-        if self.started:
-            common = {"runtime_env": {"env_vars": _WORKER_ENV}, "log_to_driver": False,
-                      "logging_level": "WARNING"}  # fmt: skip
-            if address:
-                ray.init(address=address, **common)
-            else:
-                ray.init(num_cpus=self.workers, include_dashboard=False, **common)
+        self.started = not ray.is_initialized()  # else: a Ray this process started already
+        if self.started and address:
+            ray.init(address=address, **_init_options())
+        elif self.started:
+            start_local_ray(self.workers)
         from ray.data import DataContext
 
         context = DataContext.get_current()
@@ -131,9 +143,10 @@ class RayDistributor:
             return
         rows = [{"i": i, "item": pickle.dumps(item), "sha": sha}
                 for i, (item, sha) in enumerate(jobs)]  # fmt: skip
+        pool = self.ray.data.ActorPoolStrategy(size=min(self.workers, len(jobs)))
         ds = self._dataset(rows).map_batches(
             _Analyser, fn_constructor_args=(self.settings,), batch_size=1,
-            batch_format="numpy", concurrency=min(self.workers, len(jobs)), num_cpus=1,
+            batch_format="numpy", compute=pool, num_cpus=1,
         )  # fmt: skip
         for row in ds.iter_rows():
             yield int(row["i"]), pickle.loads(row["out"])
