@@ -23,6 +23,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import hashlib
+import importlib.util
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -36,7 +37,14 @@ from sqlalchemy.exc import OperationalError
 from faceledger import audit
 from faceledger.app.library import Actor, Library
 from faceledger.app.placement import Decider, NewFaces, Place, place_faces
-from faceledger.errors import FaceledgerError, InputError, LibraryError, StorageError, UsageError
+from faceledger.errors import (
+    ConfigError,
+    FaceledgerError,
+    InputError,
+    LibraryError,
+    StorageError,
+    UsageError,
+)
 from faceledger.files import atomic_write
 from faceledger.ingest import (
     Digests,
@@ -225,6 +233,11 @@ def ingest(
     ray_address = ray_address or lib.settings.ray_address or None
     if engine not in ENGINES:
         raise UsageError(f"unknown ingest engine {engine!r}: use one of {', '.join(ENGINES)}")
+    if engine == "ray" and importlib.util.find_spec("ray") is None:  # before a run is recorded
+        raise ConfigError(
+            "the ray engine needs Ray: install faceledger's 'ray' extra "
+            "(pip install 'faceledger[ray]'), or use the local engine"
+        )
     folders, manifests, warcs = list(folders), list(manifests), list(warcs)
     settings = lib.settings
     _check_paths(
