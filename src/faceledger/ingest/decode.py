@@ -111,7 +111,9 @@ class DecodedPhoto:
             rgb, facts, _ = _decode_noting(self.data, self.facts.sha256, self.max_pixels, None)
             if rgb.shape[:2] != self.size:
                 raise DecodeError("the image decodes to another size at full resolution")
-            self.facts = replace(self.facts, warnings=self.facts.warnings + facts.warnings)
+            said = self.facts.warnings  # what the first decode said is not said twice
+            extra = tuple(w for w in facts.warnings if w not in said)
+            self.facts = replace(self.facts, warnings=said + extra)
             self._full = rgb
         return self._full
 
