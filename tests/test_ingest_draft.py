@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from functools import cache
 from pathlib import Path
 
@@ -70,3 +72,22 @@ def test_a_large_photo_without_faces_is_never_decoded_whole():
     assert (decoded.facts.width, decoded.facts.height) == (3200, 2400)
     assert _engine().faces_in(decoded.small, decoded.size, decoded.full) == []
     assert decoded._full is None  # the full pixels were never decoded
+
+
+def test_the_local_engine_never_imports_ray(tmp_path):
+    photo = shared_path("faces", "deepface", "tests", "unit", "dataset", "img1.jpg")
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from faceledger.app.ingest import ingest\n"
+        "from faceledger.app.library import Library\n"
+        "from faceledger.config import Settings\n"
+        f"lib = Library.create(Settings.from_env(environ={{}}, library=Path({str(tmp_path)!r}) "
+        "/ 'lib', workers=1))\n"
+        f"summary = ingest(lib, lib.actor(None), [Path({str(photo)!r})])\n"
+        "assert summary.photos_new == 1 and summary.engine == 'local', summary\n"
+        "print('ray' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
