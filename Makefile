@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml tools/dlib_wheel.sh
 	    && $(PY) -m pip install --quiet --no-index --find-links "$$dir" "dlib==$(DLIB_VERSION)" \
 	    && $(PY) -c 'import dlib, sys; sys.exit(not dlib.DLIB_USE_BLAS)'; then \
 	  echo "dlib $(DLIB_VERSION) built against OpenBLAS, from $$dir"; \
-	  $(PY) -m pip install --quiet -e '.[dev,milvus]' && \
+	  $(PY) -m pip install --quiet -e '.[dev,milvus,ray]' && \
 	  $(PY) -m pip install --quiet --upgrade --no-deps --target $(DLIB_REF) \
 	    "dlib-bin==$(DLIB_VERSION).*"; \
 	else \
@@ -30,7 +30,7 @@ $(STAMP): pyproject.toml tools/dlib_wheel.sh
 	  echo "*** For the fast build: make clean && make (needs libopenblas-dev, cmake, a C++ compiler)." >&2; \
 	  $(PY) -m pip uninstall --quiet --yes dlib 2>/dev/null || true; \
 	  rm -rf $(DLIB_REF); \
-	  $(PY) -m pip install --quiet -e '.[dev,milvus,dlib-bin]'; \
+	  $(PY) -m pip install --quiet -e '.[dev,milvus,ray,dlib-bin]'; \
 	fi
 	touch $(STAMP)
 

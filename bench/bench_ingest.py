@@ -1,24 +1,25 @@
 """Ingest benchmark: faceledger's ingest CLI against the face_recognition CLI on the same photos.
 
-Three measurements, in one run, on one copy of the shared photos laid out flat (the peer's CLI
-reads one folder, not recursively):
+The measurements, in one run, on one copy of the shared photos laid out flat (the peer's CLI
+reads one folder, not recursively), deduplicated by SHA-256 (faceledger stores a duplicate once,
+so both tools get the same distinct photos):
 
 1. Throughput, images/s and faces/s, from each CLI's wall time as a separate process:
      faceledger --library LIB ingest PHOTOS --json        (after `init`, timed apart)
      face_recognition --cpus 2 EMPTY_KNOWN_DIR PHOTOS     (from bench/.peer-venv)
    The peer computes a vector for every face of every photo in PHOTOS (its "unknown" folder, run
    in a pool of --cpus processes); the known folder is empty so it adds no photos of its own.
-2. Time per stage (read + hash, decode, detect, embed; then store) for faceledger, in this process:
-   the first four sequentially on one core with faceledger's own functions, store (catalog
-   transaction, policy, index, photo copy) by timing the ingest pipeline's writer during an
-   in-process ingest.
+   and ``faceledger ingest --engine ray`` (a local Ray started by the run) the same way.
+2. Time per stage (read + hash, decode, detect, embed) for faceledger, in this process, one core,
+   with the pipeline's own stage function (ingest.work.analyse_item); and the stage seconds the
+   CLI run itself reports (summed over its workers; write is the driver's one writer).
 3. Accuracy parity: the peer's vectors (bench/peer_encode.py, the CLI's steps) against
    faceledger's, matched per photo. Same dlib model; they differ in detection settings: the peer
    detects at up to 1600 px with upsample 1, faceledger at up to 1024 px with no upsample.
 
     .venv/bin/python bench/bench_ingest.py                 # everything
     .venv/bin/python bench/bench_ingest.py --only peer     # the peer alone
-    .venv/bin/python bench/bench_ingest.py --only faceledger,stages
+    .venv/bin/python bench/bench_ingest.py --only faceledger,ray,peer,stages,parity
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from pathlib import Path
 import common
 import numpy as np
 
-PARTS = ("faceledger", "peer", "same-settings", "stages", "parity")
+PARTS = ("faceledger", "peer", "same-settings", "ray", "stages", "parity")
 # The peer's detection settings, as faceledger settings: up to 1600 px, one upsampling pass.
 PEER_SETTINGS = {"FACELEDGER_DETECT_MAX_SIDE": "1600", "FACELEDGER_UPSAMPLE": "1"}
 FACELEDGER_CLI = common.REPO / ".venv/bin/faceledger"
@@ -46,9 +47,14 @@ MATCH = 0.6  # dlib's same-person threshold: a looser match than this is not "th
 
 # -- the photo set -------------------------------------------------------------------------------
 def flat_photo_dir(source: Path) -> Path:
-    """Copy every photo under ``source`` into one flat folder with unique names (idempotent)."""
-    files = common.image_files(source)
-    target = common.CACHE / "ingest-photos"
+    """Copy each distinct photo under ``source`` (by SHA-256) into one flat folder (idempotent)."""
+    files, seen = [], set()
+    for path in common.image_files(source):
+        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+        if sha not in seen:
+            seen.add(sha)
+            files.append(path)
+    target = common.CACHE / "ingest-photos-distinct"
     names = {
         f"{i:03d}_{'__'.join(path.relative_to(source).parts)}": path for i, path in enumerate(files)
     }
@@ -83,11 +89,15 @@ def timed_process(command: list[str], env: dict | None = None) -> tuple[float, s
     return wall, done.stdout, done.stderr
 
 
-def run_faceledger_cli(photos: Path, cpus: int, settings: dict | None = None) -> dict:
+def run_faceledger_cli(
+    photos: Path, cpus: int, settings: dict | None = None, engine: str = "local"
+) -> dict:
     """``faceledger ingest`` of the photo folder into a fresh library; wall time and counts."""
     if not FACELEDGER_CLI.exists():
         return {"status": "pending", "reason": f"{FACELEDGER_CLI} does not exist yet"}
     env = os.environ | {"FACELEDGER_WORKERS": str(cpus)} | (settings or {})
+    env.pop("RAY_ADDRESS", None)  # --engine ray starts a Ray of its own, as a user's first run
+    engine_args = ["--engine", engine]
     with tempfile.TemporaryDirectory(dir=common.CACHE, prefix="ingest-lib-") as tmp:
         library = Path(tmp) / "library"
         base = [str(FACELEDGER_CLI), "--library", str(library)]
@@ -95,13 +105,14 @@ def run_faceledger_cli(photos: Path, cpus: int, settings: dict | None = None) ->
         # Fixed cost of one run (interpreter, imports, catalog) without any photo.
         empty = Path(tmp) / "empty"
         empty.mkdir()
-        startup_s, _, _ = timed_process([*base, "ingest", str(empty), "--json"], env)
-        wall, stdout, _ = timed_process([*base, "ingest", str(photos), "--json"], env)
+        startup_s, _, _ = timed_process([*base, "ingest", str(empty), *engine_args, "--json"], env)
+        wall, stdout, _ = timed_process([*base, "ingest", str(photos), *engine_args, "--json"], env)
     summary = json.loads(stdout)
     inputs = sum(1 for _ in photos.iterdir())
     return {
         "status": "measured",
-        "command": "faceledger --library LIB ingest PHOTOS --json",
+        "command": f"faceledger --library LIB ingest PHOTOS --engine {engine} --json",
+        "engine": engine,
         "workers": cpus,
         "settings": settings or "defaults",
         "init_s": init_s,
@@ -112,6 +123,7 @@ def run_faceledger_cli(photos: Path, cpus: int, settings: dict | None = None) ->
         "images_analysed": summary.get("photos_new"),
         "faces": summary.get("faces"),
         "errors": len(summary.get("errors", [])),
+        "stage_seconds": summary.get("stage_seconds"),
         "summary": summary,
     }
 
@@ -152,96 +164,42 @@ def run_peer_cli(photos: Path, cpus: int) -> dict:
 
 # -- faceledger's stages ---------------------------------------------------------------------------
 def stage_profile(photos: Path) -> tuple[dict, dict[str, list[np.ndarray]]]:
-    """Seconds per stage over all photos, one core, faceledger's functions; and the vectors."""
-    import dlib
-
+    """Seconds per stage over all photos, one core, the pipeline's stage function; the vectors."""
     from faceledger.config import Settings
     from faceledger.faces import FaceEngine
-    from faceledger.ingest import decode_image, digests
+    from faceledger.ingest import SourceItem, digests
+    from faceledger.ingest.distribute import limits_of
+    from faceledger.ingest.work import analyse_item
+    from faceledger.records import Provenance
 
     settings = Settings.from_env()
     engine = FaceEngine(settings.detector, settings.detect_max_side, settings.upsample)
+    limits = limits_of(settings)
     totals = dict.fromkeys(("read_hash", "decode", "detect", "embed"), 0.0)
     vectors: dict[str, list[np.ndarray]] = {}
     for path in sorted(photos.iterdir()):
+        item = SourceItem(Provenance("folder", str(path)), path=path)
         t0 = time.perf_counter()
-        data = path.read_bytes()
-        sha = digests(data).sha256
-        t1 = time.perf_counter()
-        rgb, _ = decode_image(data, sha, settings.max_file_bytes, settings.max_pixels)
-        rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
-        t2 = time.perf_counter()
-        found = engine.detect(rgb)
-        t3 = time.perf_counter()
-        # FaceEngine.faces() minus its detect step; its models are reached directly on purpose.
-        shapes = [engine._shapes(rgb, rect) for rect, _ in found]
-        descriptors = (
-            engine._resnet.compute_face_descriptor(rgb, dlib.full_object_detections(shapes))
-            if shapes
-            else []
-        )
-        t4 = time.perf_counter()
-        for key, seconds in zip(totals, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
-            totals[key] += seconds
-        vectors[path.name] = [np.asarray(d, dtype=np.float32) for d in descriptors]
+        sha = digests(item.read(limits.max_file_bytes)).sha256
+        totals["read_hash"] += time.perf_counter() - t0
+        analysis = analyse_item(item, sha, engine, limits)
+        totals["read_hash"] += analysis.seconds.get("read", 0.0)
+        for key in ("decode", "detect", "embed"):
+            totals[key] += analysis.seconds.get(key, 0.0)
+        vectors[path.name] = [face.vector for face in analysis.faces]
     faces = sum(len(v) for v in vectors.values())
     return {
         "seconds": totals,
         "images": len(vectors),
         "faces": faces,
+        # landmarks + 128-d vector per face: what the model itself costs on one core
+        "embed_ms_per_face": 1e3 * totals["embed"] / faces if faces else None,
         "settings": {
             "detector": settings.detector,
             "detect_max_side": settings.detect_max_side,
             "upsample": settings.upsample,
         },
     }, vectors
-
-
-def store_profile(photos: Path, cpus: int) -> dict:
-    """Time spent storing (policy, catalog transaction, index, photo copy) in an in-process ingest.
-
-    Wraps the pipeline's writer, which runs in the main process while the workers compute; so this
-    is the store stage's own cost, part of which overlaps with the workers' decode/detect/embed.
-    """
-    from faceledger.app import ingest as pipeline
-    from faceledger.app.library import Library
-    from faceledger.config import Settings
-
-    writer = getattr(pipeline, "_Writer", None)
-    if writer is None or not hasattr(writer, "new_photo"):
-        return {"status": "not measured: faceledger.app.ingest has no _Writer.new_photo"}
-    spent = {"store": 0.0, "sync_indexes": 0.0}
-    original_new_photo = writer.new_photo
-    original_save = Library.sync_indexes
-
-    def new_photo(self, *args, **kwargs):
-        started = time.perf_counter()
-        try:
-            return original_new_photo(self, *args, **kwargs)
-        finally:
-            spent["store"] += time.perf_counter() - started
-
-    def sync_indexes(self, *args, **kwargs):
-        started = time.perf_counter()
-        try:
-            return original_save(self, *args, **kwargs)
-        finally:
-            spent["sync_indexes"] += time.perf_counter() - started
-
-    writer.new_photo, Library.sync_indexes = new_photo, sync_indexes
-    try:
-        with tempfile.TemporaryDirectory(dir=common.CACHE, prefix="ingest-lib-") as tmp:
-            settings = Settings.from_env(library=Path(tmp) / "library", workers=cpus)
-            lib = Library.create(settings)
-            try:
-                started = time.perf_counter()
-                summary = pipeline.ingest(lib, lib.actor(None), [photos])
-                wall = time.perf_counter() - started
-            finally:
-                lib.close()
-    finally:
-        writer.new_photo, Library.sync_indexes = original_new_photo, original_save
-    return {"status": "measured", "wall_s": wall, **spent, "summary": summary.as_dict()}
 
 
 # -- parity ----------------------------------------------------------------------------------------
@@ -292,6 +250,45 @@ def parity(ours: dict[str, list[np.ndarray]], peer: dict[str, list[dict]]) -> di
     }
 
 
+# -- limits and sizing -----------------------------------------------------------------------------
+def model_limit(stages: dict, ours: dict, cpus: int) -> dict:
+    """The fastest this model could go on ``cpus`` cores, and how close the ingest run came."""
+    seconds = stages["seconds"]
+    embed_floor = seconds["embed"] / cpus
+    compute_floor = (seconds["decode"] + seconds["detect"] + seconds["embed"]) / cpus
+    return {
+        "cpus": cpus,
+        "faces": stages["faces"],
+        "embed_ms_per_face": stages["embed_ms_per_face"],
+        "embed_floor_s": embed_floor,
+        "compute_floor_s": compute_floor,
+        "ingest_wall_s": ours["wall_s"],
+        "ingest_minus_empty_run_s": ours["wall_s"] - ours["empty_run_s"],
+        "ingest_over_compute_floor": ours["wall_s"] / compute_floor,
+    }
+
+
+def sizing(ours: dict, cpus: int) -> dict:
+    """Core-hours for 10^6, 10^8, 10^10 photos from the measured end-to-end cost per photo.
+
+    A cluster divides the compute, not the writing: one writer commits every photo, so its
+    time per photo is a floor of its own, whatever the number of nodes.
+    """
+    # The marginal cost: a run's fixed start (an empty run) is nothing at 10^6 photos.
+    core_s = (ours["wall_s"] - ours["empty_run_s"]) * cpus / ours["images"]
+    write_s = ours["stage_seconds"]["write"] / ours["images"]
+    rows = []
+    for photos in (1e6, 1e8, 1e10):
+        core_hours = photos * core_s / 3600
+        rows.append({
+            "photos": photos,
+            "core_hours": core_hours,
+            "hours_100x32": max(core_hours / 3200, photos * write_s / 3600),
+            "writer_hours": photos * write_s / 3600,
+        })  # fmt: skip
+    return {"cpus": cpus, "core_s_per_photo": core_s, "write_s_per_photo": write_s, "rows": rows}
+
+
 # -- report ----------------------------------------------------------------------------------------
 def rate(result: dict) -> dict:
     """images/s and faces/s from a CLI result."""
@@ -319,6 +316,7 @@ def tables(report: dict) -> str:
             "faceledger ingest, peer's detection settings",
             report.get("faceledger_peer_settings", {}),
         ),
+        ("faceledger ingest --engine ray (local Ray)", report.get("faceledger_ray", {})),
         ("face_recognition CLI (peer)", peer),
     ]
     if any(r.get("status") == "measured" for _, r in rows):
@@ -338,9 +336,19 @@ def tables(report: dict) -> str:
             elif r:
                 out.append(f"| {label} | pending | | | | | |")
         if "ratio_images_per_s" in report:
+            same_run = report.get("same_run_ratios", [])
             out.append(
                 f"\nfaceledger / peer: {report['ratio_images_per_s']:.2f}× images/s, "
-                f"{report['ratio_faces_per_s']:.2f}× faces/s"
+                f"{report['ratio_faces_per_s']:.2f}× faces/s (fastest runs); same-run ratios "
+                f"(images/s, each repeat): {', '.join(f'{r:.2f}' for r in same_run)}; faces "
+                f"found: {report['face_share_of_peer']:.1%} of the peer's"
+            )
+        if "ray" in report:
+            ray = report["ray"]
+            out.append(
+                f"--engine ray / local: {ray['ratio_images_per_s']:.2f}× images/s; its overhead: "
+                f"{ray['overhead_fixed_s']:.1f} s fixed (Ray start, an empty run) and "
+                f"{1e3 * ray['overhead_per_photo_s']:.0f} ms per photo beyond that"
             )
         if "ratio_same_settings_images_per_s" in report:
             out.append(
@@ -350,9 +358,6 @@ def tables(report: dict) -> str:
     stages = report.get("stages")
     if stages:
         seconds = dict(stages["seconds"])
-        store = report.get("store", {})
-        if store.get("status") == "measured":
-            seconds["store"] = store["store"] + store["sync_indexes"]
         total = sum(seconds.values())
         out += [
             "",
@@ -363,6 +368,45 @@ def tables(report: dict) -> str:
             out.append(
                 f"| {key} | {value:.2f} | {1e3 * value / stages['images']:.1f} | "
                 f"{100 * value / total:.0f}% |"
+            )
+    in_run = [(k, report[k]) for k in ("faceledger", "faceledger_ray")
+              if report.get(k, {}).get("stage_seconds")]  # fmt: skip
+    if in_run:
+        names = list(in_run[0][1]["stage_seconds"])
+        out += [
+            "",
+            "| stage, in the CLI run (s summed over workers; write: the driver) | "
+            + " | ".join(k for k, _ in in_run) + " |",
+            "|---|" + "---:|" * len(in_run),
+        ]
+        for name in names:
+            out.append(f"| {name} | " + " | ".join(
+                f"{r['stage_seconds'][name]:.2f}" for _, r in in_run) + " |")  # fmt: skip
+    limit = report.get("model_limit")
+    if limit:
+        out.append(
+            f"\nThe model's limit on {limit['cpus']} cores: "
+            f"{limit['embed_ms_per_face']:.1f} ms per face × {limit['faces']} faces ÷ "
+            f"{limit['cpus']} = {limit['embed_floor_s']:.1f} s; "
+            f"all compute stages ÷ {limit['cpus']}: {limit['compute_floor_s']:.1f} s; ingest took "
+            f"{limit['ingest_wall_s']:.1f} s ({limit['ingest_over_compute_floor']:.2f}× the "
+            "compute floor)."
+        )
+    sizing = report.get("sizing")
+    if sizing:
+        out += [
+            "",
+            f"Sizing from {sizing['core_s_per_photo']:.3f} core-s per photo (the fastest local "
+            f"run less an empty run, × {sizing['cpus']} cores ÷ photos) and one writer at "
+            f"{1e3 * sizing['write_s_per_photo']:.1f} ms per photo:",
+            "",
+            "| photos | core-hours | hours on 100 nodes × 32 cores | writer floor, hours |",
+            "|---:|---:|---:|---:|",
+        ]
+        for row in sizing["rows"]:
+            out.append(
+                f"| {row['photos']:.0e} | {row['core_hours']:,.0f} | "
+                f"{row['hours_100x32']:,.1f} | {row['writer_hours']:,.1f} |"
             )
     par = report.get("parity")
     if par:
@@ -408,9 +452,14 @@ def main() -> None:
         "faceledger": lambda: run_faceledger_cli(photos, args.cpus),
         # Separates what the pipeline gains from what the lighter detection settings gain.
         "faceledger_peer_settings": lambda: run_faceledger_cli(photos, args.cpus, PEER_SETTINGS),
+        "faceledger_ray": lambda: run_faceledger_cli(photos, args.cpus, engine="ray"),
         "peer": lambda: run_peer_cli(photos, args.cpus),
     }
-    wanted = {"faceledger": "faceledger", "faceledger_peer_settings": "same-settings"}
+    wanted = {
+        "faceledger": "faceledger",
+        "faceledger_peer_settings": "same-settings",
+        "faceledger_ray": "ray",
+    }
     runs = {key: fn for key, fn in runs.items() if wanted.get(key, key) in parts}
     for repeat in range(args.repeats):
         for key, fn in runs.items():
@@ -428,6 +477,23 @@ def main() -> None:
     if ours.get("status") == peer.get("status") == "measured":
         report["ratio_images_per_s"] = ours["images_per_s"] / peer["images_per_s"]
         report["ratio_faces_per_s"] = ours["faces_per_s"] / peer["faces_per_s"]
+        # Same photos, so the images/s ratio of one repeat is the peer's wall over ours.
+        report["same_run_ratios"] = [
+            p / o for o, p in zip(ours["all_wall_s"], peer["all_wall_s"], strict=False)
+        ]
+        report["face_share_of_peer"] = ours["faces"] / peer["faces"]
+    ray = report.get("faceledger_ray", {})
+    if ours.get("status") == ray.get("status") == "measured":
+        report["ray"] = {
+            "ratio_images_per_s": ray["images_per_s"] / ours["images_per_s"],
+            "same_run_ratios": [
+                o / r for o, r in zip(ours["all_wall_s"], ray["all_wall_s"], strict=False)
+            ],
+            "overhead_fixed_s": ray["empty_run_s"] - ours["empty_run_s"],
+            "overhead_per_photo_s": (
+                (ray["wall_s"] - ray["empty_run_s"]) - (ours["wall_s"] - ours["empty_run_s"])
+            ) / ours["images"],
+        }
     same = report.get("faceledger_peer_settings", {})
     if same.get("status") == peer.get("status") == "measured":
         report["ratio_same_settings_images_per_s"] = same["images_per_s"] / peer["images_per_s"]
@@ -435,12 +501,9 @@ def main() -> None:
     if "stages" in parts or "parity" in parts:
         print("stage profile …", flush=True)
         report["stages"], vectors = stage_profile(photos)
-    if "stages" in parts:
-        print("store profile …", flush=True)
-        try:
-            report["store"] = store_profile(photos, args.cpus)
-        except Exception as exc:  # the pipeline is young; a broken probe must not lose the rest
-            report["store"] = {"status": f"not measured: {type(exc).__name__}: {exc}"}
+    if "stages" in parts and ours.get("status") == "measured":
+        report["model_limit"] = model_limit(report["stages"], ours, args.cpus)
+        report["sizing"] = sizing(ours, args.cpus)
     if "parity" in parts:
         print("peer vectors for parity …", flush=True)
         report["parity"] = parity(vectors, peer_vectors(photos, args.cpus))

@@ -7,6 +7,7 @@ exit status: 0 all done, 1 some items failed, 2 usage, 3 permission, 4 library/c
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -325,11 +326,11 @@ def test_an_exception_from_one_item_is_a_row_and_leaves_no_file(root, tmp_path, 
     shutil.copy(_photo("img12.jpg"), folder / "a.jpg")
     shutil.copy(_photo("img16.jpg"), folder / "b.jpg")
     original = pipeline._Writer._store_file
-    victim = _photo("img12.jpg").read_bytes()
+    victim = hashlib.sha256(_photo("img12.jpg").read_bytes()).hexdigest()
 
     def store_then_fail(self, job, relative):
         original(self, job, relative)
-        if job.data == victim:  # the file is written, then the transaction fails
+        if job.digests.sha256 == victim:  # the file is written, then the transaction fails
             raise RuntimeError("the commit failed")
 
     monkeypatch.setattr(pipeline._Writer, "_store_file", store_then_fail)

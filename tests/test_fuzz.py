@@ -132,7 +132,8 @@ def read_warc(data: bytes) -> None:
         for item in iter_warc(warc, MAX_BYTES):
             _check_item(item)
             if isinstance(item, SourceItem):
-                assert isinstance(item.data, bytes) and len(item.data) <= MAX_BYTES
+                data = item.read(MAX_BYTES)  # by offset, as a worker reads it
+                assert isinstance(data, bytes) and len(data) <= MAX_BYTES
 
 
 def read_image(data: bytes) -> None:

@@ -9,9 +9,18 @@ from pathlib import Path
 
 from faceledger.errors import ConfigError
 
-__all__ = ["Settings", "DEFAULT_LIBRARY", "ENV_PREFIX", "INDEX_BACKENDS", "MILVUS_INDEX_TYPES"]
+__all__ = [
+    "Settings",
+    "DEFAULT_LIBRARY",
+    "ENV_PREFIX",
+    "INDEX_BACKENDS",
+    "INGEST_ENGINES",
+    "MILVUS_INDEX_TYPES",
+]
 
 ENV_PREFIX = "FACELEDGER_"
+#: Where ingest computes faces (``ingest_engine`` setting; ``ingest --engine``).
+INGEST_ENGINES = ("local", "ray")
 #: The vector index backends (``index`` setting).
 INDEX_BACKENDS = ("faiss", "milvus")
 #: Index types the ``milvus_index`` setting accepts (``auto``: FLAT, then IVF_FLAT by size).
@@ -48,6 +57,16 @@ class Settings:
     workers: int = field(
         default=0, metadata={"help": "processes computing face vectors; 0 = one per core"}
     )
+    ingest_engine: str = field(
+        default="local",
+        metadata={"help": "where ingest computes faces: local (a process pool) or ray (Ray "
+                  "Data; the 'ray' extra)"},
+    )  # fmt: skip
+    ray_address: str = field(
+        default="",
+        metadata={"help": "the Ray cluster ingest_engine=ray joins; empty = RAY_ADDRESS, else "
+                  "a local Ray on 127.0.0.1 for the run"},
+    )  # fmt: skip
     exact_index_max: int = field(
         default=50_000, metadata={"help": "faces up to which search is exact; above, IVF"}
     )
@@ -167,6 +186,11 @@ class Settings:
             raise ConfigError("detect_max_side must be at least 64 px")
         if not 0 < self.match_threshold < 2:
             raise ConfigError("match_threshold must be between 0 and 2")
+        if self.ingest_engine not in INGEST_ENGINES:
+            raise ConfigError(
+                f"ingest_engine must be one of {', '.join(INGEST_ENGINES)}, "
+                f"not {self.ingest_engine!r}"
+            )
         if self.index not in INDEX_BACKENDS:
             raise ConfigError(
                 f"index must be one of {', '.join(INDEX_BACKENDS)}, not {self.index!r}"

@@ -1,8 +1,15 @@
-"""An ingest run: sources → decode + faces (worker processes) → policy → catalog → indexes.
+"""An ingest run: sources → read, hash, decode, detect, embed (workers) → policy → catalog.
 
-Each photo is committed in one transaction (photo, provenance, faces, vectors, jurisdictions,
-audit entry), so a run killed at any moment leaves only whole photos; a rerun skips stored photos
-by SHA-256 and adds any provenance rows that are missing, giving the same catalog.
+The driver hands workers *where* each item is (a path, or a WARC file and record offset), never
+its bytes: a distributor (``faceledger.ingest.distribute``: the local process pool, or Ray with
+``engine="ray"``) runs the pure stages of ``faceledger.ingest.work`` on them. Items go in chunks:
+the workers hash a chunk, the driver asks the catalog which of those hashes it holds (one query
+per chunk, so no set of every hash is kept), and the new ones are analysed; results come back to
+the one writer here, which commits each photo in one transaction (photo, provenance, faces,
+vectors, jurisdictions, audit entry) and, once its rows are written, makes the library's copy
+of the photo from the source after checking its SHA-256 again. So a run killed at any moment
+leaves only whole photos; a rerun skips stored photos by SHA-256 and adds any provenance rows
+that are missing, giving the same catalog.
 
 Whatever goes wrong with one item (any exception, a full disk included) becomes an error row
 naming it, and the run goes on. Only when the catalog cannot record even that does the run
@@ -15,13 +22,14 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import multiprocessing
+import hashlib
+import importlib.util
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from itertools import chain
+from itertools import chain, islice
 from pathlib import Path
 
 from sqlalchemy.exc import OperationalError
@@ -29,16 +37,20 @@ from sqlalchemy.exc import OperationalError
 from faceledger import audit
 from faceledger.app.library import Actor, Library
 from faceledger.app.placement import Decider, NewFaces, Place, place_faces
-from faceledger.config import Settings
-from faceledger.errors import FaceledgerError, InputError, LibraryError, StorageError, UsageError
-from faceledger.faces import FaceEngine
+from faceledger.errors import (
+    ConfigError,
+    FaceledgerError,
+    InputError,
+    LibraryError,
+    StorageError,
+    UsageError,
+)
 from faceledger.files import atomic_write
 from faceledger.ingest import (
     Digests,
     SourceFailure,
     SourceItem,
-    decode_image,
-    digests,
+    count_items,
     display_text,
     iter_folder,
     iter_manifest,
@@ -46,13 +58,16 @@ from faceledger.ingest import (
     path_locator,
 )
 from faceledger.ingest.decode import FORMATS
+from faceledger.ingest.distribute import ENGINES, Distributor, open_distributor
+from faceledger.ingest.work import STAGES, Analysis, changed_error
 from faceledger.records import DetectedFace, PhotoFacts
 
-__all__ = ["IngestSummary", "ingest", "analyse_image"]
+__all__ = ["ENGINES", "IngestSummary", "ingest"]
+
 
 @dataclass
 class IngestSummary:
-    """What one run did."""
+    """What one run did, and how long each stage took."""
 
     run_id: int
     photos_new: int = 0
@@ -63,9 +78,28 @@ class IngestSummary:
     errors: list[dict[str, str]] = field(default_factory=list)
     #: What decoders and readers warned about items that may still have been stored.
     warnings: list[dict[str, str]] = field(default_factory=list)
+    engine: str = "local"
+    #: Items the sources held, where cheap to count (None: a WARC, not counted ahead).
+    total: int | None = None
+    #: Items handled so far (stored, already stored or failed).
+    items_done: int = 0
+    #: Seconds per stage, summed over workers (read includes hashing; write is the driver's).
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    started: float = field(default_factory=time.monotonic, repr=False)
+    wall_s: float = 0.0
+
+    @property
+    def photos(self) -> int:
+        """Photos handled: new and already stored."""
+        return self.photos_new + self.photos_already_stored
+
+    def elapsed(self) -> float:
+        """Seconds since the run started (its wall time once it finished)."""
+        return self.wall_s or (time.monotonic() - self.started)
 
     def as_dict(self) -> dict:
-        """JSON-ready counters and errors."""
+        """JSON-ready counters, errors, rates and time per stage."""
+        wall = self.elapsed()
         return {
             "run_id": self.run_id,
             "photos_new": self.photos_new,
@@ -76,43 +110,12 @@ class IngestSummary:
             "faces_blocked": self.faces_blocked,
             "errors": self.errors,
             "warnings": self.warnings,
+            "engine": self.engine,
+            "wall_s": round(wall, 3),
+            "photos_per_s": round(self.photos / wall, 3) if wall else None,
+            "faces_per_s": round(self.faces / wall, 3) if wall else None,
+            "stage_seconds": {k: round(v, 3) for k, v in self.seconds.items()},
         }
-
-
-# -- worker side (pure: bytes in, facts and faces out) ---------------------------------------
-_ENGINE: FaceEngine | None = None
-_LIMITS: tuple[int, int] = (0, 0)
-
-
-def _worker_context() -> multiprocessing.context.BaseContext:
-    """Workers started fresh with one BLAS/OpenMP thread each: the pool already uses every core.
-
-    OpenBLAS sizes its thread pool when the library loads, and this process loaded it already, so
-    a forked worker would keep this process's threads whatever its environment says; a worker
-    from the fork server imports dlib anew, under the environment set here first.
-    """
-    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
-        os.environ.setdefault(name, "1")
-    return multiprocessing.get_context("forkserver")
-
-
-def _init_worker(settings: Settings) -> None:
-    global _ENGINE, _LIMITS
-    _ENGINE = FaceEngine.from_settings(settings)
-    _LIMITS = (settings.max_file_bytes, settings.max_pixels)
-
-
-def analyse_image(
-    data: bytes, sha256: str, engine: FaceEngine, max_bytes: int, max_pixels: int
-) -> tuple[PhotoFacts, list[DetectedFace]]:
-    """Decode one image and find its faces."""
-    rgb, facts = decode_image(data, sha256, max_bytes, max_pixels)
-    return facts, engine.faces(rgb)
-
-
-def _analyse_in_worker(data: bytes, sha256: str) -> tuple[PhotoFacts, list[DetectedFace]]:
-    assert _ENGINE is not None
-    return analyse_image(data, sha256, _ENGINE, *_LIMITS)
 
 
 # -- main side -------------------------------------------------------------------------------
@@ -190,8 +193,15 @@ def _item_error(exc: BaseException) -> FaceledgerError:
 @dataclass
 class _Pending:
     digests: Digests
-    data: bytes
     items: list[SourceItem]
+
+
+ItemCallback = Callable[[str, IngestSummary], None]
+
+
+def _chunks(items: Iterator, size: int) -> Iterator[list]:
+    while chunk := list(islice(items, size)):
+        yield chunk
 
 
 def ingest(
@@ -200,18 +210,34 @@ def ingest(
     folders: Iterable[Path] = (),
     manifests: Iterable[Path] = (),
     warcs: Iterable[Path] = (),
-    on_item: Callable[[str], None] | None = None,
+    on_item: ItemCallback | None = None,
     *,
     encoding: str | None = None,
     root: Path | None = None,
+    engine: str | None = None,
+    ray_address: str | None = None,
+    on_total: Callable[[int | None], None] | None = None,
 ) -> IngestSummary:
     """Ingest every photo of the given sources into ``lib``; failures are recorded, not raised.
 
     ``encoding``: of manifest rows that are not UTF-8; ``root``: a folder absolute manifest
-    paths may also lie in. Raises UsageError (ManifestHeaderError for a manifest unusable as a
-    whole) before recording any run, and StorageError if the catalog cannot record a failure.
+    paths may also lie in. ``engine``: ``local`` (a process pool) or ``ray`` (Ray Data; a local
+    Ray, or the cluster at ``ray_address``); None: the settings' ``ingest_engine`` and
+    ``ray_address``. ``on_total`` is told how many items there are
+    (None: not cheap to count) before the first; ``on_item`` is called as each item is done,
+    with the summary so far. Raises UsageError (ManifestHeaderError for a manifest unusable as
+    a whole) before recording any run, and StorageError if the catalog cannot record a failure.
     """
     lib.authorize(actor, "ingest")
+    engine = engine or lib.settings.ingest_engine
+    ray_address = ray_address or lib.settings.ray_address or None
+    if engine not in ENGINES:
+        raise UsageError(f"unknown ingest engine {engine!r}: use one of {', '.join(ENGINES)}")
+    if engine == "ray" and importlib.util.find_spec("ray") is None:  # before a run is recorded
+        raise ConfigError(
+            "the ray engine needs Ray: install faceledger's 'ray' extra "
+            "(pip install 'faceledger[ray]'), or use the local engine"
+        )
     folders, manifests, warcs = list(folders), list(manifests), list(warcs)
     settings = lib.settings
     _check_paths(
@@ -229,12 +255,16 @@ def ingest(
         inputs = [str(p) for p in folders] + [f"manifest:{m}" for m in manifests]
         inputs += [f"warc:{w}" for w in warcs]
         run_id = lib.catalog.start_run(inputs, actor.name)
-        summary = IngestSummary(run_id)
+        summary = IngestSummary(run_id, engine=engine)
+        summary.total = count_items(folders, manifests, warcs)
+        if on_total:
+            on_total(summary.total)
         writer = _Writer(lib, actor, summary)
-        known = lib.catalog.known_sha256()
-        pending: dict[str, _Pending] = {}
-        futures: dict[Future, str] = {}
-        window = 4 * settings.worker_count
+
+        def done(name: str) -> None:
+            summary.items_done += 1
+            if on_item:
+                on_item(name, summary)
 
         def warn(name: str, messages: Iterable[str]) -> None:
             messages = list(messages)
@@ -257,64 +287,74 @@ def ingest(
                 {"item": name, "error": type(error).__name__, "message": str(error)}
             )
 
-        def finish(future: Future) -> None:
-            sha = futures.pop(future)
-            job = pending.pop(sha)
-            try:
-                facts, found = future.result()
-            except Exception as exc:  # a crash inside a decoder must not end the run
+        def finish(job: _Pending, result: Analysis | BaseException) -> None:
+            if isinstance(result, BaseException):
                 for item in job.items:
-                    fail(item.name, exc, item.warnings + getattr(exc, "warnings", ()))
+                    fail(item.name, result, item.warnings + getattr(result, "warnings", ()))
+                    done(item.name)
                 return
+            for stage, seconds in result.seconds.items():
+                summary.seconds[stage] += seconds
             try:
-                writer.new_photo(job, facts, found)
+                writer.new_photo(job, result.facts, result.faces)
             except Exception as exc:  # e.g. a full disk: this photo fails, the run goes on
                 for item in job.items:
-                    fail(item.name, exc, item.warnings + facts.warnings)
+                    fail(item.name, exc, item.warnings + result.facts.warnings)
+                    done(item.name)
                 return
-            known.add(sha)
             for item in job.items:
-                warn(item.name, item.warnings + facts.warnings)
+                warn(item.name, item.warnings + result.facts.warnings)
+                done(item.name)
 
-        def take(item: SourceItem | SourceFailure, pool: ProcessPoolExecutor) -> None:
-            if isinstance(item, SourceFailure):
-                fail(item.name, item.error)
-                return
-            try:
-                data = item.read(settings.max_file_bytes)
-                d = digests(data)
-                if d.sha256 in known:
+        def run_chunk(chunk: list[SourceItem | SourceFailure], workers: Distributor) -> None:
+            items: list[SourceItem] = []
+            for entry in chunk:
+                if isinstance(entry, SourceFailure):
+                    fail(entry.name, entry.error)
+                    done(entry.name)
+                else:
+                    items.append(entry)
+            hashed = workers.digests(items)
+            known = lib.catalog.known_sha256_among(
+                r[0].sha256 for r in hashed if not isinstance(r, BaseException)
+            )
+            pending: dict[str, _Pending] = {}
+            for item, result in zip(items, hashed, strict=True):
+                if isinstance(result, BaseException):
+                    fail(item.name, result, item.warnings + getattr(result, "warnings", ()))
+                    done(item.name)
+                    continue
+                d, seconds = result
+                summary.seconds["read"] += seconds
+                if d.sha256 in pending:  # the same photo twice in one chunk: analysed once
+                    pending[d.sha256].items.append(item)
+                    continue
+                if d.sha256 not in known:
+                    pending[d.sha256] = _Pending(d, [item])
+                    continue
+                try:
                     writer.known_photo(d.sha256, item)
                     warn(item.name, item.warnings)
-                elif d.sha256 in pending:
-                    pending[d.sha256].items.append(item)
-                else:
-                    pending[d.sha256] = _Pending(d, data, [item])
-                    futures[pool.submit(_analyse_in_worker, data, d.sha256)] = d.sha256
-            except Exception as exc:
-                fail(item.name, exc, item.warnings)
+                except Exception as exc:
+                    fail(item.name, exc, item.warnings)
+                done(item.name)
+            jobs = list(pending.values())
+            for index, outcome in workers.analyse([(j.items[0], j.digests.sha256) for j in jobs]):
+                finish(jobs[index], outcome)
 
         try:
-            with ProcessPoolExecutor(
-                settings.worker_count, mp_context=_worker_context(),
-                initializer=_init_worker, initargs=(settings,),
-            ) as pool:  # fmt: skip
-                for item in _items(folders, manifest_items, warcs, settings.max_file_bytes):
-                    if on_item:
-                        on_item(item.name)
-                    take(item, pool)
-                    while len(futures) >= window:
-                        done, _ = wait(futures, return_when=FIRST_COMPLETED)
-                        for future in done:
-                            finish(future)
-                while futures:
-                    done, _ = wait(futures, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        finish(future)
+            workers = open_distributor(engine, settings, ray_address)
+            try:
+                sources = _items(folders, manifest_items, warcs, settings.max_file_bytes)
+                for chunk in _chunks(sources, workers.chunk_size):
+                    run_chunk(chunk, workers)
+            finally:
+                workers.close()
             lib.sync_indexes()
         except LibraryError:
             _mark_failed(lib, run_id, summary)
             raise
+        summary.wall_s = time.monotonic() - summary.started
         counters = _counters(summary)
         lib.catalog.finish_run(run_id, counters)
         with lib.writing() as conn:
@@ -345,6 +385,8 @@ class _Writer:
         self.decider = Decider.for_library(lib)
 
     def known_photo(self, sha256: str, item: SourceItem) -> None:
+        """Add ``item``'s provenance to the stored photo with ``sha256``."""
+        started = time.perf_counter()
         with self.lib.writing() as conn:
             photo_id = self.lib.catalog.photo_id_by_sha256(conn, sha256)
             added = self.lib.catalog.add_source(
@@ -355,6 +397,7 @@ class _Writer:
                 self.decider.reevaluate(conn, self.lib.catalog, [photo_id])
         self.summary.photos_already_stored += 1
         self.summary.sources_added += int(added)
+        self.summary.seconds["write"] += time.perf_counter() - started
 
     def _file_path(self, job: _Pending, facts: PhotoFacts) -> str | None:
         if not self.lib.settings.store_photos:
@@ -363,11 +406,21 @@ class _Writer:
         return f"photos/{sha[:2]}/{sha}.{FORMATS.get(facts.format, 'bin')}"
 
     def _store_file(self, job: _Pending, relative: str | None) -> None:
+        """The library's copy, made from the source once its SHA-256 is checked again."""
         if relative is None:
             return
         target = self.lib.root / relative
-        if not target.exists():  # content-addressed: an orphan from a crash is the same file
-            atomic_write(target, job.data)
+        if target.exists():  # content-addressed: an orphan from a crash is the same file
+            return
+        for item in job.items:  # any source naming these bytes will do
+            try:
+                data = item.read(self.lib.settings.max_file_bytes)
+            except InputError:
+                continue
+            if hashlib.sha256(data).hexdigest() == job.digests.sha256:
+                atomic_write(target, data)
+                return
+        raise changed_error()
 
     def _forget_file(self, sha256: str, relative: str) -> None:
         """Remove a file this run wrote when its photo row did not commit."""
@@ -381,6 +434,7 @@ class _Writer:
 
     def new_photo(self, job: _Pending, facts: PhotoFacts, found: list[DetectedFace]) -> None:
         """One transaction for the photo; its file is written last, once the rows are in."""
+        started = time.perf_counter()
         lib, catalog, run_id = self.lib, self.lib.catalog, self.summary.run_id
         stored = self._file_path(job, facts)
         provenances = [item.provenance for item in job.items]
@@ -426,3 +480,4 @@ class _Writer:
         self.summary.sources_added += added
         self.summary.faces += len(found)
         self.summary.faces_blocked += sum(decision.blocked)
+        self.summary.seconds["write"] += time.perf_counter() - started

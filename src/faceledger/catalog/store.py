@@ -155,6 +155,17 @@ class Catalog:
         with self.engine.connect() as conn:
             return set(conn.scalars(select(t.photos.c.sha256)))
 
+    def known_sha256_among(self, hashes: Iterable[str]) -> set[str]:
+        """Which of ``hashes`` are stored photos' (one query per 500: ingest asks per batch)."""
+        wanted = sorted(set(hashes))
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), 500):
+                part = wanted[start : start + 500]
+                found.update(conn.scalars(select(t.photos.c.sha256).where(
+                    t.photos.c.sha256.in_(part))))  # fmt: skip
+        return found
+
     def add_photo(
         self,
         conn: Connection,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.metadata
 import threading
+import time
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -113,15 +115,23 @@ class FaceEngine:
         """The engine the settings ask for (detector, detection size, upsampling)."""
         return cls(settings.detector, settings.detect_max_side, settings.upsample)
 
-    def detect(self, rgb: np.ndarray) -> list[tuple[dlib.rectangle, float]]:
-        """Face rectangles in original-image coordinates, with detector scores."""
+    def detect(
+        self, rgb: np.ndarray, full_size: tuple[int, int] | None = None
+    ) -> list[tuple[dlib.rectangle, float]]:
+        """Face rectangles in original-image coordinates, with detector scores.
+
+        ``rgb`` may itself be a reduced copy of a photo of ``full_size`` (height, width), e.g.
+        a JPEG decoded in draft mode; boxes are then mapped to the full photo's pixels.
+        """
         small, scale = downscale(rgb, self.detect_max_side)
+        if full_size is not None and full_size != rgb.shape[:2]:
+            scale *= max(rgb.shape[:2]) / max(full_size)
         if self._cnn is not None:
             found = [(d.rect, float(d.confidence)) for d in self._cnn(small, self.upsample)]
         else:
             rects, scores, _ = self._hog.run(small, self.upsample, 0.0)
             found = list(zip(rects, (float(s) for s in scores), strict=True))
-        height, width = rgb.shape[:2]
+        height, width = full_size or rgb.shape[:2]
         mapped = []
         for rect, score in found:
             left = max(0, round(rect.left() / scale))
@@ -134,15 +144,37 @@ class FaceEngine:
 
     def faces(self, rgb: np.ndarray) -> list[DetectedFace]:
         """Detect every face, align it on 5 landmarks and compute its 128-d vector."""
-        rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+        return self.faces_in(rgb, full_size=rgb.shape[:2], full=lambda: rgb)
+
+    def faces_in(
+        self,
+        detect_on: np.ndarray,
+        full_size: tuple[int, int],
+        full: Callable[[], np.ndarray],
+        seconds: dict[str, float] | None = None,
+    ) -> list[DetectedFace]:
+        """Detect on ``detect_on`` (a copy of a ``full_size`` photo); embed on ``full()``.
+
+        ``full`` is called only when a face was found, so a photo without faces is never
+        decoded at full resolution. ``seconds`` gets the time of ``detect``, ``decode`` (the call
+        to ``full``) and ``embed`` (landmarks and vectors) added.
+        """
+        seconds = {} if seconds is None else seconds
         with self._lock:
-            found = self.detect(rgb)
+            started = time.perf_counter()
+            found = self.detect(np.ascontiguousarray(detect_on, dtype=np.uint8), full_size)
+            detected = time.perf_counter()
+            seconds["detect"] = seconds.get("detect", 0.0) + detected - started
             if not found:
                 return []
+            rgb = np.ascontiguousarray(full(), dtype=np.uint8)
+            decoded = time.perf_counter()
+            seconds["decode"] = seconds.get("decode", 0.0) + decoded - detected
             shapes = [self._shapes(rgb, rect) for rect, _ in found]
             vectors = self._resnet.compute_face_descriptor(
                 rgb, dlib.full_object_detections(shapes)
             )
+            seconds["embed"] = seconds.get("embed", 0.0) + time.perf_counter() - decoded
         version = model_version()
         result = []
         for (rect, score), shape, vector in zip(found, shapes, vectors, strict=True):

@@ -8,6 +8,7 @@ from faceledger.ingest.noise import captured_noise
 from faceledger.ingest.sources import (
     SourceFailure,
     SourceItem,
+    count_items,
     iter_folder,
     iter_manifest,
     iter_warc,
@@ -27,6 +28,7 @@ __all__ = [
     "captured_noise",
     "SourceFailure",
     "SourceItem",
+    "count_items",
     "iter_folder",
     "iter_manifest",
     "iter_warc",

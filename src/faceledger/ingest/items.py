@@ -16,11 +16,17 @@ __all__ = ["SourceItem", "SourceFailure", "Source"]
 
 @dataclass(frozen=True)
 class SourceItem:
-    """One photo to ingest: its provenance, and its bytes (read now, or from ``path`` later)."""
+    """One photo to ingest: its provenance, and where its bytes are (``path``, or ``data``).
+
+    Items travel to worker processes, which read them themselves: a file by ``path``, a WARC
+    record by archive ``path`` and ``warc_offset`` (the byte offset of its record).
+    """
 
     provenance: Provenance
     path: Path | None = None
     data: bytes | None = None
+    #: Byte offset of the record inside the WARC file at ``path``; None for a plain file.
+    warc_offset: int | None = None
     #: How errors and progress name the item when that is not its locator (a WARC record's URI).
     label: str | None = None
     #: What the source's reader printed or warned while reading this item.
@@ -36,6 +42,10 @@ class SourceItem:
         if self.data is not None:
             return self.data
         assert self.path is not None
+        if self.warc_offset is not None:
+            from faceledger.ingest.warc import read_warc_record  # warcio only where needed
+
+            return read_warc_record(self.path, self.warc_offset, max_bytes)
         return read_regular_file(self.path, max_bytes)
 
 

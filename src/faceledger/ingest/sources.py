@@ -34,6 +34,7 @@ __all__ = [
     "iter_folder",
     "iter_manifest",
     "iter_warc",
+    "count_items",
     "IMAGE_SUFFIXES",
     "MANIFEST_FIELDS",
     "ManifestHeaderError",
@@ -149,3 +150,31 @@ def iter_warc(warc: Path, max_bytes: int) -> Source:
         yield SourceFailure(_name(warc), InputError("the WARC file does not exist"))
         return
     yield from iter_warc_records(warc, max_bytes)
+
+
+def count_items(folders: list[Path], manifests: list[Path], warcs: list[Path]) -> int | None:
+    """How many items the sources will yield, where that is cheap to know; else None.
+
+    Folders are listed and manifests' lines counted (a row spanning lines makes this an
+    estimate); a WARC would have to be decompressed whole, so any WARC makes it None.
+    """
+    if warcs:
+        return None
+    total = 0
+    try:
+        for root in folders:
+            root = root.resolve()
+            if not root.is_dir():
+                total += 1
+                continue
+            total += sum(
+                1 for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_dir()
+            )
+        for manifest in manifests:
+            with manifest.open("rb") as handle:
+                lines = sum(1 for line in handle if line.strip())
+            jsonl = manifest.suffix.lower() in (".jsonl", ".ndjson", ".json")
+            total += lines if jsonl else max(0, lines - 1)
+    except (OSError, RuntimeError, ValueError):
+        return None
+    return total

@@ -27,7 +27,7 @@ from faceledger.ingest.names import display_text, path_locator, storable_text
 from faceledger.ingest.noise import captured_noise
 from faceledger.records import Provenance
 
-__all__ = ["iter_warc_records", "DamagedArchive"]
+__all__ = ["iter_warc_records", "read_warc_record", "DamagedArchive"]
 
 # What warcio raises on malformed bytes: it is a lenient parser with no exception root of its own.
 _WARCIO_ERRORS = (
@@ -128,7 +128,8 @@ def _failure(name: str, error: InputError, noise: list[str]):
 
 def iter_warc_records(warc: Path, max_bytes: int) -> Iterator:
     """SourceItem/SourceFailure for each image response or resource record of ``warc``."""
-    where = path_locator(warc.resolve())
+    archive = warc.resolve()
+    where = path_locator(archive)
     try:
         with warc.open("rb") as stream:
             check_regular(os.fstat(stream.fileno()).st_mode)
@@ -137,7 +138,7 @@ def iter_warc_records(warc: Path, max_bytes: int) -> Iterator:
             seen = misaligned = 0
             while True:
                 with captured_noise() as noise:
-                    result = _next_item(records, iterator, where, max_bytes)
+                    result = _next_item(records, iterator, archive, where, max_bytes)
                 if result is None:
                     if not seen:  # not even a warcinfo record: this is no archive
                         yield SourceFailure(
@@ -174,7 +175,8 @@ def iter_warc_records(warc: Path, max_bytes: int) -> Iterator:
                     continue
                 yield SourceItem(
                     result.provenance,
-                    data=result.data,
+                    path=result.path,
+                    warc_offset=result.warc_offset,
                     label=result.label,
                     warnings=tuple(noise),
                 )
@@ -189,7 +191,7 @@ _SKIP = object()
 _MAX_MISALIGNED = 3
 
 
-def _next_item(records: _StrictIterator, iterator, where: str, max_bytes: int):
+def _next_item(records: _StrictIterator, iterator, archive: Path, where: str, max_bytes: int):
     """The next record as an item, a failure, _SKIP (not an image), or None at the end."""
     try:
         try:
@@ -208,10 +210,12 @@ def _next_item(records: _StrictIterator, iterator, where: str, max_bytes: int):
         status = record.http_headers.get_statuscode() if record.http_headers else "200"
         if status and status != "200":
             return _SKIP  # redirects and errors carry no photo
-        body = record.content_stream().read(max_bytes + 1)
+        # Read here only to check the record whole and its size; a worker reads it again by offset.
+        size = len(record.content_stream().read(max_bytes + 1))
         # Only after reading: asking for the offset makes warcio skip the payload.
         earlier, records.misaligned = records.misaligned, None  # the loop reports that one
-        locator = f"{where}#{records.get_record_offset()}"
+        record_offset = records.get_record_offset()
+        locator = f"{where}#{record_offset}"
         misaligned, records.misaligned = records.misaligned, earlier
     except DamagedArchive as exc:
         at = exc.offset if exc.offset >= 0 else max(records.offset, 0)
@@ -242,7 +246,7 @@ def _next_item(records: _StrictIterator, iterator, where: str, max_bytes: int):
                 "is probably wrong, so its bytes may be cut short or padded"
             ),
         )
-    if len(body) > max_bytes:
+    if size > max_bytes:
         return SourceFailure(
             label or locator,
             ImageTooLargeError(
@@ -262,4 +266,37 @@ def _next_item(records: _StrictIterator, iterator, where: str, max_bytes: int):
         website=website_of(uri),
         retrieved_at=retrieved,
     )
-    return SourceItem(prov, data=body, label=label)
+    return SourceItem(prov, path=archive, warc_offset=record_offset, label=label)
+
+
+def read_warc_record(warc: Path, offset: int, max_bytes: int) -> bytes:
+    """The payload of the image record starting at byte ``offset`` of ``warc``.
+
+    This is how a worker reads a record the driver found: by seeking, not by being handed bytes.
+    Raises InputError when the record cannot be read there (the archive changed since?) and
+    ImageTooLargeError over ``max_bytes``.
+    """
+    try:
+        with warc.open("rb") as stream:
+            check_regular(os.fstat(stream.fileno()).st_mode)
+            stream.seek(offset)
+            record = next(iter(ArchiveIterator(stream, arc2warc=True)))
+            if record.rec_type not in ("response", "resource"):
+                raise InputError(
+                    f"no image record at byte {offset:,} of the WARC (was it changed?)"
+                )
+            body = record.content_stream().read(max_bytes + 1)
+    except StopIteration as exc:
+        raise InputError(f"no record at byte {offset:,} of the WARC (was it changed?)") from exc
+    except InputError:
+        raise
+    except _WARCIO_ERRORS as exc:
+        raise InputError(
+            f"cannot read the WARC record at byte {offset:,}: {type(exc).__name__}: {exc}"
+        ) from exc
+    if len(body) > max_bytes:
+        raise ImageTooLargeError(
+            f"the record at byte {offset:,} is over {max_bytes:,} bytes "
+            "(raise FACELEDGER_MAX_FILE_BYTES to accept it)"
+        )
+    return body
