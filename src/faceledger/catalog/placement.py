@@ -226,6 +226,21 @@ class CatalogFeed:
         ids, vectors = self._matrix(rows)
         return IndexChanges(head, ids, vectors, np.empty(0, np.int64))
 
+    def vectors(self, place: str, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of those ``ids`` now in ``place``: a compressed index re-ranks its
+        candidates with them (exact distances), and drops any the catalog moved out."""
+        wanted = [int(i) for i in ids]
+        if not wanted:
+            return _no_vectors()
+        with self.engine.connect() as conn:
+            rows = []
+            for chunk in _chunks(wanted):
+                rows += conn.execute(
+                    select(t.faces.c.id, t.faces.c.vector, t.faces.c.vector_key_id)
+                    .where(t.faces.c.id.in_(chunk), PLACE_WHERE[Place(place)])
+                ).all()
+        return self._matrix(rows)
+
     # -- for indexes that keep their data outside the library (Milvus) ---------------------------
     def read_mark(self, name: str) -> int | None:
         """The seq the external index ``name`` last applied (None if it never applied any)."""
