@@ -74,7 +74,9 @@ def test_compressed_search_is_exact_after_the_rerank_and_removal_is_physical():
     assert not set(found.ravel()) & set(gone)
     copy = FaissIndex.from_bytes(packed.to_bytes())
     assert copy.plan == packed.plan and list(copy.ids()) == sorted(set(ids) - set(gone))
-    np.testing.assert_array_equal(copy.search(queries, 5, exact)[1], packed.search(queries, 5, exact)[1])
+    np.testing.assert_array_equal(
+        copy.search(queries, 5, exact)[1], packed.search(queries, 5, exact)[1]
+    )
 
 
 @pytest.fixture(scope="module")
