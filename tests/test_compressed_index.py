@@ -37,10 +37,10 @@ def _lookup(ids: np.ndarray, vectors: np.ndarray):
 
 
 def test_plan_is_compressed_from_the_threshold():
-    assert plan_for(1_000_000, 50_000, compressed_min=2_000_000).kind == "ivf"
+    assert plan_for(1_000_000, 50_000, compressed_min=2_000_000).kind == "ivfpq+flat"
     big = plan_for(10_000_000, 50_000, compressed_min=2_000_000)
-    assert big.compressed and big.pq_m == 32 and "PQ32x4fs" in big.describe()
-    assert plan_for(10_000_000, 50_000).kind == "ivf"  # no threshold: never compressed
+    assert big.compressed and big.pq_m == 64 and "PQ64x4fs" in big.describe()
+    assert not plan_for(10_000_000, 50_000).compressed  # no threshold: never compressed
     assert plan_for(4, 50_000, compressed_min=1).nlist == 1  # tiny: lists it can train
 
 
@@ -121,8 +121,8 @@ def test_search_on_the_compressed_tier_is_exact_and_blocks(world, lib):
     settings, data = world
     store = lib.index("searchable")
     described = store.describe()
-    assert "PQ32x4fs" in described["structure"] and described["faces"] == 3
-    assert "PQ32x4fs" in read_header(store.path)["structure"]  # the snapshot is that tier
+    assert "PQ64x4fs" in described["structure"] and described["faces"] == 3
+    assert "PQ64x4fs" in read_header(store.path)["structure"]  # the snapshot is that tier
     ids, vectors = lib.catalog.vectors(SEARCHABLE)
     probes = vectors + np.float32(0.01)
     got_d, got_i = store.search(probes, 3)

@@ -22,12 +22,20 @@ from faceledger.errors import VectorIndexError
 __all__ = ["FaissIndex", "IndexPlan", "plan_for", "DIM", "ExactLookup"]
 
 DIM = 128
+#: PQ sub-quantizers of the in-memory tier (its re-rank has every vector at hand).
+MID_PQ_M = 64
 #: Neighbours of a graph node in the HNSW coarse quantizer of the compressed tier.
 HNSW_M = 32
-#: Candidates the compressed tier fetches per query before the exact re-rank (at least k).
-RERANK_MIN = 64
+#: Candidates fetched per query from the PQ codes for the exact re-rank (at least k): 100
+#: gave recall@10 0.991 at 10^6 with nprobe 64, 40 gave 0.988 (BENCHMARKS.md, "Scale").
+RERANK_MIN = 100
+#: Builds below this many vectors train on one thread (see FaissIndex.build).
+SMALL_BUILD = 200_000
 #: First candidate count of a radius query on the compressed tier (grown while it fills up).
 WITHIN_START = 256
+
+#: Starts a serialised ``ivfpq+flat`` index: codes and vectors, two FAISS indexes.
+_PAIR_MAGIC = b"FLPQ+FLAT1\n"
 
 #: Exact vectors of some ids: ``lookup(ids) -> (ids found, their float32 vectors)``. Ids the
 #: lookup does not return (e.g. moved out of this place since) are dropped from the answer.
@@ -38,15 +46,20 @@ ExactLookup = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 class IndexPlan:
     """The index structure chosen for a collection size."""
 
-    kind: str  # flat | ivf | ivfpq (compressed: needs an exact re-rank)
+    kind: str  # flat | ivf | ivfpq+flat (codes + vectors in memory) | ivfpq (codes only)
     nlist: int = 0
     nprobe: int = 0
     pq_m: int = 0  # ivfpq: PQ sub-quantizers (4 bits each, so pq_m / 2 bytes a face)
 
     @property
     def compressed(self) -> bool:
-        """Whether the index's own distances are approximate (candidates need a re-rank)."""
+        """Whether the index holds codes only, so its re-rank needs the vectors from outside."""
         return self.kind == "ivfpq"
+
+    @property
+    def reranked(self) -> bool:
+        """Whether candidates come from PQ codes and are re-ranked by exact distances."""
+        return self.kind in ("ivfpq", "ivfpq+flat")
 
     def factory(self) -> str:
         """The FAISS index_factory string of this structure."""
@@ -54,25 +67,31 @@ class IndexPlan:
             return "IDMap2,Flat"
         if self.kind == "ivf":
             return f"IVF{self.nlist},Flat"
-        return f"IVF{self.nlist}_HNSW{HNSW_M},PQ{self.pq_m}x4fs"
+        return f"IVF{self.nlist}_HNSW{HNSW_M},PQ{self.pq_m}x4fs"  # ivfpq and ivfpq+flat
 
     def describe(self) -> str:
         """A short human description, e.g. ``IVF4096,Flat nprobe=24``."""
         if self.kind == "flat":
             return "Flat (exact)"
-        rerank = " + exact re-rank" if self.compressed else ""
+        rerank = ""
+        if self.reranked:
+            rerank = " + exact re-rank" + (" (catalog)" if self.compressed else " (in memory)")
         return f"{self.factory()} nprobe={self.nprobe}{rerank}"
 
 
 def plan_for(n: int, exact_max: int, compressed_min: int | None = None) -> IndexPlan:
-    """Exact search up to ``exact_max`` vectors; above, IVF with about 4·√n lists; from
-    ``compressed_min`` vectors (None: never), the compressed tier.
+    """Exact search up to ``exact_max`` vectors; above, IVF with about 4·√n lists over 4-bit PQ
+    codes whose candidates are re-ranked with the float vectors kept beside them; from
+    ``compressed_min`` vectors (None: never), the compressed tier: the codes alone.
 
-    IVF-Flat rather than HNSW: it supports removal (blocking, destruction) in place, returns exact
-    distances for the candidates it scans (so the match threshold means the same as in exact
-    search), and trains in minutes at 10^6 where HNSW takes half an hour on 2 cores.
+    IVF rather than HNSW over the faces: it supports removal (blocking, destruction) in place,
+    and trains in minutes at 10^6 where HNSW takes half an hour on 2 cores. PQ fast-scan codes
+    with an exact re-rank rather than IVF-Flat: scanning 4-bit codes with SIMD is several times
+    faster than float distances, and the re-rank makes the distances returned exact (so the
+    match threshold means the same as in exact search). ``IVF,Flat`` indexes saved before are
+    still read and searched as they are.
 
-    The compressed tier keeps 4-bit PQ codes (16 bytes a face at ``pq_m`` 32) instead of 512-byte
+    The compressed tier keeps 4-bit PQ codes (32 bytes a face at ``pq_m`` 64) instead of 512-byte
     float vectors, so 10^8 faces fit one machine; its coarse quantizer is an HNSW graph over the
     centroids, so many lists cost little to probe, and its candidates are re-ranked exactly.
     """
@@ -83,25 +102,32 @@ def plan_for(n: int, exact_max: int, compressed_min: int | None = None) -> Index
     nlist = 2 ** round(math.log2(4 * math.sqrt(n)))
     nlist = max(256, min(nlist, 65536))
     # Probing 1/64 of the lists (at least 32) gave recall@10 >= 0.99 at 10^6 (BENCHMARKS.md).
-    return IndexPlan("ivf", nlist=nlist, nprobe=max(32, nlist // 64))
+    return IndexPlan("ivfpq+flat", nlist=nlist, nprobe=max(32, nlist // 64), pq_m=MID_PQ_M)
 
 
 def _compressed_plan(n: int) -> IndexPlan:
     """The compressed tier's parameters for n vectors (chosen in BENCHMARKS.md, "Scale")."""
-    # About 4·√n lists, as IVF-Flat; at least ~39 training points a list for k-means, so a
-    # tiny collection (a test lowering the threshold) gets few lists.
-    nlist = 2 ** round(math.log2(4 * math.sqrt(max(n, 1))))
+    # About 2·√n lists (8192 at 10^7): k-means costs lists x sample, i.e. grows with nlist²,
+    # and scanning 4-bit codes is cheap enough that longer lists cost little; at least ~39
+    # training points a list, so a tiny collection (a test lowering the threshold) gets few.
+    nlist = 2 ** round(math.log2(2 * math.sqrt(max(n, 1))))
     nlist = max(1, min(nlist, 65536, 2 ** int(math.log2(max(n // 39, 1)))))
-    return IndexPlan("ivfpq", nlist=nlist, nprobe=min(nlist, max(32, nlist // 64)), pq_m=32)
+    # 64 sub-quantizers (32 bytes a face): at 32, recall@10 after the re-rank stopped near
+    # 0.97 at 10^6 whatever the probes (BENCHMARKS.md, "Scale").
+    return IndexPlan("ivfpq", nlist=nlist, nprobe=min(nlist, 64), pq_m=64)
 
 
 class FaissIndex:
     """A FAISS index addressed by face id (int64)."""
 
-    def __init__(self, index: faiss.Index, plan: IndexPlan):
-        """Wrap an existing FAISS index built to ``plan``."""
+    def __init__(self, index: faiss.Index, plan: IndexPlan, vectors: faiss.Index | None = None):
+        """Wrap an existing FAISS index built to ``plan`` (``ivfpq+flat``: and ``vectors``, an
+        ``IndexIDMap2`` over the same ids holding their float vectors for the re-rank)."""
         self._index = index
         self.plan = plan
+        if plan.kind == "ivfpq+flat" and vectors is None:
+            vectors = faiss.IndexIDMap2(faiss.IndexFlatL2(DIM))
+        self._vectors = vectors
         self._ids = self._read_ids()
 
     # -- construction ----------------------------------------------------------------------
@@ -115,6 +141,19 @@ class FaissIndex:
     ) -> FaissIndex:
         """A new index over these vectors, structured for their number."""
         plan = plan_for(len(ids), exact_max, compressed_min)
+        if plan.reranked and len(ids) < SMALL_BUILD:
+            # Training a PQ runs thousands of tiny OpenMP regions; on a busy machine their
+            # synchronisation dominates (31 s on 2 threads against 6 s on one, 6,000 faces).
+            threads = faiss.omp_get_max_threads()
+            faiss.omp_set_num_threads(1)
+            try:
+                return cls._build(ids, vectors, plan)
+            finally:
+                faiss.omp_set_num_threads(threads)
+        return cls._build(ids, vectors, plan)
+
+    @classmethod
+    def _build(cls, ids: np.ndarray, vectors: np.ndarray, plan: IndexPlan) -> FaissIndex:
         if plan.kind == "flat":
             index = faiss.IndexIDMap2(faiss.IndexFlatL2(DIM))
         elif plan.kind == "ivf":
@@ -124,7 +163,7 @@ class FaissIndex:
             sample = _sample(vectors, 64 * plan.nlist)
             index.train(sample)
             index.nprobe = plan.nprobe
-        else:
+        else:  # ivfpq, ivfpq+flat
             index = _train_compressed(plan, vectors)
         built = cls(index, plan)
         for start in range(0, len(ids), 1_000_000):  # in slices: vectors may be a memmap
@@ -153,7 +192,10 @@ class FaissIndex:
             return
         if len(self._ids):
             self.remove(ids)
-        self._index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self._index.add_with_ids(vectors, ids)
+        if self._vectors is not None:
+            self._vectors.add_with_ids(vectors, ids)
         self._ids = np.concatenate([self._ids, ids])
 
     def remove(self, ids: np.ndarray) -> int:
@@ -163,6 +205,8 @@ class FaissIndex:
             return 0
         removed = int(self._index.remove_ids(ids))
         if removed:
+            if self._vectors is not None:
+                self._vectors.remove_ids(ids)
             self._ids = self._ids[~np.isin(self._ids, ids)]
         return removed
 
@@ -180,10 +224,10 @@ class FaissIndex:
         # OpenMP threads are a process-wide setting, chosen once by the process (see
         # faceledger.index.set_search_threads), never toggled per call: another thread may be
         # searching at the same time.
-        if not self.plan.compressed:
+        if not self.plan.reranked:
             squared, ids = self._index.search(queries, min(k, len(self)))
             return np.sqrt(np.maximum(squared, 0)), ids
-        lookup = _require(exact)
+        lookup = self._lookup(exact)
         _, candidates = self._index.search(queries, min(max(k, RERANK_MIN), len(self)))
         distances, ids = _no_neighbours(len(queries), min(k, len(self)))
         for row, (query, found) in enumerate(zip(queries, candidates, strict=True)):
@@ -202,8 +246,8 @@ class FaissIndex:
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         if len(self) == 0:
             return [(np.empty(0, np.float32), np.empty(0, np.int64)) for _ in queries]
-        if self.plan.compressed:
-            lookup = _require(exact)
+        if self.plan.reranked:
+            lookup = self._lookup(exact)
             return [self._within_compressed(q, float(radius), lookup) for q in queries]
         # FAISS's L2 range is on squared distances.
         limits, squared, ids = self._index.range_search(queries, float(radius) ** 2)
@@ -211,6 +255,21 @@ class FaissIndex:
             (np.sqrt(np.maximum(squared[a:b], 0)), ids[a:b].astype(np.int64))
             for a, b in zip(limits[:-1], limits[1:], strict=True)
         ]
+
+    def _lookup(self, exact: ExactLookup | None) -> ExactLookup:
+        """The exact vectors of the re-rank: in memory, or (compressed tier) ``exact``'s."""
+        if self._vectors is not None:
+            return self._in_memory
+        if exact is None:
+            raise VectorIndexError(
+                "the compressed index needs the exact vectors to re-rank; search it through "
+                "its store"
+            )
+        return exact
+
+    def _in_memory(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        assert self._vectors is not None
+        return ids, self._vectors.reconstruct_batch(ids)
 
     def _within_compressed(
         self, query: np.ndarray, radius: float, lookup: ExactLookup
@@ -229,19 +288,34 @@ class FaissIndex:
 
     # -- persistence -----------------------------------------------------------------------
     def to_bytes(self) -> bytes:
-        """The index serialised by FAISS."""
-        return faiss.serialize_index(self._index).tobytes()
+        """The index serialised by FAISS (``ivfpq+flat``: codes, then vectors, each framed)."""
+        codes = faiss.serialize_index(self._index).tobytes()
+        if self._vectors is None:
+            return codes
+        vectors = faiss.serialize_index(self._vectors).tobytes()
+        return _PAIR_MAGIC + len(codes).to_bytes(8, "little") + codes + vectors
 
     @classmethod
     def from_bytes(cls, data: bytes) -> FaissIndex:
         """An index from :meth:`to_bytes` output."""
+        vectors = None
         try:
+            if data.startswith(_PAIR_MAGIC):
+                start = len(_PAIR_MAGIC) + 8
+                end = start + int.from_bytes(data[len(_PAIR_MAGIC) : start], "little")
+                vectors = faiss.deserialize_index(np.frombuffer(data[end:], dtype=np.uint8))
+                data = data[start:end]
             index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
-        except RuntimeError as exc:
+        except (RuntimeError, ValueError) as exc:
             raise VectorIndexError(
                 f"cannot read the vector index ({exc}); run `faceledger reindex`"
             ) from exc
-        return cls(index, _plan_of(index))
+        plan = _plan_of(index)
+        if vectors is not None:
+            plan = IndexPlan("ivfpq+flat", plan.nlist, plan.nprobe, plan.pq_m)
+            if vectors.ntotal != index.ntotal:
+                raise VectorIndexError("the vector index is inconsistent; run `faceledger reindex`")
+        return cls(index, plan, vectors)
 
     def _read_ids(self) -> np.ndarray:
         ivf = faiss.try_extract_index_ivf(self._index)
@@ -309,14 +383,6 @@ def _exact_order(
 
 def _no_neighbours(rows: int, k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.full((rows, k), np.inf, np.float32), np.full((rows, k), -1, np.int64)
-
-
-def _require(exact: ExactLookup | None) -> ExactLookup:
-    if exact is None:
-        raise VectorIndexError(
-            "the compressed index needs the exact vectors to re-rank; search it through its store"
-        )
-    return exact
 
 
 def _sample(vectors: np.ndarray, n: int) -> np.ndarray:

@@ -52,8 +52,9 @@ SNAPSHOT_MIN_BACKLOG = 10_000
 #: Below this many log entries behind, catching up always replays (never rebuilds).
 REBUILD_MIN_BACKLOG = 1_000
 
-#: The index structures from smallest to largest collections.
-_TIERS = ("flat", "ivf", "ivfpq")
+#: Each index structure's tier, from small collections to large. IVF-Flat files saved before
+#: the PQ codes are the same tier as ``ivfpq+flat``: kept until a rebuild, never forced.
+_TIER = {"flat": 0, "ivf": 1, "ivfpq+flat": 1, "ivfpq": 2}
 
 log = logging.getLogger(__name__)
 
@@ -263,8 +264,8 @@ class FaissStore:
         n, tuning = len(self._index), self._tuning
         want = plan_for(n, tuning.exact_max, tuning.compressed_min)
         have = self._index.plan
-        if want.kind != have.kind:
-            if _TIERS.index(want.kind) > _TIERS.index(have.kind):
+        if _TIER[want.kind] != _TIER[have.kind]:
+            if _TIER[want.kind] > _TIER[have.kind]:
                 return True  # grown into a larger tier
             # Shrunk: move down only well below the threshold, so a size near it never flips.
             if have.kind == "ivfpq":
