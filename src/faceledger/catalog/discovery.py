@@ -5,7 +5,7 @@ mutates data."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Integer, and_, distinct, func, or_, select, true
@@ -20,6 +20,7 @@ __all__ = [
     "count",
     "sources",
     "vector_dates",
+    "iter_vector_dates",
     "one_face",
     "located_faces",
     "selected_photo_ids",
@@ -188,6 +189,14 @@ def sources(conn, selection: Selection) -> list[dict[str, Any]]:
 
 def vector_dates(conn, selection: Selection) -> list[dict[str, Any]]:
     """Per selected face: ids, first source URL, retrieval date, vector date and model."""
+    return list(iter_vector_dates(conn, selection))
+
+
+def iter_vector_dates(
+    conn, selection: Selection, batch: int = 2_000
+) -> Iterator[dict[str, Any]]:
+    """:func:`vector_dates` row by row, read from a server-side cursor ``batch`` rows at a
+    time, so 10^7 faces never sit in memory at once (the caller keeps ``conn`` open)."""
     first_source = (
         select(ps.c.photo_id, func.min(ps.c.id).label("sid")).group_by(ps.c.photo_id).subquery()
     )
@@ -209,9 +218,10 @@ def vector_dates(conn, selection: Selection) -> list[dict[str, Any]]:
         )
         .where(selection.faces_where())
         .order_by(f.c.id)
+        .execution_options(yield_per=batch)  # stream_results: a server-side cursor on PG
     ).mappings()
-    return [
-        {
+    for r in rows:
+        yield {
             "face_id": r["id"],
             "photo_id": r["photo_id"],
             "source_url": r["source_url"] or r["locator"],
@@ -220,8 +230,6 @@ def vector_dates(conn, selection: Selection) -> list[dict[str, Any]]:
             "model": r["model"],
             "model_version": r["model_version"],
         }
-        for r in rows
-    ]
 
 
 # -- locate, produce -------------------------------------------------------------------------
