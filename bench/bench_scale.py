@@ -182,8 +182,8 @@ def catalog_lookup_ms(rows: int, depth: int, repeats: int) -> dict:
         rng = np.random.default_rng(0)
         with catalog.engine.begin() as conn:
             conn.execute(insert(t.photos), [
-                {"id": 1, "sha256": "0" * 64, "md5": "0" * 32, "byte_size": 1, "width": 1,
-                 "height": 1, "format": "JPEG", "first_seen_at": now}])  # fmt: skip
+                {"id": 1, "sha256": "0" * 64, "md5": "0" * 32, "sha1": "0" * 40, "byte_size": 1, "width": 1,
+                 "height": 1, "format": "JPEG", "added_at": now}])  # fmt: skip
             for start in range(0, rows, 50_000):
                 conn.execute(insert(t.faces), [
                     {"id": i + 1, "photo_id": 1, "ordinal": i, "box_top": 0, "box_right": 1,
@@ -223,12 +223,12 @@ def run(args: argparse.Namespace) -> dict:
     faiss.omp_set_num_threads(1)  # single queries: one thread, as the product searches
     lookup = memmap_lookup(vectors)
     ivf = faiss.extract_index_ivf(index._index)
-    original_depth = faiss_index.RERANK_MIN
+    original_depth = faiss_index.COMPRESSED_RERANK_MIN
     for nprobe in [int(p) for p in args.nprobe.split(",")]:
         ivf.nprobe = nprobe
         faiss.downcast_index(ivf.quantizer).hnsw.efSearch = max(64, 2 * nprobe)
         for depth in [int(r) for r in args.rerank.split(",")]:
-            faiss_index.RERANK_MIN = depth
+            faiss_index.COMPRESSED_RERANK_MIN = depth
             p50s, p99s, recalls = [], [], []
             for _ in range(args.repeats):
                 seconds, found = time_queries(
@@ -246,7 +246,7 @@ def run(args: argparse.Namespace) -> dict:
             print(f"  nprobe={nprobe:<4} rerank={depth:<4} p50 {row['p50_ms']:.3f} ms "
                   f"({min(p50s):.3f}-{max(p50s):.3f})  p99 {row['p99_ms']:.3f} ms  "
                   f"recall@10 {row['recall_at_10']:.4f}", flush=True)  # fmt: skip
-    faiss_index.RERANK_MIN = original_depth
+    faiss_index.COMPRESSED_RERANK_MIN = original_depth
     faiss.omp_set_num_threads(args.build_threads)
     report["peers"] = peers(vectors, queries, truth, args)
     if args.catalog_lookup:

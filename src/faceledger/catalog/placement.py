@@ -20,7 +20,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy import Connection, Engine, and_, event, func, insert, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 
 from faceledger.catalog import schema as t
 from faceledger.catalog.vectors import DIM, VectorSealer, from_blob, to_blob
@@ -173,6 +184,15 @@ def compare_and_set_mark(conn: Connection, name: str, expected: int | None, new:
     return done.rowcount == 1
 
 
+#: The vectors of some faces still in a place (the compressed index's re-rank), per place.
+_VECTORS_OF = {
+    place: select(t.faces.c.id, t.faces.c.vector, t.faces.c.vector_key_id).where(
+        t.faces.c.id.in_(bindparam("ids", expanding=True)), PLACE_WHERE[place]
+    )
+    for place in (Place.SEARCHABLE, Place.VAULT)
+}
+
+
 class CatalogFeed:
     """The change feed a vector index reads: the log, and the vectors of faces in a place."""
 
@@ -296,13 +316,11 @@ class CatalogFeed:
         wanted = [int(i) for i in ids]
         if not wanted:
             return _no_vectors()
+        query = _VECTORS_OF[Place(place)]  # built once: SQLAlchemy caches its compiled form
         with self.engine.connect() as conn:
             rows = []
             for chunk in _chunks(wanted):
-                rows += conn.execute(
-                    select(t.faces.c.id, t.faces.c.vector, t.faces.c.vector_key_id)
-                    .where(t.faces.c.id.in_(chunk), PLACE_WHERE[Place(place)])
-                ).all()
+                rows += conn.execute(query, {"ids": chunk}).all()
         return self._matrix(rows)
 
     # -- for indexes that keep their data outside the library (Milvus) ---------------------------
