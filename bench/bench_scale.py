@@ -182,8 +182,8 @@ def catalog_lookup_ms(rows: int, depth: int, repeats: int) -> dict:
         rng = np.random.default_rng(0)
         with catalog.engine.begin() as conn:
             conn.execute(insert(t.photos), [
-                {"id": 1, "sha256": "0" * 64, "md5": "0" * 32, "sha1": "0" * 40, "byte_size": 1, "width": 1,
-                 "height": 1, "format": "JPEG", "added_at": now}])  # fmt: skip
+                {"id": 1, "sha256": "0" * 64, "md5": "0" * 32, "sha1": "0" * 40, "byte_size": 1,
+                 "width": 1, "height": 1, "format": "JPEG", "added_at": now}])  # fmt: skip
             for start in range(0, rows, 50_000):
                 conn.execute(insert(t.faces), [
                     {"id": i + 1, "photo_id": 1, "ordinal": i, "box_top": 0, "box_right": 1,
