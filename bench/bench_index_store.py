@@ -62,6 +62,10 @@ class MemoryFeed:
         ids = np.flatnonzero(self.present & self.searchable).astype(np.int64)
         return IndexChanges(self.head(), ids, self.vectors[ids], np.empty(0, np.int64))
 
+    def vectors(self, place: str, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        keep = np.sort(ids[self.present[ids] & self.searchable[ids]])
+        return keep, self.vectors[keep]
+
 
 def _store(path: Path, feed: MemoryFeed) -> FaissStore:
     return FaissStore("searchable", path, feed, StoreTuning(), lambda: None, lambda b: b)

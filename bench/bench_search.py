@@ -381,14 +381,15 @@ def run(args: argparse.Namespace) -> dict:
             print_row(row)
 
         default_plan = plan_for(n, args.exact_max)
-        nlists = parse_options(args.nlist) if default_plan.kind == "ivf" else [None]
+        nlists = parse_options(args.nlist) if default_plan.kind != "flat" else [None]
         for nlist in dict.fromkeys(nlists):
             plan = None
             if nlist is not None and nlist != default_plan.nlist:
-                plan = IndexPlan("ivf", nlist=nlist, nprobe=max(16, nlist // 128))
+                plan = IndexPlan(default_plan.kind, nlist=nlist, nprobe=max(16, nlist // 128),
+                                 pq_m=default_plan.pq_m)  # fmt: skip
             index, meta = built_index(data, n, args.exact_max, plan, args.rebuild)
             nprobes = [None]
-            if index.plan.kind == "ivf":
+            if index.plan.kind != "flat":
                 wanted = [p or index.plan.nprobe for p in parse_options(args.nprobe)]
                 nprobes = sorted({min(p, index.plan.nlist) for p in wanted})
             for probe in nprobes:

@@ -24,7 +24,8 @@ def exact_top(vectors: np.ndarray, ids: np.ndarray, query: np.ndarray, k: int) -
 def test_plan_switches_to_ivf_above_the_threshold():
     assert plan_for(10_000, 50_000).kind == "flat"
     big = plan_for(1_000_000, 50_000)
-    assert big.kind == "ivf" and big.nlist == 4096 and big.nprobe == 64
+    assert big.kind == "ivfpq+flat" and big.nlist == 4096 and big.nprobe == 64
+    assert big.reranked and not big.compressed  # PQ candidates, re-ranked in memory
 
 
 def test_exact_and_ivf_agree_and_removal_is_physical(tmp_path):
@@ -32,7 +33,7 @@ def test_exact_and_ivf_agree_and_removal_is_physical(tmp_path):
     ids = np.arange(len(vectors), dtype=np.int64) * 3 + 7  # ids are not positions
     flat = FaissIndex.build(ids, vectors, exact_max=100_000)
     ivf = FaissIndex.build(ids, vectors, exact_max=1_000)
-    assert flat.plan.kind == "flat" and ivf.plan.kind == "ivf"
+    assert flat.plan.kind == "flat" and ivf.plan.kind == "ivfpq+flat"
     rng = np.random.default_rng(1)
     queries = vectors[rng.choice(len(vectors), 50, replace=False)] + 0.01
     _, flat_ids = flat.search(queries, 10)
@@ -43,6 +44,9 @@ def test_exact_and_ivf_agree_and_removal_is_physical(tmp_path):
         assert list(row) == list(exact_top(vectors, ids, q, 10))
     distances, _ = flat.search(vectors[:1], 1)
     assert distances[0, 0] < 1e-3  # Euclidean, not squared, and exact
+    distances, found = ivf.search(queries, 10)  # re-ranked: exact distances too
+    for q, d, i in zip(queries[:5], distances[:5], found[:5], strict=True):
+        np.testing.assert_allclose(d, np.linalg.norm(vectors[(i - 7) // 3] - q, axis=1), rtol=1e-5)
 
     gone = ids[:100]
     for index in (flat, ivf):
@@ -68,7 +72,7 @@ def test_empty_index_answers_nothing():
 def test_within_returns_every_neighbour_in_the_radius():
     vectors = clustered(200, 10, seed=3)
     ids = np.arange(len(vectors), dtype=np.int64) + 100
-    for exact_max in (100_000, 500):  # flat, then IVF
+    for exact_max in (100_000, 500):  # flat, then IVF (PQ codes, re-ranked)
         index = FaissIndex.build(ids, vectors, exact_max=exact_max)
         (distances, found), = index.within(vectors[:1], 0.6)
         truth = ids[np.linalg.norm(vectors - vectors[0], axis=1) <= 0.6]

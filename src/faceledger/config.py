@@ -70,6 +70,11 @@ class Settings:
     exact_index_max: int = field(
         default=50_000, metadata={"help": "faces up to which search is exact; above, IVF"}
     )
+    compressed_index_min: int = field(
+        default=2_000_000,
+        metadata={"help": "faces from which the FAISS index is compressed (IVF-HNSW with 4-bit "
+                  "PQ codes, re-ranked exactly from the catalog's vectors)"},
+    )  # fmt: skip
     index: str = field(
         default="faiss", metadata={"help": "vector index backend: faiss or milvus"}
     )
@@ -204,6 +209,8 @@ class Settings:
                 f"milvus_index must be one of {', '.join(MILVUS_INDEX_TYPES)}, "
                 f"not {self.milvus_index!r}"
             )
+        if self.compressed_index_min <= 0:
+            raise ConfigError("compressed_index_min must be positive")
         if self.index_snapshot_backlog <= 0 or self.index_rebuild_backlog <= 0:
             raise ConfigError("index_snapshot_backlog and index_rebuild_backlog must be positive")
         if self.max_pixels <= 0 or self.max_file_bytes <= 0:

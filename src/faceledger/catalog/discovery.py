@@ -5,7 +5,7 @@ mutates data."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from sqlalchemy import (
@@ -33,6 +33,7 @@ __all__ = [
     "vector_dates",
     "preferred_source",
     "BY_SIGNAL_MEANS",
+    "iter_vector_dates",
     "one_face",
     "located_faces",
     "selected_photo_ids",
@@ -247,13 +248,12 @@ def preferred_source(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def vector_dates(conn, selection: Selection) -> list[dict[str, Any]]:
     """Per selected face: ids, vector date and model, the photo's preferred source (URL and
     retrieval date) and every provenance row of the photo (``provenance``)."""
-    rows = conn.execute(
-        select(f.c.id, f.c.photo_id, f.c.vector_collected_at, f.c.model, f.c.model_version)
-        .where(selection.faces_where())
-        .order_by(f.c.id)
-    ).mappings().all()  # fmt: skip
+    return list(iter_vector_dates(conn, selection))
+
+
+def _provenance_of(conn, photo_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """Every provenance row of the given photos, in stored order, keyed by photo id."""
     provenance: dict[int, list[dict[str, Any]]] = {}
-    photo_ids = sorted({r["photo_id"] for r in rows})
     for start in range(0, len(photo_ids), 500):  # bounded IN lists
         for r in conn.execute(
             select(ps.c.photo_id, ps.c.kind, ps.c.locator, ps.c.source_url, ps.c.page_url,
@@ -267,12 +267,27 @@ def vector_dates(conn, selection: Selection) -> list[dict[str, Any]]:
                  "page_url": r["page_url"], "website": r["domain"],
                  "retrieved_at": iso(r["retrieved_at"])}
             )  # fmt: skip
-    out = []
-    for r in rows:
-        rows_of_photo = provenance.get(r["photo_id"], [])
-        best = preferred_source(rows_of_photo)
-        out.append(
-            {
+    return provenance
+
+
+def iter_vector_dates(
+    conn, selection: Selection, batch: int = 2_000
+) -> Iterator[dict[str, Any]]:
+    """:func:`vector_dates` row by row: faces read from a server-side cursor ``batch`` rows at
+    a time, and the provenance of each batch's photos read with it, so 10^7 faces never sit in
+    memory at once (the caller keeps ``conn`` open)."""
+    result = conn.execute(
+        select(f.c.id, f.c.photo_id, f.c.vector_collected_at, f.c.model, f.c.model_version)
+        .where(selection.faces_where())
+        .order_by(f.c.id)
+        .execution_options(yield_per=batch)  # stream_results: a server-side cursor on PG
+    ).mappings()
+    for rows in result.partitions():
+        provenance = _provenance_of(conn, sorted({r["photo_id"] for r in rows}))
+        for r in rows:
+            rows_of_photo = provenance.get(r["photo_id"], [])
+            best = preferred_source(rows_of_photo)
+            yield {
                 "face_id": r["id"],
                 "photo_id": r["photo_id"],
                 "source_url": best.get("source_url") or best.get("locator"),
@@ -282,8 +297,6 @@ def vector_dates(conn, selection: Selection) -> list[dict[str, Any]]:
                 "model_version": r["model_version"],
                 "provenance": rows_of_photo,
             }
-        )
-    return out
 
 
 # -- locate, produce -------------------------------------------------------------------------

@@ -50,6 +50,7 @@ def open_store(
     if settings.index == "faiss":
         tuning = StoreTuning(
             exact_max=settings.exact_index_max,
+            compressed_min=settings.compressed_index_min,
             snapshot_backlog=settings.index_snapshot_backlog,
             rebuild_backlog=settings.index_rebuild_backlog,
         )

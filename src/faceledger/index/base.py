@@ -61,6 +61,11 @@ class ChangeFeed(Protocol):
         """Every face now in ``place`` with its vector, for a rebuild."""
         ...
 
+    def vectors(self, place: str, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, float32 vectors) of those ``ids`` now in ``place``, in any order (the exact
+        re-rank of a compressed index)."""
+        ...
+
 
 class MarkedFeed(ChangeFeed, Protocol):
     """A change feed that also keeps the applied-up-to mark of an index whose data lives

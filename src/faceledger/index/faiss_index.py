@@ -1,8 +1,17 @@
-"""FAISS backend: exact (flat) search for small collections, IVF-Flat above a size threshold."""
+"""FAISS backend: exact (flat) search for small collections, IVF-Flat above a size threshold,
+and a compressed tier (IVF with an HNSW coarse quantizer over 4-bit fast-scan PQ codes) for
+collections too large to keep every float vector in memory.
+
+The compressed tier's own distances are approximate: :meth:`FaissIndex.search` and
+:meth:`FaissIndex.within` re-rank its candidates with the exact float vectors given by an
+``exact`` lookup (the store passes the catalog's), so the distances returned are exact and the
+match threshold keeps its meaning.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import faiss
@@ -10,66 +19,159 @@ import numpy as np
 
 from faceledger.errors import VectorIndexError
 
-__all__ = ["FaissIndex", "IndexPlan", "plan_for", "DIM"]
+__all__ = ["FaissIndex", "IndexPlan", "plan_for", "DIM", "ExactLookup"]
 
 DIM = 128
+#: PQ sub-quantizers of the in-memory tier (its re-rank has every vector at hand).
+MID_PQ_M = 64
+#: Neighbours of a graph node in the HNSW coarse quantizer of the compressed tier.
+HNSW_M = 32
+#: Candidates fetched per query from the PQ codes for the exact re-rank (at least k): 100
+#: gave recall@10 0.991 at 10^6 with nprobe 64, 40 gave 0.988 (BENCHMARKS.md, "Scale").
+RERANK_MIN = 100
+#: The compressed tier fetches fewer: each candidate is a primary-key read from the catalog
+#: (~0.03-0.1 ms apiece), and its recall target is 0.95, not 0.99 (BENCHMARKS.md, "Scale").
+COMPRESSED_RERANK_MIN = 40
+#: Builds below this many vectors train on one thread (see FaissIndex.build).
+SMALL_BUILD = 200_000
+#: First candidate count of a radius query on the compressed tier (grown while it fills up).
+WITHIN_START = 256
+
+#: Starts a serialised ``ivfpq+flat`` index: codes and vectors, two FAISS indexes.
+_PAIR_MAGIC = b"FLPQ+FLAT1\n"
+
+#: Exact vectors of some ids: ``lookup(ids) -> (ids found, their float32 vectors)``. Ids the
+#: lookup does not return (e.g. moved out of this place since) are dropped from the answer.
+ExactLookup = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 @dataclass(frozen=True)
 class IndexPlan:
     """The index structure chosen for a collection size."""
 
-    kind: str  # flat | ivf
+    kind: str  # flat | ivf | ivfpq+flat (codes + vectors in memory) | ivfpq (codes only)
     nlist: int = 0
     nprobe: int = 0
+    pq_m: int = 0  # ivfpq: PQ sub-quantizers (4 bits each, so pq_m / 2 bytes a face)
+
+    @property
+    def compressed(self) -> bool:
+        """Whether the index holds codes only, so its re-rank needs the vectors from outside."""
+        return self.kind == "ivfpq"
+
+    @property
+    def reranked(self) -> bool:
+        """Whether candidates come from PQ codes and are re-ranked by exact distances."""
+        return self.kind in ("ivfpq", "ivfpq+flat")
+
+    def factory(self) -> str:
+        """The FAISS index_factory string of this structure."""
+        if self.kind == "flat":
+            return "IDMap2,Flat"
+        if self.kind == "ivf":
+            return f"IVF{self.nlist},Flat"
+        return f"IVF{self.nlist}_HNSW{HNSW_M},PQ{self.pq_m}x4fs"  # ivfpq and ivfpq+flat
 
     def describe(self) -> str:
         """A short human description, e.g. ``IVF4096,Flat nprobe=24``."""
-        return (
-            "Flat (exact)" if self.kind == "flat" else f"IVF{self.nlist},Flat nprobe={self.nprobe}"
-        )
+        if self.kind == "flat":
+            return "Flat (exact)"
+        rerank = ""
+        if self.reranked:
+            rerank = " + exact re-rank" + (" (catalog)" if self.compressed else " (in memory)")
+        return f"{self.factory()} nprobe={self.nprobe}{rerank}"
 
 
-def plan_for(n: int, exact_max: int) -> IndexPlan:
-    """Exact search up to ``exact_max`` vectors; above, IVF with about 4·√n lists.
+def plan_for(n: int, exact_max: int, compressed_min: int | None = None) -> IndexPlan:
+    """Exact search up to ``exact_max`` vectors; above, IVF with about 4·√n lists over 4-bit PQ
+    codes whose candidates are re-ranked with the float vectors kept beside them; from
+    ``compressed_min`` vectors (None: never), the compressed tier: the codes alone.
 
-    IVF-Flat rather than HNSW: it supports removal (blocking, destruction) in place, returns exact
-    distances for the candidates it scans (so the match threshold means the same as in exact
-    search), and trains in minutes at 10^6 where HNSW takes half an hour on 2 cores.
+    IVF rather than HNSW over the faces: it supports removal (blocking, destruction) in place,
+    and trains in minutes at 10^6 where HNSW takes half an hour on 2 cores. PQ fast-scan codes
+    with an exact re-rank rather than IVF-Flat: scanning 4-bit codes with SIMD is several times
+    faster than float distances, and the re-rank makes the distances returned exact (so the
+    match threshold means the same as in exact search). ``IVF,Flat`` indexes saved before are
+    still read and searched as they are.
+
+    The compressed tier keeps 4-bit PQ codes (32 bytes a face at ``pq_m`` 64) instead of 512-byte
+    float vectors, so 10^8 faces fit one machine; its coarse quantizer is an HNSW graph over the
+    centroids, so many lists cost little to probe, and its candidates are re-ranked exactly.
     """
+    if compressed_min is not None and n >= compressed_min:
+        return _compressed_plan(n)
     if n <= exact_max:
         return IndexPlan("flat")
     nlist = 2 ** round(math.log2(4 * math.sqrt(n)))
     nlist = max(256, min(nlist, 65536))
     # Probing 1/64 of the lists (at least 32) gave recall@10 >= 0.99 at 10^6 (BENCHMARKS.md).
-    return IndexPlan("ivf", nlist=nlist, nprobe=max(32, nlist // 64))
+    return IndexPlan("ivfpq+flat", nlist=nlist, nprobe=max(32, nlist // 64), pq_m=MID_PQ_M)
+
+
+def _compressed_plan(n: int) -> IndexPlan:
+    """The compressed tier's parameters for n vectors (chosen in BENCHMARKS.md, "Scale")."""
+    # About 2·√n lists (8192 at 10^7): k-means costs lists x sample, i.e. grows with nlist²,
+    # and scanning 4-bit codes is cheap enough that longer lists cost little; at least ~39
+    # training points a list, so a tiny collection (a test lowering the threshold) gets few.
+    nlist = 2 ** round(math.log2(2 * math.sqrt(max(n, 1))))
+    nlist = max(1, min(nlist, 65536, 2 ** int(math.log2(max(n // 39, 1)))))
+    # 64 sub-quantizers (32 bytes a face): at 32, recall@10 after the re-rank stopped near
+    # 0.97 at 10^6 whatever the probes (BENCHMARKS.md, "Scale").
+    return IndexPlan("ivfpq", nlist=nlist, nprobe=min(nlist, 64), pq_m=64)
 
 
 class FaissIndex:
     """A FAISS index addressed by face id (int64)."""
 
-    def __init__(self, index: faiss.Index, plan: IndexPlan):
-        """Wrap an existing FAISS index built to ``plan``."""
+    def __init__(self, index: faiss.Index, plan: IndexPlan, vectors: faiss.Index | None = None):
+        """Wrap an existing FAISS index built to ``plan`` (``ivfpq+flat``: and ``vectors``, an
+        ``IndexIDMap2`` over the same ids holding their float vectors for the re-rank)."""
         self._index = index
         self.plan = plan
+        if plan.kind == "ivfpq+flat" and vectors is None:
+            vectors = faiss.IndexIDMap2(faiss.IndexFlatL2(DIM))
+        self._vectors = vectors
         self._ids = self._read_ids()
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
-    def build(cls, ids: np.ndarray, vectors: np.ndarray, exact_max: int = 50_000) -> FaissIndex:
+    def build(
+        cls,
+        ids: np.ndarray,
+        vectors: np.ndarray,
+        exact_max: int = 50_000,
+        compressed_min: int | None = None,
+    ) -> FaissIndex:
         """A new index over these vectors, structured for their number."""
-        plan = plan_for(len(ids), exact_max)
+        plan = plan_for(len(ids), exact_max, compressed_min)
+        if plan.reranked and len(ids) < SMALL_BUILD:
+            # Training a PQ runs thousands of tiny OpenMP regions; on a busy machine their
+            # synchronisation dominates (31 s on 2 threads against 6 s on one, 6,000 faces).
+            threads = faiss.omp_get_max_threads()
+            faiss.omp_set_num_threads(1)
+            try:
+                return cls._build(ids, vectors, plan)
+            finally:
+                faiss.omp_set_num_threads(threads)
+        return cls._build(ids, vectors, plan)
+
+    @classmethod
+    def _build(cls, ids: np.ndarray, vectors: np.ndarray, plan: IndexPlan) -> FaissIndex:
         if plan.kind == "flat":
             index = faiss.IndexIDMap2(faiss.IndexFlatL2(DIM))
-        else:
+        elif plan.kind == "ivf":
             quantizer = faiss.IndexFlatL2(DIM)
             index = faiss.IndexIVFFlat(quantizer, DIM, plan.nlist, faiss.METRIC_L2)
             # k-means on a sample of ~64 points a list: enough for stable centroids, fast.
             sample = _sample(vectors, 64 * plan.nlist)
             index.train(sample)
             index.nprobe = plan.nprobe
+        else:  # ivfpq, ivfpq+flat
+            index = _train_compressed(plan, vectors)
         built = cls(index, plan)
-        built.add(ids, vectors)
+        for start in range(0, len(ids), 1_000_000):  # in slices: vectors may be a memmap
+            stop = start + 1_000_000
+            built.add(ids[start:stop], vectors[start:stop])
         return built
 
     @classmethod
@@ -91,8 +193,12 @@ class FaissIndex:
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         if len(ids) == 0:
             return
-        self.remove(ids)
-        self._index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
+        if len(self._ids):
+            self.remove(ids)
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self._index.add_with_ids(vectors, ids)
+        if self._vectors is not None:
+            self._vectors.add_with_ids(vectors, ids)
         self._ids = np.concatenate([self._ids, ids])
 
     def remove(self, ids: np.ndarray) -> int:
@@ -102,26 +208,51 @@ class FaissIndex:
             return 0
         removed = int(self._index.remove_ids(ids))
         if removed:
+            if self._vectors is not None:
+                self._vectors.remove_ids(ids)
             self._ids = self._ids[~np.isin(self._ids, ids)]
         return removed
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The k nearest ids and Euclidean distances for each query row."""
+    def search(
+        self, queries: np.ndarray, k: int, exact: ExactLookup | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The k nearest ids and Euclidean distances for each query row.
+
+        On the compressed tier, ``exact`` (required there) gives the float vectors of the
+        candidates, which are re-ranked by their exact distances.
+        """
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         if len(self) == 0 or k <= 0:
-            shape = (len(queries), max(k, 0))
-            return np.full(shape, np.inf, np.float32), np.full(shape, -1, np.int64)
+            return _no_neighbours(len(queries), max(k, 0))
         # OpenMP threads are a process-wide setting, chosen once by the process (see
         # faceledger.index.set_search_threads), never toggled per call: another thread may be
         # searching at the same time.
-        squared, ids = self._index.search(queries, min(k, len(self)))
-        return np.sqrt(np.maximum(squared, 0)), ids
+        if not self.plan.reranked:
+            squared, ids = self._index.search(queries, min(k, len(self)))
+            return np.sqrt(np.maximum(squared, 0)), ids
+        lookup = self._lookup(exact)
+        depth = COMPRESSED_RERANK_MIN if self.plan.compressed else RERANK_MIN
+        _, candidates = self._index.search(queries, min(max(k, depth), len(self)))
+        distances, ids = _no_neighbours(len(queries), min(k, len(self)))
+        for row, (query, found) in enumerate(zip(queries, candidates, strict=True)):
+            d, i = _exact_order(query, found, lookup)
+            distances[row, : len(i[:k])], ids[row, : len(i[:k])] = d[:k], i[:k]
+        return distances, ids
 
-    def within(self, queries: np.ndarray, radius: float) -> list[tuple[np.ndarray, np.ndarray]]:
-        """For each query row, every (Euclidean distances, ids) no farther than ``radius``."""
+    def within(
+        self, queries: np.ndarray, radius: float, exact: ExactLookup | None = None
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """For each query row, every (Euclidean distances, ids) no farther than ``radius``.
+
+        On the compressed tier (``exact`` required there) the nearest candidates are re-ranked
+        exactly, and their number grows until fewer than half of them are within the radius.
+        """
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         if len(self) == 0:
             return [(np.empty(0, np.float32), np.empty(0, np.int64)) for _ in queries]
+        if self.plan.reranked:
+            lookup = self._lookup(exact)
+            return [self._within_compressed(q, float(radius), lookup) for q in queries]
         # FAISS's L2 range is on squared distances.
         limits, squared, ids = self._index.range_search(queries, float(radius) ** 2)
         return [
@@ -129,23 +260,66 @@ class FaissIndex:
             for a, b in zip(limits[:-1], limits[1:], strict=True)
         ]
 
+    def _lookup(self, exact: ExactLookup | None) -> ExactLookup:
+        """The exact vectors of the re-rank: in memory, or (compressed tier) ``exact``'s."""
+        if self._vectors is not None:
+            return self._in_memory
+        if exact is None:
+            raise VectorIndexError(
+                "the compressed index needs the exact vectors to re-rank; search it through "
+                "its store"
+            )
+        return exact
+
+    def _in_memory(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        assert self._vectors is not None
+        return ids, self._vectors.reconstruct_batch(ids)
+
+    def _within_compressed(
+        self, query: np.ndarray, radius: float, lookup: ExactLookup
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """A radius query on the compressed tier: exact re-rank of a growing candidate set."""
+        k = WITHIN_START
+        while True:
+            k = min(k, len(self))
+            _, candidates = self._index.search(query[None, :], k)
+            d, i = _exact_order(query, candidates[0], lookup)
+            inside = d <= radius
+            # Most candidates inside: the radius may hold more than were fetched.
+            if inside.sum() * 2 < k or k >= len(self):
+                return d[inside], i[inside]
+            k *= 4
+
     # -- persistence -----------------------------------------------------------------------
     def to_bytes(self) -> bytes:
-        """The index serialised by FAISS."""
-        return faiss.serialize_index(self._index).tobytes()
+        """The index serialised by FAISS (``ivfpq+flat``: codes, then vectors, each framed)."""
+        codes = faiss.serialize_index(self._index).tobytes()
+        if self._vectors is None:
+            return codes
+        vectors = faiss.serialize_index(self._vectors).tobytes()
+        return _PAIR_MAGIC + len(codes).to_bytes(8, "little") + codes + vectors
 
     @classmethod
     def from_bytes(cls, data: bytes) -> FaissIndex:
         """An index from :meth:`to_bytes` output."""
+        vectors = None
         try:
+            if data.startswith(_PAIR_MAGIC):
+                start = len(_PAIR_MAGIC) + 8
+                end = start + int.from_bytes(data[len(_PAIR_MAGIC) : start], "little")
+                vectors = faiss.deserialize_index(np.frombuffer(data[end:], dtype=np.uint8))
+                data = data[start:end]
             index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
-        except RuntimeError as exc:
+        except (RuntimeError, ValueError) as exc:
             raise VectorIndexError(
                 f"cannot read the vector index ({exc}); run `faceledger reindex`"
             ) from exc
-        ivf = faiss.try_extract_index_ivf(index)
-        plan = IndexPlan("ivf", ivf.nlist, ivf.nprobe) if ivf is not None else IndexPlan("flat")
-        return cls(index, plan)
+        plan = _plan_of(index)
+        if vectors is not None:
+            plan = IndexPlan("ivfpq+flat", plan.nlist, plan.nprobe, plan.pq_m)
+            if vectors.ntotal != index.ntotal:
+                raise VectorIndexError("the vector index is inconsistent; run `faceledger reindex`")
+        return cls(index, plan, vectors)
 
     def _read_ids(self) -> np.ndarray:
         ivf = faiss.try_extract_index_ivf(self._index)
@@ -160,6 +334,59 @@ class FaissIndex:
             if lists.list_size(i)
         ]
         return np.concatenate(parts).astype(np.int64) if parts else np.empty(0, np.int64)
+
+
+def _plan_of(index: faiss.Index) -> IndexPlan:
+    """The plan a deserialised index was built to."""
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is None:
+        return IndexPlan("flat")
+    ivf = faiss.downcast_index(ivf)
+    if isinstance(ivf, faiss.IndexIVFPQFastScan):
+        return IndexPlan("ivfpq", ivf.nlist, ivf.nprobe, pq_m=int(ivf.M))
+    return IndexPlan("ivf", ivf.nlist, ivf.nprobe)
+
+
+def _train_compressed(plan: IndexPlan, vectors: np.ndarray) -> faiss.Index:
+    """An empty compressed-tier index, its centroids and PQ codebooks trained on a sample."""
+    index = faiss.index_factory(DIM, plan.factory(), faiss.METRIC_L2)
+    ivf = faiss.extract_index_ivf(index)
+    # k-means on ~32 points a list and 10 iterations: the training cost grows with
+    # lists x sample (quadratic in nlist), and the re-rank absorbs slightly rougher centroids.
+    ivf.cp.niter = 10
+    ivf.cp.max_points_per_centroid = 32
+    sample = _sample(vectors, max(32 * plan.nlist, 65_536))
+    # 4-bit codebooks want ~39 points a centroid (16 per sub-quantizer); k-means wants one a
+    # list. A tiny collection trains on jittered copies of itself: only the codebooks see
+    # them, and the exact re-rank keeps the answers exact.
+    need = max(16 * 39, plan.nlist * 39)
+    if 0 < len(sample) < need:
+        rng = np.random.default_rng(0)
+        picks = sample[rng.integers(0, len(sample), need)]
+        sample = (picks + rng.normal(0, 0.02, picks.shape)).astype(np.float32)
+    index.train(sample)
+    ivf.nprobe = plan.nprobe
+    quantizer = faiss.downcast_index(ivf.quantizer)
+    quantizer.hnsw.efSearch = max(64, 2 * plan.nprobe)
+    return index
+
+
+def _exact_order(
+    query: np.ndarray, candidates: np.ndarray, lookup: ExactLookup
+) -> tuple[np.ndarray, np.ndarray]:
+    """Candidates' exact Euclidean distances to ``query`` and their ids, nearest first."""
+    candidates = candidates[candidates >= 0]
+    ids, vectors = lookup(candidates)
+    if len(ids) == 0:
+        return np.empty(0, np.float32), np.empty(0, np.int64)
+    diff = np.asarray(vectors, np.float32) - query
+    distances = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+    order = np.argsort(distances, kind="stable")
+    return distances[order], np.asarray(ids, np.int64)[order]
+
+
+def _no_neighbours(rows: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.full((rows, k), np.inf, np.float32), np.full((rows, k), -1, np.int64)
 
 
 def _sample(vectors: np.ndarray, n: int) -> np.ndarray:

@@ -52,6 +52,10 @@ SNAPSHOT_MIN_BACKLOG = 10_000
 #: Below this many log entries behind, catching up always replays (never rebuilds).
 REBUILD_MIN_BACKLOG = 1_000
 
+#: Each index structure's tier, from small collections to large. IVF-Flat files saved before
+#: the PQ codes are the same tier as ``ivfpq+flat``: kept until a rebuild, never forced.
+_TIER = {"flat": 0, "ivf": 1, "ivfpq+flat": 1, "ivfpq": 2}
+
 log = logging.getLogger(__name__)
 
 
@@ -60,6 +64,8 @@ class StoreTuning:
     """The settings a file-backed store needs (from :class:`faceledger.config.Settings`)."""
 
     exact_max: int = 50_000
+    #: From this many faces the index is the compressed tier (None: never).
+    compressed_min: int | None = None
     #: Re-save when the snapshot is behind by more than this fraction of the index's size.
     snapshot_backlog: float = 0.05
     #: Rebuild from the catalog rather than replay when behind by more than this multiple.
@@ -153,8 +159,9 @@ class FaissStore:
     def _rebuild_in_memory(self) -> None:
         everything = self._feed.everything(self.place)
         self._index = FaissIndex.build(
-            everything.add_ids, everything.add_vectors, self._tuning.exact_max
-        )
+            everything.add_ids, everything.add_vectors, self._tuning.exact_max,
+            self._tuning.compressed_min,
+        )  # fmt: skip
         self._applied = everything.upto
 
     # -- catching up ------------------------------------------------------------------------
@@ -193,14 +200,19 @@ class FaissStore:
         with self._lock:
             self._catch_up_locked()
             assert self._index is not None
-            return self._index.search(queries, k)
+            return self._index.search(queries, k, self._exact)
 
     def within(self, queries: np.ndarray, radius: float) -> list[tuple[np.ndarray, np.ndarray]]:
         """Every (distances, ids) within ``radius`` per query row, after catching up."""
         with self._lock:
             self._catch_up_locked()
             assert self._index is not None
-            return self._index.within(queries, radius)
+            return self._index.within(queries, radius, self._exact)
+
+    def _exact(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The catalog's float vectors of those ``ids`` still in this place (the re-rank of
+        the compressed tier: exact distances, and nothing the catalog has moved out)."""
+        return self._feed.vectors(self.place, ids)
 
     def count(self) -> int:
         """Vectors held, after catching up."""
@@ -229,9 +241,12 @@ class FaissStore:
             behind = self._applied - (on_disk or 0)
             due = behind > max(SNAPSHOT_MIN_BACKLOG,
                                self._tuning.snapshot_backlog * len(self._index))  # fmt: skip
-            if not (force or self._file_has_removed or on_disk is None or due):
+            # A structure outgrown (e.g. past the compressed tier's threshold) is rebuilt and
+            # saved at once, so the tier follows the size rather than the next due save.
+            outgrown = self._structure_outgrown()
+            if not (force or self._file_has_removed or on_disk is None or due or outgrown):
                 return False
-            if self._structure_outgrown():
+            if outgrown:
                 self._rebuild_in_memory()
             self._write()
             return True
@@ -246,11 +261,17 @@ class FaissStore:
         """Whether the index's structure no longer fits its size (flat past the exact limit,
         or IVF lists too few or too many), so a save should rebuild it first."""
         assert self._index is not None
-        want = plan_for(len(self._index), self._tuning.exact_max)
+        n, tuning = len(self._index), self._tuning
+        want = plan_for(n, tuning.exact_max, tuning.compressed_min)
         have = self._index.plan
-        if want.kind != have.kind:
-            return want.kind == "ivf" or len(self._index) < self._tuning.exact_max // 2
-        return have.kind == "ivf" and not (have.nlist // 4 <= want.nlist <= have.nlist * 4)
+        if _TIER[want.kind] != _TIER[have.kind]:
+            if _TIER[want.kind] > _TIER[have.kind]:
+                return True  # grown into a larger tier
+            # Shrunk: move down only well below the threshold, so a size near it never flips.
+            if have.kind == "ivfpq":
+                return tuning.compressed_min is None or n < tuning.compressed_min // 2
+            return n < tuning.exact_max // 2
+        return have.kind != "flat" and not (have.nlist // 4 <= want.nlist <= have.nlist * 4)
 
     def _write(self) -> None:
         assert self._index is not None

@@ -1,0 +1,160 @@
+"""The FAISS compressed tier (IVF-HNSW over 4-bit PQ codes, exact re-rank from the catalog).
+
+`FACELEDGER_COMPRESSED_INDEX_MIN` is lowered so the tier runs on a handful of faces: first on
+synthetic clustered vectors (recall, exact distances, removal, round trip), then on a real
+library from the shared photos (search, blocking, erasure), as the other backends are tested.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from conftest import make_settings, shared_path
+from helpers import cli
+from test_blocking import _SETTINGS, DATASET, add_user, face_of, searched_face_ids
+from test_index import clustered
+
+from faceledger.app.governance import destruction
+from faceledger.app.library import Library
+from faceledger.catalog import SEARCHABLE
+from faceledger.errors import VectorIndexError
+from faceledger.index import FaissIndex, plan_for
+from faceledger.index.faiss_store import read_header
+
+
+def _lookup(ids: np.ndarray, vectors: np.ndarray):
+    """An exact-vector lookup over arrays (what the catalog gives the store)."""
+    row_of = {int(i): r for r, i in enumerate(ids)}
+
+    def lookup(wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rows = [row_of[int(i)] for i in wanted if int(i) in row_of]
+        return ids[rows], vectors[rows]
+
+    return lookup
+
+
+def test_plan_is_compressed_from_the_threshold():
+    assert plan_for(1_000_000, 50_000, compressed_min=2_000_000).kind == "ivfpq+flat"
+    big = plan_for(10_000_000, 50_000, compressed_min=2_000_000)
+    assert big.compressed and big.pq_m == 64 and "PQ64x4fs" in big.describe()
+    assert not plan_for(10_000_000, 50_000).compressed  # no threshold: never compressed
+    assert plan_for(4, 50_000, compressed_min=1).nlist == 1  # tiny: lists it can train
+
+
+def test_compressed_search_is_exact_after_the_rerank_and_removal_is_physical():
+    vectors = clustered(600, 10, seed=5)
+    ids = np.arange(len(vectors), dtype=np.int64) * 3 + 7
+    exact = _lookup(ids, vectors)
+    flat = FaissIndex.build(ids, vectors, exact_max=100_000)
+    packed = FaissIndex.build(ids, vectors, compressed_min=1_000)
+    assert packed.plan.compressed and len(packed.to_bytes()) < 0.25 * len(flat.to_bytes())
+    rng = np.random.default_rng(2)
+    queries = vectors[rng.choice(len(vectors), 50, replace=False)] + 0.01
+    with pytest.raises(VectorIndexError):
+        packed.search(queries, 10)  # its own distances are approximate: never returned
+    want_d, want_i = flat.search(queries, 10)
+    got_d, got_i = packed.search(queries, 10, exact)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(got_i, want_i, strict=True)])
+    assert recall >= 0.95
+    for q, d, i in zip(queries, got_d, got_i, strict=True):  # exact Euclidean distances
+        np.testing.assert_allclose(d, np.linalg.norm(vectors[(i - 7) // 3] - q, axis=1),
+                                   rtol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(got_d[:, 0], want_d[:, 0], rtol=1e-5)
+    (d, found), = packed.within(queries[:1], 0.6, exact)
+    (want_within_d, want_within), = flat.within(queries[:1], 0.6)
+    assert set(found) <= set(want_within) and len(found) >= 0.9 * len(want_within)
+    assert (d <= 0.6).all()
+
+    gone = ids[:100]
+    assert packed.remove(gone) == 100 and packed.remove(gone) == 0
+    _, found = packed.search(vectors[:100], 10, exact)
+    assert not set(found.ravel()) & set(gone)
+    copy = FaissIndex.from_bytes(packed.to_bytes())
+    assert copy.plan == packed.plan and list(copy.ids()) == sorted(set(ids) - set(gone))
+    np.testing.assert_array_equal(
+        copy.search(queries, 5, exact)[1], packed.search(queries, 5, exact)[1]
+    )
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """(settings, photo folder) of a library whose indexes are the compressed tier."""
+    data = shared_path(*DATASET)
+    tmp = tmp_path_factory.mktemp("compressed")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FACELEDGER_COMPRESSED_INDEX_MIN", "1")
+        mp.delenv("FACELEDGER_INDEX", raising=False)
+        mp.delenv("FACELEDGER_DATABASE_URL", raising=False)
+        settings = make_settings(tmp / "library", compressed_index_min=1)
+        _SETTINGS[str(settings.library)] = settings
+        folder = tmp / "photos"
+        folder.mkdir()
+        for name in ("img1.jpg", "img3.jpg", "img5.jpg"):
+            shutil.copy(data / name, folder / name)
+        upload = tmp / "upload"
+        upload.mkdir()
+        shutil.copy(data / "img2.jpg", upload / "img2.jpg")
+        (upload / "m.csv").write_text(
+            "path,source_url,page_url,uploader_region\n"
+            "img2.jpg,https://cdn.example.com/img2.jpg,https://news.example.com/a,US-IL\n"
+        )
+        assert cli(settings.library, "init").exit_code == 0
+        add_user(settings.library, "custodian", "custodian")
+        out = cli(settings.library, "ingest", str(folder), "--manifest", str(upload / "m.csv"),
+                  "--json")  # fmt: skip
+        assert out.exit_code == 0, out.output
+        assert json.loads(out.stdout)["faces_blocked"] == 1
+        yield settings, data
+
+
+@pytest.fixture(scope="module")
+def lib(world):
+    opened = Library.open(world[0])
+    yield opened
+    opened.close()
+
+
+def test_search_on_the_compressed_tier_is_exact_and_blocks(world, lib):
+    settings, data = world
+    store = lib.index("searchable")
+    described = store.describe()
+    assert "PQ64x4fs" in described["structure"] and described["faces"] == 3
+    assert "PQ64x4fs" in read_header(store.path)["structure"]  # the snapshot is that tier
+    ids, vectors = lib.catalog.vectors(SEARCHABLE)
+    probes = vectors + np.float32(0.01)
+    got_d, got_i = store.search(probes, 3)
+    want_d, want_i = FaissIndex.build(ids, vectors).search(probes, 3)
+    np.testing.assert_array_equal(got_i, want_i)
+    np.testing.assert_allclose(got_d, want_d, rtol=1e-5)  # exact, Euclidean
+    (within_d, within_i), = store.within(probes[:1], 0.6)
+    assert ids[0] in within_i and (within_d <= 0.6).all()
+    img2 = face_of(lib, "img2.jpg")
+    assert img2 in lib.index("vault").ids() and img2 not in store.ids()
+    # img4 is person01 (img1, img5; img2 is blocked, so absent).
+    found = searched_face_ids(settings.library, data / "img4.jpg")
+    assert found == {face_of(lib, "img1.jpg"), face_of(lib, "img5.jpg")}
+
+
+def test_erasure_removes_from_the_compressed_tier_and_its_snapshot(world, lib):
+    settings, data = world
+    img2, img3 = face_of(lib, "img2.jpg"), face_of(lib, "img3.jpg")
+    custodian = lib.actor("custodian")
+    before = read_header(lib.index("searchable").path)["seq"]
+    destruction.erase(lib, custodian, face=img3)
+    erased_at = lib._feed.head()
+    destruction.erase(lib, custodian, face=img2)  # a vault face
+    assert img3 not in lib.index("searchable").ids() and img2 not in lib.index("vault").ids()
+    fresh = Library.open(settings)  # another process: the snapshots and the log
+    try:
+        searchable = fresh.index("searchable")
+        assert img3 not in searchable.ids() and img2 not in fresh.index("vault").ids()
+        # Each snapshot was rewritten once its face was removed (the codes leave the file).
+        assert before < read_header(searchable.path)["seq"] >= erased_at
+        assert read_header(fresh.index("vault").path)["seq"] == fresh._feed.head()
+        assert searchable.count() == 2
+    finally:
+        fresh.close()
+    assert img3 not in searched_face_ids(settings.library, data / "img3.jpg")
