@@ -27,6 +27,7 @@ from pathlib import Path
 from sqlalchemy.exc import OperationalError
 
 from faceledger import audit
+from faceledger.app.governance import vault
 from faceledger.app.library import Actor, Library
 from faceledger.app.placement import Decider, NewFaces, Place, place_faces
 from faceledger.config import Settings
@@ -63,9 +64,17 @@ class IngestSummary:
     errors: list[dict[str, str]] = field(default_factory=list)
     #: What decoders and readers warned about items that may still have been stored.
     warnings: list[dict[str, str]] = field(default_factory=list)
+    #: Whether the user who ran it may read the vault; if not, blocked faces go uncounted.
+    vault_visible: bool = True
 
-    def as_dict(self) -> dict:
-        """JSON-ready counters and errors."""
+    def as_dict(self, full: bool = False) -> dict:
+        """JSON-ready counters and errors, as the user may see them (``full``: the record's)."""
+        if not (full or self.vault_visible):
+            # A count shown without vault access never includes blocked faces (DESIGN 1).
+            shown = self.as_dict(full=True)
+            del shown["faces_blocked"]
+            shown["faces"] = shown["faces_searchable"]
+            return shown
         return {
             "run_id": self.run_id,
             "photos_new": self.photos_new,
@@ -229,7 +238,7 @@ def ingest(
         inputs = [str(p) for p in folders] + [f"manifest:{m}" for m in manifests]
         inputs += [f"warc:{w}" for w in warcs]
         run_id = lib.catalog.start_run(inputs, actor.name)
-        summary = IngestSummary(run_id)
+        summary = IngestSummary(run_id, vault_visible=vault.may_read_vault(lib, actor))
         writer = _Writer(lib, actor, summary)
         known = lib.catalog.known_sha256()
         pending: dict[str, _Pending] = {}
@@ -323,7 +332,7 @@ def ingest(
 
 
 def _counters(summary: IngestSummary) -> dict[str, int]:
-    counters = {k: v for k, v in summary.as_dict().items() if isinstance(v, int)}
+    counters = {k: v for k, v in summary.as_dict(full=True).items() if isinstance(v, int)}
     counters["errors"] = len(summary.errors)
     counters["warnings"] = len(summary.warnings)
     return counters
