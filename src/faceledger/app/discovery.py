@@ -155,9 +155,9 @@ def locate(
     exist only inside this call. Custodians with a current attestation only.
     """
     if not matter or not matter.strip():
-        raise InputError("--matter is required: name the matter this search is for")
+        raise InputError("a matter is required: name the matter this search is for")
     if bool(probes) == (face_id is not None):
-        raise InputError("give reference photos (--photo) or a stored face (--face), not both")
+        raise InputError("give reference photos or a stored face, not both")
     lib.authorize(actor, "discovery.locate")
     lib.require_vault_access(actor)
     threshold = lib.settings.match_threshold if threshold is None else threshold
@@ -286,12 +286,12 @@ def produce(
 ) -> dict[str, Any]:
     """Produce the selected photos under Bates numbers that continue the matter's numbering."""
     if not matter or not matter.strip():
-        raise InputError("--matter is required")
+        raise InputError("a matter is required: name the matter this production is for")
     lib.authorize(actor, "discovery.produce")
     lib.require_vault_access(actor)
     if photo_ids is None:
         if jurisdiction is None and blocked is None:
-            raise InputError("choose what to produce: --photos FILE or --jurisdiction J")
+            raise InputError("choose what to produce: a list of photo ids, or a jurisdiction")
         selection = Selection(blocked, jurisdiction, None, actor.is_custodian)
         photo_ids = _selected_photo_ids(lib, selection)
         scope = {"jurisdiction": selection.jurisdiction, "blocked": selection.blocked}

@@ -227,10 +227,10 @@ def ingest(
         [("path", p) for p in folders]
         + [("manifest", m) for m in manifests]
         + [("WARC file", w) for w in warcs]
-        + ([("--root", root)] if root is not None else [])
+        + ([("root folder", root)] if root is not None else [])
     )
     if root is not None and not root.is_dir():
-        raise UsageError(f"--root {display_text(path_locator(root))} is not a folder")
+        raise UsageError(f"the root folder {display_text(path_locator(root))} is not a folder")
     # Header and encoding errors surface now, before a run is recorded; rows are read lazily.
     manifest_items = [iter_manifest(m, encoding=encoding, root=root) for m in manifests]
     with _run_lock(lib.root):

@@ -98,8 +98,8 @@ class Library:
         """Open an existing library, with a clear error if it is not one."""
         if not settings.database_url and not (settings.library / "catalog.sqlite").exists():
             raise LibraryError(
-                f"{settings.library} is not a faceledger library: run "
-                f"`faceledger --library {settings.library} init` first"
+                f"{settings.library} is not a faceledger library: create one there first "
+                "(`faceledger init`)"
             )
         lib = cls(settings)
         lib.catalog.check_schema()

@@ -83,7 +83,9 @@ def verify_log(
     witnessed in it (with their signatures, given the public key)."""
     lib.authorize(actor, "audit.verify")
     if verify_key is not None and anchor_file is None:
-        raise AnchorError("--verify-key checks the signatures of a heads file: give --anchor FILE")
+        raise AnchorError(
+            "a public key checks the signatures of a heads file: give the heads file too"
+        )
     heads = anchor.read_heads(anchor_file) if anchor_file is not None else []
     problems: list[str] = []
     if verify_key is not None:

@@ -136,7 +136,7 @@ def erase(
     """Erase one face, one photo (file and faces) or every face matched to an opt-out."""
     lib.authorize(actor, "erase")
     if sum(x is not None for x in (face, photo, optout)) != 1:
-        raise BadOptionError("give exactly one of --face ID, --photo ID or --optout ID")
+        raise BadOptionError("give exactly one of a face id, a photo id or an opt-out id")
     with lib.catalog.engine.connect() as conn:
         if face is not None:
             if not catalog_faces.exists(conn, face):

@@ -55,7 +55,7 @@ def create_hold(lib: Library, actor: Actor, matter: str, scope: str) -> dict[str
     """Place a legal hold for ``matter`` over ``scope``."""
     lib.authorize(actor, "hold.manage")
     if not matter.strip():
-        raise BadOptionError("a hold needs the matter it is for, e.g. --matter 1:21-cv-00135")
+        raise BadOptionError("a hold needs the matter it is for, e.g. 1:21-cv-00135")
     kind, value = parse_scope(scope)
     full = vault.may_read_vault(lib, actor)  # the count shown (and audited) hides the vault
     with lib.writing() as conn:

@@ -110,7 +110,7 @@ def mark_purpose_satisfied(
     """
     lib.authorize(actor, "retention.run")
     if not reason.strip():
-        raise BadOptionError("--reason is required: say why the purpose is satisfied")
+        raise BadOptionError("a reason is required: say why the purpose is satisfied")
     now = utcnow()
     with lib.writing() as conn:
         ids = catalog_faces.mark_purpose_satisfied(conn, face_ids, photo_ids, subject, now)

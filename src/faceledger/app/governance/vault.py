@@ -33,7 +33,7 @@ def require_vault_access(lib: Library, actor: Actor, face_ids: Sequence[int] = (
         if not has_current_attestation(conn, actor.name):
             raise PermissionDenied(
                 f"custodian {actor.name!r} has no current signed attestation, so may not read the "
-                f"vault: sign one with `faceledger attest {actor.name} --statement-file FILE`"
+                f"vault: sign one first (`faceledger attest {actor.name}`)"
             )
         audit.append(conn, actor.name, "vault.read", {"faces": [int(i) for i in face_ids]})
 
