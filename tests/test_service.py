@@ -84,7 +84,8 @@ def _build(settings: Settings, manifest: Path) -> dict[str, str]:
     summary = json.loads(
         _ok(cli(settings.library, "ingest", "--manifest", str(manifest), "--json"))
     )
-    assert summary["faces_blocked"] == 1 and not summary["errors"], summary
+    # The admin's summary counts searchable faces only (the vault is not theirs).
+    assert "faces_blocked" not in summary and not summary["errors"], summary
     keys = {}
     for name, role in {"owner": None, **USERS}.items():
         if role:
