@@ -89,6 +89,13 @@ def test_blocked_and_missing_ids_get_one_answer(seeded_people):
         auth = {"Authorization": f"Bearer {keys['cara']}"}
         assert client.get(f"/faces/{face}", headers=auth).json()["blocked"] is True
         assert cli(s.root, "show", "photo", str(photo), user="cara").exit_code == 0
+    # Erasing is no way round: to an unattested custodian a vault face is not there either.
+    for kind, blocked, _ in cases:
+        hidden = cli(s.root, "erase", f"--{kind}", str(blocked), user="cus2")
+        missing = cli(s.root, "erase", f"--{kind}", str(MISSING), user="cus2")
+        assert hidden.exit_code == missing.exit_code == 4, kind
+        assert hidden.stderr == missing.stderr.replace(str(MISSING), str(blocked))
+    assert cli(s.root, "show", "face", str(face), user="cara").exit_code == 0  # not erased
     # What needs the vault still tells an unattested custodian what to do.
     refused = cli(s.root, "discovery", "count", "--blocked", user="cus2")
     assert refused.exit_code == 3 and "attestation" in refused.stderr
