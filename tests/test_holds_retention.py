@@ -11,7 +11,7 @@ from governance_support import all_bytes
 from sqlalchemy import select, update
 
 from faceledger import audit
-from faceledger.app.governance import destruction, holds, retention, users
+from faceledger.app.governance import attestations, destruction, holds, retention, users
 from faceledger.catalog import schema as t
 from faceledger.clock import utcnow
 from faceledger.errors import PermissionDenied
@@ -134,7 +134,11 @@ def test_two_holds_keep_an_item_until_the_last_is_released(seeded):
 
 
 def _custodian(lib, admin):
+    """A custodian with a current attestation (signed by herself): she may act on the vault."""
     users.add_user(lib, admin, "cara", "custodian")
+    statement = lib.root.parent / "cara-statement.txt"
+    statement.write_text("I act on the vault only for legal obligations.\n")
+    attestations.attest(lib, lib.actor("cara"), "cara", statement)
     return lib.actor("cara")
 
 
