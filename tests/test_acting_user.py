@@ -119,3 +119,4 @@ def test_library_error_messages_name_no_cli_flag():
                     if isinstance(text, str) and flag.search(text):
                         found.append(f"{path.name}:{node.lineno}: {text!r}")
     assert not found, found
+
