@@ -17,9 +17,47 @@ from faceledger.clock import iso
 runner = CliRunner()
 
 
+#: (library, user) -> the API key the owner issued that user for these tests.
+_KEYS: dict[tuple[str, str], str] = {}
+
+
+def api_key(library: Path, user: str, env: dict | None = None) -> str | None:
+    """The API key of ``user`` (issued by the owner once, as an admin would), None for the owner.
+
+    Acting as a user on the command line takes their key: tests pass it the way a user would,
+    in FACELEDGER_API_KEY.
+    """
+    import os
+
+    from faceledger.app.governance.users import new_api_key
+    from faceledger.app.library import Library
+    from faceledger.config import Settings
+    from faceledger.errors import FaceledgerError
+
+    environ = {**os.environ, **(env or {})}
+    settings = Settings.from_env(environ=environ, library=Path(library))
+    cache = (settings.catalog_url, user)
+    if cache in _KEYS:
+        return _KEYS[cache]
+    lib = Library.open(settings)
+    try:
+        if user == lib.owner():
+            return None
+        _KEYS[cache] = new_api_key(lib, lib.actor(None), user)["api_key"]
+    except FaceledgerError:
+        return None  # an unknown or disabled user: the CLI says so itself
+    finally:
+        lib.close()
+    return _KEYS[cache]
+
+
 def cli(library: Path, *args: str, user: str | None = None, env: dict | None = None):
-    """Run the CLI in-process against ``library``."""
+    """Run the CLI in-process against ``library`` (as ``user``, with their API key)."""
     prefix = ["--library", str(library)] + (["--as", user] if user else [])
+    if user and "FACELEDGER_API_KEY" not in (env or {}):
+        key = api_key(library, user, env)
+        if key:
+            env = {**(env or {}), "FACELEDGER_API_KEY": key}
     return runner.invoke(app, [*prefix, *args], catch_exceptions=False, env=env)
 
 

@@ -124,6 +124,10 @@ class Settings:
     key_file: str = field(
         default="", metadata={"help": "file holding the vector encryption key (outside library)"}
     )
+    api_key: str = field(
+        default="", repr=False,
+        metadata={"help": "command line: the API key of the user --as names (all but the owner)"},
+    )  # fmt: skip
     service_max_concurrent: int = field(
         default=4,
         metadata={"help": "web service: searches/uploads served at once; more get 503"},

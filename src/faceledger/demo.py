@@ -7,6 +7,8 @@ Eileen Collins), so the demo runs offline and never touches anyone else's photos
 from __future__ import annotations
 
 import csv
+import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -85,13 +87,19 @@ def build_collection(root: Path) -> tuple[Path, Path, Path]:
     return photos, manifest, probe
 
 
-def _run(*args: str, user: str | None = None) -> None:
+def _run(*args: str, user: str | None = None, key: str | None = None, quiet: bool = False) -> str:
     command = ["faceledger", "--library", str(OUT / "library")]
     command += ["--as", user] if user else []
     command += list(args)
-    print(f"\n$ {shlex.join(command)}", flush=True)
+    shown = ("FACELEDGER_API_KEY=... " if key else "") + shlex.join(command)
+    if not quiet:
+        print(f"\n$ {shown}", flush=True)
     exe = Path(sys.executable).with_name("faceledger")
-    subprocess.run([str(exe), *command[1:]], check=True)
+    # Acting as anyone but the owner takes that user's API key, as a user would pass it.
+    env = {**os.environ, "FACELEDGER_API_KEY": key} if key else None
+    done = subprocess.run([str(exe), *command[1:]], check=True, env=env,
+                          stdout=subprocess.PIPE if quiet else None, text=True)  # fmt: skip
+    return done.stdout or ""
 
 
 def main() -> None:
@@ -111,8 +119,10 @@ def main() -> None:
     statement = OUT / "attestation.txt"
     statement.write_text("I will use vault access only for legal obligations of the operator.\n")
     _run("users", "add", "casey", "--role", "custodian")
-    _run("attest", "casey", "--statement-file", str(statement), user="casey")
-    _run("discovery", "count", "--blocked", "--jurisdiction", "US-IL", user="casey")
+    print("\n$ faceledger users key casey    # the key goes to casey, who alone uses it")
+    key = json.loads(_run("users", "key", "casey", "--json", quiet=True))["api_key"]
+    _run("attest", "casey", "--statement-file", str(statement), user="casey", key=key)
+    _run("discovery", "count", "--blocked", "--jurisdiction", "US-IL", user="casey", key=key)
 
 
 if __name__ == "__main__":

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from faceledger.errors import NotFoundError
 
-__all__ = ["MAX_ID", "checked_id"]
+__all__ = ["MAX_ID", "checked_id", "missing"]
 
 #: Largest id a catalog row can have: SQLite INTEGER and PostgreSQL BIGINT are signed 64-bit.
 MAX_ID = 2**63 - 1
 
-#: The catalog's own "missing id" messages, so an id out of range reads like any missing one.
-_MISSING = {
-    "photo": "no photo with id {id}; `faceledger stats` shows counts",
-    "face": "no face with id {id}",
-}
+
+
+def missing(kind: str, value: int) -> NotFoundError:
+    """The one answer for an id that is not there: missing, out of range, or hidden (a photo or
+    face in the vault, to anyone without vault access) all read alike."""
+    return NotFoundError(f"no {kind} with id {value}")
 
 
 def checked_id(kind: str, value: int) -> int:
@@ -24,6 +25,5 @@ def checked_id(kind: str, value: int) -> int:
     no row has a negative id; either way the answer is the one a missing id gets.
     """
     if not 0 <= value <= MAX_ID:
-        message = _MISSING.get(kind, "no {kind} with id {id}")
-        raise NotFoundError(message.format(kind=kind, id=value))
+        raise missing(kind, value)
     return value

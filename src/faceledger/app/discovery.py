@@ -175,9 +175,9 @@ def locate(
     exist only inside this call. Custodians with a current attestation only.
     """
     if not matter or not matter.strip():
-        raise InputError("--matter is required: name the matter this search is for")
+        raise InputError("a matter is required: name the matter this search is for")
     if bool(probes) == (face_id is not None):
-        raise InputError("give reference photos (--photo) or a stored face (--face), not both")
+        raise InputError("give reference photos or a stored face, not both")
     lib.authorize(actor, "discovery.locate")
     lib.require_vault_access(actor)
     threshold = lib.settings.match_threshold if threshold is None else threshold
@@ -450,7 +450,7 @@ def produce(
     """Produce the selected photos under Bates numbers that continue the matter's numbering,
     with load files in ``load_profile`` and the matter's protective orders applied."""
     if not matter or not matter.strip():
-        raise InputError("--matter is required")
+        raise InputError("a matter is required: name the matter this production is for")
     lib.authorize(actor, "discovery.produce")
     lib.require_vault_access(actor)
     chosen = loadfile_profile(load_profile)

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from faceledger import audit
+from faceledger.app.governance.vault import may_read_vault
 from faceledger.catalog import history as catalog_history
 from faceledger.clock import iso
 from faceledger.errors import NotFoundError
@@ -83,7 +84,7 @@ def face_history(lib: Library, actor: Actor, face_id: int) -> dict[str, Any]:
     spans = periods(moves)
     now = spans[-1]["place"]
     vault = now == "vault" or (now == "destroyed" and any(s["place"] == "vault" for s in spans))
-    if vault and not actor.is_custodian:
+    if vault and not may_read_vault(lib, actor):  # as missing to all without vault access
         raise NotFoundError(f"no face with id {face_id}")
     if vault:
         lib.require_vault_access(actor)

@@ -55,13 +55,13 @@ def _crop(rgb: np.ndarray, box: tuple[int, int, int, int]) -> Image.Image:
 def face_crop(lib: Library, actor: Actor, face_id: int) -> bytes:
     """A JPEG crop of stored face ``face_id`` around its box, made in memory; audited.
 
-    A blocked face is "not found" for everyone but custodians, who need a current attestation
-    (that read of the vault is audited too).
+    A blocked face is "not found" for everyone without vault access (a custodian with a
+    current attestation), exactly as a missing one; a vault read is audited too.
     """
     lib.authorize(actor, "show")
     with lib.catalog.engine.connect() as conn:
         source = catalog_images.face_image_source(conn, face_id)
-    if source is None or (source.blocked and not actor.is_custodian):
+    if source is None or (source.blocked and not vault.may_read_vault(lib, actor)):
         raise NotFoundError(f"no face with id {face_id}")
     if source.blocked:
         vault.require_vault_access(lib, actor, [face_id])

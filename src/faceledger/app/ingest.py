@@ -35,6 +35,7 @@ from pathlib import Path
 from sqlalchemy.exc import OperationalError
 
 from faceledger import audit
+from faceledger.app.governance import vault
 from faceledger.app.library import Actor, Library
 from faceledger.app.placement import Decider, NewFaces, Place, place_faces
 from faceledger.errors import (
@@ -79,6 +80,8 @@ class IngestSummary:
     #: What decoders and readers warned about items that may still have been stored.
     warnings: list[dict[str, str]] = field(default_factory=list)
     engine: str = "local"
+    #: Whether the user who ran it may read the vault; if not, blocked faces go uncounted.
+    vault_visible: bool = True
     #: Items the sources held, where cheap to count (None: a WARC, not counted ahead).
     total: int | None = None
     #: Items handled so far (stored, already stored or failed).
@@ -97,8 +100,15 @@ class IngestSummary:
         """Seconds since the run started (its wall time once it finished)."""
         return self.wall_s or (time.monotonic() - self.started)
 
-    def as_dict(self) -> dict:
-        """JSON-ready counters, errors, rates and time per stage."""
+    def as_dict(self, full: bool = False) -> dict:
+        """JSON-ready counters, errors, rates and time per stage, as the user may see them
+        (``full``: the record's)."""
+        if not (full or self.vault_visible):
+            # A count shown without vault access never includes blocked faces (DESIGN 1).
+            shown = self.as_dict(full=True)
+            del shown["faces_blocked"]
+            shown["faces"] = shown["faces_searchable"]
+            return shown
         wall = self.elapsed()
         return {
             "run_id": self.run_id,
@@ -244,10 +254,10 @@ def ingest(
         [("path", p) for p in folders]
         + [("manifest", m) for m in manifests]
         + [("WARC file", w) for w in warcs]
-        + ([("--root", root)] if root is not None else [])
+        + ([("root folder", root)] if root is not None else [])
     )
     if root is not None and not root.is_dir():
-        raise UsageError(f"--root {display_text(path_locator(root))} is not a folder")
+        raise UsageError(f"the root folder {display_text(path_locator(root))} is not a folder")
     # Header and encoding errors surface now, before a run is recorded; rows are read lazily.
     manifest_items = [iter_manifest(m, encoding=encoding, root=root) for m in manifests]
     with _run_lock(lib.root):
@@ -255,7 +265,9 @@ def ingest(
         inputs = [str(p) for p in folders] + [f"manifest:{m}" for m in manifests]
         inputs += [f"warc:{w}" for w in warcs]
         run_id = lib.catalog.start_run(inputs, actor.name)
-        summary = IngestSummary(run_id, engine=engine)
+        summary = IngestSummary(
+            run_id, engine=engine, vault_visible=vault.may_read_vault(lib, actor)
+        )
         summary.total = count_items(folders, manifests, warcs)
         if on_total:
             on_total(summary.total)
@@ -363,7 +375,7 @@ def ingest(
 
 
 def _counters(summary: IngestSummary) -> dict[str, int]:
-    counters = {k: v for k, v in summary.as_dict().items() if isinstance(v, int)}
+    counters = {k: v for k, v in summary.as_dict(full=True).items() if isinstance(v, int)}
     counters["errors"] = len(summary.errors)
     counters["warnings"] = len(summary.warnings)
     return counters

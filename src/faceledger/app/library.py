@@ -18,7 +18,6 @@ from sqlalchemy import Connection
 from faceledger import audit
 from faceledger.app.governance import keys, vault  # governance hooks: encryption, vault access
 from faceledger.catalog import Catalog
-from faceledger.catalog import faces as catalog_faces
 from faceledger.catalog import policy_versions as catalog_policy
 from faceledger.catalog import users as catalog_users
 from faceledger.catalog.placement import PLACED, CatalogFeed, Place
@@ -28,7 +27,7 @@ from faceledger.errors import LibraryError, NotFoundError, PermissionDenied
 from faceledger.faces import FaceEngine
 from faceledger.faults import crash_point
 from faceledger.files import atomic_write
-from faceledger.ids import checked_id
+from faceledger.ids import checked_id, missing
 from faceledger.index import IndexStore, open_store
 from faceledger.policy import Policy, authorize, default_policy_text, load_policy
 
@@ -99,8 +98,8 @@ class Library:
         """Open an existing library, with a clear error if it is not one."""
         if not settings.database_url and not (settings.library / "catalog.sqlite").exists():
             raise LibraryError(
-                f"{settings.library} is not a faceledger library: run "
-                f"`faceledger --library {settings.library} init` first"
+                f"{settings.library} is not a faceledger library: create one there first "
+                "(`faceledger init`)"
             )
         lib = cls(settings)
         lib.catalog.check_schema()
@@ -111,6 +110,10 @@ class Library:
         self.catalog.close()
 
     # -- users -----------------------------------------------------------------------------
+    def owner(self) -> str | None:
+        """The name of the owner: the admin ``init`` created, the operator of the machine."""
+        return self.catalog.get_meta(OWNER_KEY)
+
     def actor(self, name: str | None) -> Actor:
         """The user named ``name`` (default: the owner), refusing disabled or unknown users."""
         name = name or self.catalog.get_meta(OWNER_KEY)
@@ -244,18 +247,28 @@ class Library:
 
     # -- reads -----------------------------------------------------------------------------
     def show_photo(self, actor: Actor, photo_id: int) -> dict[str, Any]:
-        """A photo, its provenance and faces; blocked faces only for custodians."""
+        """A photo, its provenance and faces; vault faces only for those with vault access.
+
+        Without vault access a photo whose faces are all in the vault is 'not found', with the
+        same answer as a missing id, and a photo's vault faces (and their jurisdiction rows)
+        are left out as if never detected.
+        """
         self.authorize(actor, "show")
-        photo = self.catalog.photo(checked_id("photo", photo_id))
-        if actor.is_custodian and any(f["blocked"] for f in photo["faces"]):
-            vault.require_vault_access(
-                self, actor, [f["face_id"] for f in photo["faces"] if f["blocked"]]
-            )  # governance hook
-        if not actor.is_custodian:
-            photo["faces"] = [f for f in photo["faces"] if not f["blocked"]]
-            if not photo["faces"] and self._has_blocked_faces(photo_id):
-                # Saying "this photo has hidden faces" would itself disclose a blocked face.
-                raise NotFoundError(f"no photo with id {photo_id}")
+        reader = vault.may_read_vault(self, actor)  # asked for every id: no timing difference
+        try:
+            photo = self.catalog.photo(checked_id("photo", photo_id))
+        except NotFoundError:
+            raise missing("photo", photo_id) from None
+        blocked = {f["face_id"] for f in photo["faces"] if f["blocked"]}
+        if blocked and reader:
+            vault.require_vault_access(self, actor, sorted(blocked))  # governance hook
+        elif blocked:
+            photo["faces"] = [f for f in photo["faces"] if f["face_id"] not in blocked]
+            photo["jurisdictions"] = [
+                j for j in photo["jurisdictions"] if j.get("face_id") not in blocked
+            ]
+            if not photo["faces"]:
+                raise missing("photo", photo_id)
         with self.catalog.begin() as conn:
             audit.append(
                 conn,
@@ -265,16 +278,17 @@ class Library:
             )
         return photo
 
-    def _has_blocked_faces(self, photo_id: int) -> bool:
-        with self.catalog.engine.connect() as conn:
-            return catalog_faces.has_vault_faces(conn, photo_id)
-
     def show_face(self, actor: Actor, face_id: int) -> dict[str, Any]:
-        """One face (not its vector); a blocked face is 'not found' for all but custodians."""
+        """One face (not its vector); a vault face is 'not found', exactly like a missing id,
+        for anyone without vault access (an unattested custodian included)."""
         self.authorize(actor, "show")
-        face = self.catalog.face(checked_id("face", face_id))
-        if face["blocked"] and not actor.is_custodian:
-            raise NotFoundError(f"no face with id {face_id}")
+        reader = vault.may_read_vault(self, actor)  # asked for every id: no timing difference
+        try:
+            face = self.catalog.face(checked_id("face", face_id))
+        except NotFoundError:
+            raise missing("face", face_id) from None
+        if face["blocked"] and not reader:
+            raise missing("face", face_id)
         if face["blocked"]:
             vault.require_vault_access(self, actor, [face_id])  # governance hook
         with self.catalog.begin() as conn:
@@ -282,9 +296,10 @@ class Library:
         return face
 
     def stats(self, actor: Actor) -> dict[str, Any]:
-        """Counts; blocked faces are counted only for custodians."""
+        """Counts; the vault (its faces, and photos with no other face) is counted only for
+        those with vault access: an unattested custodian sees what everyone else sees."""
         self.authorize(actor, "stats")
-        out = self.catalog.stats(include_blocked=actor.is_custodian)
+        out = self.catalog.stats(include_blocked=vault.may_read_vault(self, actor))
         described = self.index("searchable").describe()
         out["index"] = {"backend": described["backend"], "searchable": described["structure"]}
         return out

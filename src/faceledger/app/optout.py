@@ -22,7 +22,10 @@ from faceledger.errors import InputError, NotFoundError
 from faceledger.faces import FaceBackend
 from faceledger.records import Jurisdiction
 
-__all__ = ["submit_optout", "list_optouts", "show_optout"]
+__all__ = ["submit_optout", "list_optouts", "show_optout", "VAULT_ONLY"]
+
+#: The stored status of an opt-out whose every match was already in the vault.
+VAULT_ONLY = "matched_vault"
 
 
 def submit_optout(
@@ -65,6 +68,10 @@ def submit_optout(
         if read.found > 1
         else ("matched" if matches else "no_match")
     )
+    if status == "matched" and in_vault == set(matches):
+        status = VAULT_ONLY  # shown as "no_match" to anyone without vault access
+    # Asked whatever matched, so the work done (and its time) does not depend on the vault.
+    reader = vault.may_read_vault(lib, actor)
     decider = Decider.for_library(lib)
     with lib.writing() as conn:
         optout_id = catalog_optouts.insert_optout(
@@ -80,6 +87,7 @@ def submit_optout(
                 ref=f"optout:{optout_id}",
             )
             decider.link_optout(conn, optout_id, face_id, distance)
+        # Always one reevaluation (over no photo when nothing matched): the same queries run.
         moved = decider.reevaluate(conn, lib.catalog, sorted(set(photo_of.values())))
         audit.append(
             conn,
@@ -90,52 +98,61 @@ def submit_optout(
             | ({"receipt": receipt} if receipt else {}),
         )
     shown = sorted(matches)
-    if in_vault and not vault.may_read_vault(lib, actor):
+    if in_vault and not reader:
         # Without vault access, an opt-out that matched only vault faces answers exactly as one
         # that matched nothing: its answer must not reveal that blocked faces exist.
         shown = sorted(set(matches) - in_vault)
-        if status == "matched" and not shown:
-            status = "no_match"
     elif in_vault:
         vault.require_vault_access(lib, actor, sorted(in_vault))  # audits the vault read
     return {
         "optout_id": optout_id,
-        "status": status,
+        "status": _status(status, reader),
         "matched_faces": shown,
         "newly_blocked": len(moved.blocked),
     }
 
 
+def _status(stored: str, reader: bool) -> str:
+    """An opt-out's status as ``reader`` (vault access or not) may see it."""
+    if stored == VAULT_ONLY:
+        return "matched" if reader else "no_match"
+    return stored
+
+
 def list_optouts(lib: Library, actor: Actor) -> list[dict[str, Any]]:
     """Every opt-out request with its status and number of matched faces."""
     lib.authorize(actor, "optout.list")
+    reader = vault.may_read_vault(lib, actor)
     with lib.catalog.engine.connect() as conn:
-        rows = catalog_optouts.optouts(conn)
-    return [_optout_dict(r) | {"matched_faces": r.matched_faces} for r in rows]
+        rows = catalog_optouts.optouts(conn, hide_vault=not reader)
+    return [_optout_dict(r, reader) | {"matched_faces": r.matched_faces} for r in rows]
 
 
 def show_optout(lib: Library, actor: Actor, optout_id: int) -> dict[str, Any]:
-    """One opt-out request and the ids of the faces it matched."""
+    """One opt-out request and the ids of the faces it matched (vault faces, which an opt-out's
+    matches become, only for those with vault access)."""
     lib.authorize(actor, "optout.list")
+    redact = vault.Redaction(lib, actor)
     with lib.catalog.engine.connect() as conn:
         row = catalog_optouts.optout(conn, optout_id)
         if row is None:
             raise NotFoundError(f"no opt-out with id {optout_id}; `faceledger optout list`")
         faces = catalog_optouts.matched_faces(conn, optout_id)
+    visible = set(redact.faces(f for f, _ in faces))
     with lib.writing() as conn:
         audit.append(conn, actor.name, "optout.show", {"optouts": [optout_id]})
-    return _optout_dict(row) | {
-        "faces": [{"face_id": f, "distance": round(d, 4)} for f, d in faces]
+    return _optout_dict(row, redact.full) | {
+        "faces": [{"face_id": f, "distance": round(d, 4)} for f, d in faces if f in visible]
     }
 
 
-def _optout_dict(row: OptOut) -> dict[str, Any]:
+def _optout_dict(row: OptOut, reader: bool) -> dict[str, Any]:
     return {
         "id": row.id,
         "name": row.name,
         "email": row.email,
         "region": row.region,
-        "status": row.status,
+        "status": _status(row.status, reader),
         "submitted_by": row.submitted_by,
         "submitted_at": iso(row.submitted_at),
     }

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from faceledger import audit
+from faceledger.app.governance import vault
 from faceledger.app.library import Actor, Library
 from faceledger.catalog import sites as catalog_sites
 from faceledger.clock import as_utc, iso, utcnow
@@ -98,10 +99,12 @@ def import_sites(lib: Library, actor: Actor, path: Path) -> dict[str, int]:
 
 
 def list_sites(lib: Library, actor: Actor) -> list[dict[str, Any]]:
-    """Every website in the registry, with how many provenance rows cite it."""
+    """Every website in the registry, with how many provenance rows cite it (rows of photos
+    hidden in the vault counted only for those with vault access)."""
     lib.authorize(actor, "sites.list")
+    hide = not vault.may_read_vault(lib, actor)
     with lib.catalog.engine.connect() as conn:
-        rows = catalog_sites.sites(conn)
+        rows = catalog_sites.sites(conn, hide_vault=hide)
     return [
         {
             **{k: getattr(row, k) for k in SITE_FIELDS},

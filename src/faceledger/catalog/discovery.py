@@ -64,8 +64,8 @@ class Selection:
         if (blocked is None or blocked) and not custodian:
             if blocked:
                 raise PermissionDenied(
-                    "only a custodian may count or list blocked faces (--blocked); "
-                    "run as one with --as NAME"
+                    "only a custodian may count or list blocked faces; "
+                    "act as one (with an attestation)"
                 )
             blocked = False  # what non-custodians see is the searchable collection
         if signal is not None and signal not in SIGNALS:

@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, and_, delete, func, insert, select
 
 from faceledger.catalog import schema as t
+from faceledger.catalog.placement import PLACE_WHERE, Place
 from faceledger.clock import utcnow
 
 __all__ = [
@@ -80,12 +81,17 @@ def unlink_faces(conn: Connection, face_ids: Sequence[int]) -> None:
     conn.execute(delete(t.optout_faces).where(t.optout_faces.c.face_id.in_(list(face_ids))))
 
 
-def optouts(conn: Connection) -> list[OptOut]:
-    """Every opt-out request with the number of faces it matched, by id."""
+def optouts(conn: Connection, hide_vault: bool = False) -> list[OptOut]:
+    """Every opt-out request with the number of faces it matched, by id (with
+    ``hide_vault``, not counting the faces now in the vault)."""
+    of = t.optout_faces
+    on = of.c.optout_id == t.optouts.c.id
+    if hide_vault:
+        on = and_(on, ~of.c.face_id.in_(select(t.faces.c.id).where(PLACE_WHERE[Place.VAULT])))
     rows = (
         conn.execute(
-            select(t.optouts, func.count(t.optout_faces.c.face_id).label("matched_faces"))
-            .select_from(t.optouts.outerjoin(t.optout_faces))
+            select(t.optouts, func.count(of.c.face_id).label("matched_faces"))
+            .select_from(t.optouts.outerjoin(of, on))
             .group_by(t.optouts.c.id)
             .order_by(t.optouts.c.id)
         )

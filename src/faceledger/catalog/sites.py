@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, and_, func, insert, select, update
 
 from faceledger.catalog import schema as t
+from faceledger.catalog.visibility import HIDDEN_PHOTO
 
 __all__ = [
     "SENSITIVITIES",
@@ -72,12 +73,17 @@ def upsert_site(conn: Connection, values: dict[str, Any]) -> bool:
     return False
 
 
-def sites(conn: Connection) -> list[Site]:
-    """Every website in the registry by domain, with how many provenance rows cite it."""
+def sites(conn: Connection, hide_vault: bool = False) -> list[Site]:
+    """Every website in the registry by domain, with how many provenance rows cite it
+    (with ``hide_vault``, not counting rows of photos hidden in the vault)."""
+    ps = t.photo_sources
+    on = ps.c.website_id == t.websites.c.id
+    if hide_vault:
+        on = and_(on, ~ps.c.photo_id.in_(select(t.photos.c.id).where(HIDDEN_PHOTO)))
     rows = (
         conn.execute(
-            select(t.websites, func.count(t.photo_sources.c.id).label("sources"))
-            .select_from(t.websites.outerjoin(t.photo_sources))
+            select(t.websites, func.count(ps.c.id).label("sources"))
+            .select_from(t.websites.outerjoin(ps, on))
             .group_by(t.websites.c.id)
             .order_by(t.websites.c.domain)
         )

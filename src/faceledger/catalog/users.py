@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import Connection, func, insert, select, update
 
 from faceledger.catalog import schema as t
+from faceledger.clock import as_utc
 
 __all__ = [
     "User",
@@ -24,6 +25,7 @@ __all__ = [
     "active_key_user",
     "insert_attestation",
     "attestation_expiries",
+    "expire_attestations",
 ]
 
 
@@ -152,3 +154,14 @@ def attestation_expiries(conn: Connection, user: str) -> list[datetime | None]:
         .select_from(t.attestations.join(t.users))
         .where(t.users.c.name == user, t.users.c.disabled.is_(False))
     ).scalars().all())  # fmt: skip
+
+
+def expire_attestations(conn: Connection, user_id: int, now: datetime) -> list[int]:
+    """End every attestation of this user still current at ``now``; their ids, sorted."""
+    a = t.attestations
+    rows = conn.execute(select(a.c.id, a.c.expires_at).where(a.c.user_id == user_id)).all()
+    # Compared in Python: SQLite returns naive datetimes, which as_utc reads as UTC.
+    ids = sorted(i for i, expires in rows if expires is None or as_utc(expires) > as_utc(now))
+    if ids:
+        conn.execute(update(a).where(a.c.id.in_(ids)).values(expires_at=now))
+    return ids

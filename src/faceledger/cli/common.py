@@ -122,11 +122,21 @@ def emit(data: Any, as_json: bool, human: Callable[[Any], None]) -> None:
 
 
 def open_library(ctx: typer.Context) -> tuple[Library, Actor]:
-    """The library named by --library/FACELEDGER_LIBRARY and the acting user (--as)."""
+    """The library named by --library/FACELEDGER_LIBRARY and the acting user (--as).
+
+    Acting as anyone but the owner needs that user's API key: FACELEDGER_API_KEY, or a hidden
+    prompt when the command runs at a terminal.
+    """
+    from faceledger.app.governance.users import acting_user
+
     st = state(ctx)
     lib = Library.open(st["settings"])
     ctx.call_on_close(lib.close)
-    return lib, lib.actor(st["as"])
+    name = st["as"]
+    key = st["settings"].api_key
+    if name and not key and name != lib.owner() and sys.stdin.isatty():
+        key = typer.prompt(f"API key of {name}", hide_input=True, default="", show_default=False)
+    return lib, acting_user(lib, name, key)
 
 
 def print_mapping(data: dict, indent: int = 0) -> None:

@@ -58,6 +58,7 @@ def register(app: typer.Typer) -> None:
     app._faceledger_governance = True  # type: ignore[attr-defined]
     app.add_typer(users_app, name="users")
     app.command("attest")(attest)
+    app.command("revoke-attestation")(revoke_attestation)
     app.add_typer(hold_app, name="hold")
     app.add_typer(retention_app, name="retention")
     app.command("erase")(erase)
@@ -136,8 +137,8 @@ def users_key(ctx: typer.Context, name: Annotated[str, typer.Argument(help="User
 @cli_errors
 def attest(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="The user signing (yourself, unless you are admin "
-                                             "recording a statement signed on paper).")],
+    name: Annotated[str, typer.Argument(help="The user signing: yourself (acting as yourself, "
+                                             "with your own API key).")],
     statement_file: Annotated[Path, typer.Option(
         help="Text of the signed statement; its text and SHA-256 are kept.")],
     valid_days: Annotated[int, typer.Option(min=1, help="Days the attestation stays current.")]
@@ -149,6 +150,19 @@ def attest(
     lib, actor = open_library(ctx)
     emit(attestations.attest(lib, actor, name, statement_file, valid_days), as_json,
          print_mapping)  # fmt: skip
+
+
+@cli_errors
+def revoke_attestation(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The user whose attestation ends now.")],
+    reason: Annotated[str, typer.Option(help="Why it is revoked (kept in the audit log).")],
+    as_json: JsonOpt = False,
+) -> None:  # fmt: skip
+    """End a user's current attestations now (admins); a custodian then has no vault access
+    until they sign a new one."""
+    lib, actor = open_library(ctx)
+    emit(attestations.revoke_attestations(lib, actor, name, reason), as_json, print_mapping)
 
 
 # -- holds ------------------------------------------------------------------------------------

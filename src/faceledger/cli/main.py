@@ -254,7 +254,8 @@ def _print_ingest(s: dict) -> None:
     out.print(
         f"Run {s['run_id']}: {s['photos_new']} new photos, {s['photos_already_stored']} already "
         f"stored, {s['sources_added']} provenance rows added; {s['faces']} faces "
-        f"({s['faces_searchable']} searchable, {s['faces_blocked']} blocked by policy)."
+        + (f"({s['faces_searchable']} searchable, {s['faces_blocked']} blocked by policy)."
+           if "faces_blocked" in s else "searchable.")
     )
     stages = ", ".join(f"{k} {v:.1f}" for k, v in s["stage_seconds"].items())
     out.print(

@@ -153,5 +153,5 @@ def authorize(role: str, action: str) -> None:
     if role not in allowed:
         raise PermissionDenied(
             f"role {role!r} may not {action!r}; allowed: {', '.join(allowed)}. Act as a user "
-            "with one of those roles (--as NAME), or ask an admin for one (`faceledger users`)"
+            "with one of those roles, or ask an admin for one (`faceledger users`)"
         )

@@ -18,7 +18,13 @@ from faceledger.errors import BadOptionError, NotFoundError, PermissionDenied
 if TYPE_CHECKING:
     from faceledger.app.library import Actor, Library
 
-__all__ = ["attest", "attest_text", "has_current_attestation", "DEFAULT_VALID_DAYS"]
+__all__ = [
+    "attest",
+    "attest_text",
+    "revoke_attestations",
+    "has_current_attestation",
+    "DEFAULT_VALID_DAYS",
+]
 
 #: An attestation is current for a year unless the signer's command says otherwise.
 DEFAULT_VALID_DAYS = 365
@@ -54,10 +60,12 @@ def attest_text(
 
 def _record(lib: Library, actor: Actor, name: str, text: str, digest: str,
             valid_days: int) -> dict[str, Any]:  # fmt: skip
-    # A signature is personal: only an admin may record a statement signed on paper by another.
-    if name != actor.name and actor.role != "admin":
+    # A signature is personal: each user signs in person (acting as themself, with their own
+    # key or in their console session), never an admin on their behalf.
+    if name != actor.name:
         raise PermissionDenied(
-            f"{actor.name!r} may sign an attestation only as themself, not as {name!r}"
+            f"{actor.name!r} may sign an attestation only as themself, not as {name!r}: "
+            f"{name} signs it in person, with their own API key"
         )
     if valid_days < 1:
         raise PermissionDenied("an attestation must be valid for at least one day")
@@ -70,6 +78,22 @@ def _record(lib: Library, actor: Actor, name: str, text: str, digest: str,
                      {"user": name, "sha256": digest, "expires_at": iso(expires)})  # fmt: skip
     return {"attestation": new_id, "user": name, "sha256": digest, "signed_at": iso(now),
             "expires_at": iso(expires), "recorded_by": actor.name}  # fmt: skip
+
+
+def revoke_attestations(lib: Library, actor: Actor, name: str, reason: str) -> dict[str, Any]:
+    """End ``name``'s current attestations now (an admin's decision, audited with its reason);
+    their vault access ends with them until they sign a new one."""
+    lib.authorize(actor, "users.manage")
+    if not reason.strip():
+        raise BadOptionError("say why the attestation is revoked (the reason is audited)")
+    now = utcnow()
+    with lib.writing() as conn:
+        user_id = _user_id(conn, name)
+        ids = catalog_users.expire_attestations(conn, user_id, now)
+        audit.append(conn, actor.name, "attest.revoke", {"attestations": ids},
+                     {"user": name, "reason": reason})  # fmt: skip
+    return {"user": name, "revoked": ids, "revoked_at": iso(now), "reason": reason,
+            "revoked_by": actor.name}  # fmt: skip
 
 
 def has_current_attestation(conn: Connection, user: str) -> bool:

@@ -8,21 +8,29 @@ a tail cut back to just before it is caught like any other. Whoever may verify m
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from faceledger import audit
+from faceledger.app.governance import vault
 from faceledger.app.governance.common import inside
 from faceledger.audit import anchor
+from faceledger.catalog import visibility as catalog_visibility
 from faceledger.catalog.history import placement_head
 from faceledger.errors import AnchorError
 
 if TYPE_CHECKING:
     from faceledger.app.library import Actor, Library
 
-__all__ = ["witness_head", "verify_log", "export_log", "parse_bound"]
+__all__ = ["witness_head", "verify_log", "export_log", "parse_bound", "Pseudonyms", "PSEUDONYM_KEY"]
+
+#: library_meta key of the secret that keys the audit export's pseudonyms.
+PSEUDONYM_KEY = "audit_pseudonym_key"
 
 
 def _outside(lib: Library, path: Path, what: str) -> None:
@@ -78,7 +86,9 @@ def verify_log(
     witnessed in it (with their signatures, given the public key)."""
     lib.authorize(actor, "audit.verify")
     if verify_key is not None and anchor_file is None:
-        raise AnchorError("--verify-key checks the signatures of a heads file: give --anchor FILE")
+        raise AnchorError(
+            "a public key checks the signatures of a heads file: give the heads file too"
+        )
     heads = anchor.read_heads(anchor_file) if anchor_file is not None else []
     problems: list[str] = []
     if verify_key is not None:
@@ -130,12 +140,20 @@ def export_log(
     action: str | None = None,
 ) -> Iterator[dict]:
     """Audit entries (from ``since`` to ``until``, by actor ``by``, of ``action``, each when
-    given), then an entry recording this export."""
+    given), then an entry recording this export.
+
+    Without vault access (auditors, unattested custodians) the ids of vault faces and hidden
+    photos, and a hidden photo's SHA-256, are replaced by keyed pseudonyms (the same one each
+    time for the same id, so entries about one face can still be followed) and the entry is
+    marked ``"pseudonymised": true``; counts of blocked faces are left out of every entry.
+    ``audit verify`` runs over the stored log and is unaffected.
+    """
     lib.authorize(actor, "audit.export")
+    pseudonyms = None if vault.may_read_vault(lib, actor) else Pseudonyms.of(lib)
     count = 0
     for entry in audit.export(lib.catalog.engine, since, until, by, action):
         count += 1
-        yield entry
+        yield pseudonyms.entry(entry) if pseudonyms is not None else entry
     with lib.writing() as conn:
         audit.append(
             conn,
@@ -150,3 +168,84 @@ def export_log(
                 "entries": count,
             },
         )
+
+
+#: object_ids keys whose ids are faces or photos.
+_OBJECT_KINDS = {"faces": "face", "blocked": "face", "unblocked": "face", "photos": "photo"}
+#: details keys whose value (an id, or a list of ids or of records with an "id") names one.
+_DETAIL_KINDS = {"face": "face", "face_id": "face", "faces": "face", "due_faces": "face",
+                 "held_faces": "face", "photo": "photo", "photo_id": "photo", "photos": "photo"}
+#: details keys that count blocked faces: never shown without vault access.
+_BLOCKED_COUNTS = ("blocked_faces", "faces_blocked")
+
+
+class Pseudonyms:
+    """Keyed pseudonyms (HMAC-SHA256 with a secret of the library) for the vault's ids."""
+
+    def __init__(self, secret: bytes, faces: set[int], photos: set[int], shas: set[str]):
+        self._secret = secret
+        self._ids = {"face": faces, "photo": photos}
+        self._shas = shas
+        self._changed = False
+
+    @classmethod
+    def of(cls, lib: Library) -> Pseudonyms:
+        """The library's secret (made on first use) and the vault's ids as they are now."""
+        with lib.writing() as conn:
+            secret = lib.catalog.get_meta(PSEUDONYM_KEY, conn)
+            if secret is None:
+                secret = secrets.token_hex(32)
+                lib.catalog.set_meta(conn, PSEUDONYM_KEY, secret)
+            faces = catalog_visibility.vault_face_ids(conn)
+            photos = catalog_visibility.hidden_photo_ids(conn)
+            shas = set(catalog_visibility.photo_sha256s(conn, photos).values())
+        return cls(bytes.fromhex(secret), faces, photos, shas)
+
+    def name(self, kind: str, value: int | str) -> str:
+        """The pseudonym of one face or photo id (or a hidden photo's SHA-256)."""
+        digest = hmac.new(self._secret, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+        return f"vault-{kind}:{digest[:20]}"
+
+    def entry(self, entry: dict) -> dict:
+        """One exported entry with the vault's ids pseudonymised (and marked if any were)."""
+        self._changed = False
+        objects = {
+            key: self._walk(ids, _OBJECT_KINDS.get(key), listed=True)
+            for key, ids in entry["object_ids"].items()
+        }
+        details = self._walk(entry["details"], None, listed=False)
+        if isinstance(details, dict):
+            for key in _BLOCKED_COUNTS:
+                details.pop(key, None)
+            if entry["action"] == "ingest.run" and "faces_searchable" in details:
+                details["faces"] = details["faces_searchable"]
+            if details.get("sha256") in self._shas:
+                details["sha256"] = self.name("sha256", details["sha256"])
+                self._changed = True
+        out = {**entry, "object_ids": objects, "details": details}
+        if self._changed:
+            out["pseudonymised"] = True
+        return out
+
+    def _walk(self, value: Any, kind: str | None, listed: bool) -> Any:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int):
+            # A bare number under "faces" is a count; an id only in a list or as "face"/"id".
+            if kind is not None and listed and value in self._ids[kind]:
+                self._changed = True
+                return self.name(kind, value)
+            return value
+        if isinstance(value, list):
+            return [self._walk(v, kind, True) for v in value]
+        if isinstance(value, dict):
+            out = {}
+            for key, item in value.items():
+                if key == "id":
+                    out[key] = self._walk(item, kind, True)
+                elif key in ("face", "face_id", "photo", "photo_id"):
+                    out[key] = self._walk(item, _DETAIL_KINDS[key], True)
+                else:
+                    out[key] = self._walk(item, _DETAIL_KINDS.get(key), False)
+            return out
+        return value

@@ -26,7 +26,7 @@ def record_consent(
 ) -> dict[str, Any]:  # fmt: skip
     """Record a subject's written release for a purpose and term."""
     lib.authorize(actor, "consent.record")
-    for name, value in (("--subject", subject), ("--purpose", purpose), ("--term", term)):
+    for name, value in (("the subject", subject), ("the purpose", purpose), ("the term", term)):
         if not value.strip():
             raise BadOptionError(f"{name} must not be empty")
     text, digest = read_document(release_file, "release")

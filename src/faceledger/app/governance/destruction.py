@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from faceledger import audit
+from faceledger.app.governance import vault
 from faceledger.app.governance.common import checkpoint, secure_delete
 from faceledger.app.governance.holds import held_photo_ids
 from faceledger.app.placement import place_faces
@@ -136,14 +137,18 @@ def erase(
     """Erase one face, one photo (file and faces) or every face matched to an opt-out."""
     lib.authorize(actor, "erase")
     if sum(x is not None for x in (face, photo, optout)) != 1:
-        raise BadOptionError("give exactly one of --face ID, --photo ID or --optout ID")
+        raise BadOptionError("give exactly one of a face id, a photo id or an opt-out id")
+    # Without vault access a vault face, or a photo hidden in the vault, is not there.
+    redact = vault.Redaction(lib, actor)
     with lib.catalog.engine.connect() as conn:
         if face is not None:
-            if not catalog_faces.exists(conn, face):
+            if not catalog_faces.exists(conn, face) or not redact.faces([face]):
                 raise NotFoundError(f"no face with id {face}")
             return destroy(lib, actor, face_ids=[face], action="erase",
                            rule=f"erasure request: face {face}")  # fmt: skip
         if photo is not None:
+            if not redact.photos([photo]):
+                raise NotFoundError(f"no photo with id {photo}")
             return destroy(lib, actor, photo_ids=[photo], action="erase",
                            rule=f"erasure request: photo {photo}")  # fmt: skip
         if not catalog_optouts.exists(conn, optout):

@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection
 
 from faceledger import audit
+from faceledger.app.governance import vault
 from faceledger.catalog import holds as catalog_holds
 from faceledger.catalog import optouts as catalog_optouts
+from faceledger.catalog import visibility as catalog_visibility
 from faceledger.catalog.holds import held_photo_ids
 from faceledger.clock import iso, utcnow
 from faceledger.errors import BadOptionError, ConflictError, NotFoundError
@@ -53,14 +55,15 @@ def create_hold(lib: Library, actor: Actor, matter: str, scope: str) -> dict[str
     """Place a legal hold for ``matter`` over ``scope``."""
     lib.authorize(actor, "hold.manage")
     if not matter.strip():
-        raise BadOptionError("a hold needs the matter it is for, e.g. --matter 1:21-cv-00135")
+        raise BadOptionError("a hold needs the matter it is for, e.g. 1:21-cv-00135")
     kind, value = parse_scope(scope)
+    full = vault.may_read_vault(lib, actor)  # the count shown (and audited) hides the vault
     with lib.writing() as conn:
         if kind == "optout" and not catalog_optouts.exists(conn, value):
             raise NotFoundError(f"no opt-out with id {value}")
         now = utcnow()
         hold_id = catalog_holds.insert_hold(conn, matter, kind, value, actor.name, now)
-        photos = catalog_holds.scope_photos(conn, kind, value)
+        photos = _visible(full, conn, catalog_holds.scope_photos(conn, kind, value))
         audit.append(conn, actor.name, "hold.create", {"holds": [hold_id]},
                      {"matter": matter, "scope": kind, "value": value,
                       "photos_now": len(photos)})  # fmt: skip
@@ -71,7 +74,9 @@ def create_hold(lib: Library, actor: Actor, matter: str, scope: str) -> dict[str
 def list_holds(lib: Library, actor: Actor, include_released: bool = True) -> list[dict[str, Any]]:
     """Every hold, newest first, with how many photos it covers now."""
     lib.authorize(actor, "hold.list")
+    full = vault.may_read_vault(lib, actor)
     with lib.catalog.engine.connect() as conn:
+        hidden = set() if full else catalog_visibility.hidden_photo_ids(conn)
         out = []
         for r in catalog_holds.holds(conn, include_released):
             active = r.released_at is None
@@ -80,10 +85,17 @@ def list_holds(lib: Library, actor: Actor, include_released: bool = True) -> lis
                 "value": r.scope_value, "created_by": r.created_by,
                 "created_at": iso(r.created_at), "released_by": r.released_by,
                 "released_at": iso(r.released_at), "active": active,
-                "photos_held": len(catalog_holds.scope_photos(conn, r.scope_kind, r.scope_value))
-                if active else 0,
+                "photos_held": len(catalog_holds.scope_photos(conn, r.scope_kind, r.scope_value)
+                                   - hidden) if active else 0,
             })  # fmt: skip
         return out
+
+
+def _visible(full: bool, conn: Connection, photos: set[int]) -> set[int]:
+    """``photos`` less those hidden in the vault, unless the actor may read it (``full``)."""
+    if full:
+        return photos
+    return photos - catalog_visibility.hidden_photo_ids(conn, photos)
 
 
 def release_hold(lib: Library, actor: Actor, hold_id: int) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from faceledger import audit
+from faceledger.app.governance import vault
 from faceledger.app.governance.destruction import destroy
 from faceledger.app.governance.holds import held_photo_ids
 from faceledger.catalog import faces as catalog_faces
@@ -43,6 +44,10 @@ def run_retention(
     if policy.retention.destroy_photos:
         # A photo goes when every face in it is due: its other faces may still serve the purpose.
         photos = sorted(p for p, fs in faces_of.items() if all(f in due_ids for f in fs))
+    # Ids of the vault hidden from this actor, found before destruction takes them out of it.
+    redact = vault.Redaction(lib, actor)
+    hidden_faces = due_ids - set(redact.faces(sorted(due_ids)))
+    hidden_photos = set(photos) - set(redact.photos(photos))
     summary = {
         "now": iso(now), "dry_run": dry_run,
         "due_faces": sorted(due_ids), "held_faces": sorted(f for f in due_ids
@@ -58,7 +63,7 @@ def run_retention(
                 {"faces": summary["due_faces"]},
                 {"rules": summary["rules"], "held": len(summary["held_faces"])},
             )
-        return summary
+        return _redacted(summary, due, hidden_faces, hidden_photos)
     results = []
     for n, (rule, ids) in enumerate(sorted(due.items())):
         results.append(destroy(lib, actor, face_ids=ids, photo_ids=photos if n == 0 else (),
@@ -69,7 +74,29 @@ def run_retention(
     summary["destroyed_faces"] = sorted(f for r in results for f in r["destroyed_faces"])
     summary["destroyed_photos"] = sorted(p for r in results for p in r["destroyed_photos"])
     summary["deferred"] = [d for r in results for d in r["deferred"]]
-    return summary
+    return _redacted(summary, due, hidden_faces, hidden_photos)
+
+
+def _redacted(
+    summary: dict[str, Any], due: dict[str, list[int]], faces: set[int], photos: set[int]
+) -> dict[str, Any]:
+    """The summary without the vault's faces and hidden photos (none given: unchanged)."""
+    if not faces and not photos:
+        return summary
+    out = dict(summary)
+    for key in ("due_faces", "held_faces", "destroyed_faces"):
+        if key in out:
+            out[key] = [f for f in out[key] if f not in faces]
+    for key in ("due_photos", "destroyed_photos"):
+        if key in out:
+            out[key] = [p for p in out[key] if p not in photos]
+    out["rules"] = {
+        rule: n for rule, ids in due.items() if (n := len([f for f in ids if f not in faces]))
+    }
+    if "deferred" in out:
+        out["deferred"] = [d for d in out["deferred"]
+                           if d.get("face") not in faces and d.get("photo") not in photos]
+    return out
 
 
 def mark_purpose_satisfied(
@@ -83,11 +110,13 @@ def mark_purpose_satisfied(
     """
     lib.authorize(actor, "retention.run")
     if not reason.strip():
-        raise BadOptionError("--reason is required: say why the purpose is satisfied")
+        raise BadOptionError("a reason is required: say why the purpose is satisfied")
     now = utcnow()
     with lib.writing() as conn:
         ids = catalog_faces.mark_purpose_satisfied(conn, face_ids, photo_ids, subject, now)
         audit.append(conn, actor.name, "retention.purpose_satisfied", {"faces": ids},
                      {"reason": reason, "subject": subject})  # fmt: skip
-    return {"faces": ids, "marked_at": iso(now), "reason": reason,
+    # Marked all the same; the answer names vault faces only to those with vault access.
+    shown = vault.Redaction(lib, actor).faces(ids)
+    return {"faces": shown, "marked_at": iso(now), "reason": reason,
             "next": "run `faceledger retention run` to destroy what is due and not held"}

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import secrets
+import threading
 from typing import TYPE_CHECKING, Any
 
 from argon2 import PasswordHasher
@@ -35,6 +37,7 @@ __all__ = [
     "key_prefix",
     "verify_api_key",
     "active_key_user",
+    "acting_user",
 ]
 
 KEY_PREFIX = "flk"
@@ -196,3 +199,47 @@ def active_key_user(conn: Connection, key_id: int) -> str | None:
     For keys verified earlier: one lookup by primary key, no hashing.
     """
     return catalog_users.active_key_user(conn, key_id)
+
+
+#: (catalog, sha256(key)) -> key id of keys this process verified: repeated calls in one
+#: process (tests, a console) skip argon2; revocation is still checked on every call.
+_verified: dict[tuple[str, bytes], int] = {}
+_verified_lock = threading.Lock()
+
+
+def acting_user(lib: Library, name: str | None, api_key: str | None) -> Actor:
+    """The user a command-line call acts as.
+
+    The owner (the operator who created the library, and so holds its files) is trusted and
+    needs no key. Anyone else must prove who they are with their own API key, so whoever can
+    run the command line cannot simply claim another user's role or vault access.
+    """
+    actor = lib.actor(name)  # an unknown or disabled user is refused first
+    if name is None or name == lib.owner():
+        return actor
+    if not api_key:
+        raise PermissionDenied(
+            f"acting as {name!r} needs {name}'s API key: give it in FACELEDGER_API_KEY (or type it "
+            f"when asked); an admin issues one with `faceledger users key {name}`"
+        )
+    if _key_user(lib, api_key) != name:
+        raise PermissionDenied(
+            f"that API key is not {name}'s: it is mistyped, revoked, another user's, or {name} "
+            f"is disabled; an admin issues a new one with `faceledger users key {name}`"
+        )
+    return actor
+
+
+def _key_user(lib: Library, key: str) -> str | None:
+    digest = (lib.settings.catalog_url, hashlib.sha256(key.encode()).digest())
+    with _verified_lock:
+        key_id = _verified.get(digest)
+    with lib.catalog.engine.connect() as conn:
+        if key_id is not None:
+            return catalog_users.active_key_user(conn, key_id)
+        found = verify_api_key(conn, key)
+    if found is None:
+        return None
+    with _verified_lock:
+        _verified[digest] = found[0]
+    return found[1]
