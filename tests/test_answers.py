@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 import sqlite3
 import time
@@ -22,6 +23,7 @@ import pytest
 from conftest import make_settings, shared_path
 from cryptography.hazmat.primitives import serialization
 from helpers import cli
+from pypdf import PdfReader
 from sqlalchemy import text
 
 from faceledger.app.compliance import answer_bytes
@@ -361,11 +363,23 @@ def test_the_matter_report_has_a_nexus_section(story):
     assert cli(story.root, "discovery", "locate", "--face", str(face), "--matter", "Doe",
                user="cara").exit_code == 0  # fmt: skip
     report = story.files / "report.html"
+    pdf = story.files / "report.pdf"
     assert cli(story.root, "discovery", "report", "--matter", "Doe", "--out", str(report),
-               user="cara").exit_code == 0  # fmt: skip
+               "--pdf", str(pdf), user="cara").exit_code == 0  # fmt: skip
     page = report.read_text()
     assert "Nexus: what ties the located photos" in page
     assert page.index("Nexus") < page.index("<footer>")
+    # The usage and compliance answers are sections too, in the HTML and in the PDF.
+    usage = page[page.index("<section id='usage'>"):page.index("<section id='compliance'>")]
+    assert "<td>private</td>" in usage  # the story's private user's searches, by class
+    checks = page[page.index("<section id='compliance'>"):]
+    checks = checks[:checks.index("</section>")]
+    # The story's private user searched, so that rule did not hold; its row says so.
+    assert re.search(r"<td>no-private-search</td><td>no</td><td>[1-9]", checks), checks
+    assert "jurisdiction-blocked=US-IL" in checks
+    text = "".join(p.extract_text() for p in PdfReader(str(pdf)).pages)
+    for title in ("Nexus", "Searches by customer class", "Compliance with the rules"):
+        assert title in text
     located = _json(story, "discovery", "nexus", "--matter", "Doe")
     assert story.photos["img1.jpg"] in [r["photo_id"] for r in located["photos"]]
 

@@ -10,6 +10,7 @@ vectors are written anywhere.
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -734,10 +735,33 @@ def _matter_facts(lib: Library, actor: Actor, conn: Any, data: Any) -> None:
                            "distance thresholds"}  # fmt: skip
 
 
+def _answers_for_report(lib: Library, actor: Actor, matter: str) -> dict[str, Any]:
+    """The report's nexus, usage and compliance sections, from the same calls as the
+    `discovery nexus`, `usage` and `compliance` commands (each audited as it is there)."""
+    from faceledger.app.compliance import compliance
+    from faceledger.app.nexus import report_rows
+    from faceledger.app.usage import usage
+    from faceledger.errors import RecordIntegrityError
+
+    rules = [f"jurisdiction-blocked={rule.region}"
+             for rule in sorted(lib.policy.blocking, key=lambda r: r.region)]  # fmt: skip
+    checks = []
+    for rule in [*dict.fromkeys(rules), "no-private-search", "retention-met"]:
+        try:
+            answer = compliance(lib, actor, rule)
+        except RecordIntegrityError as exc:  # a broken chain: the rule is not answered
+            checks.append((rule, "not answered", "", str(exc)))
+            continue
+        first = answer["violations"][0] if answer["violations"] else None
+        checks.append((rule, "yes" if answer["held"] else "no", len(answer["violations"]),
+                       json.dumps(first, sort_keys=True, default=str) if first else ""))
+    return {"nexus": report_rows(lib, matter), "usage": usage(lib, actor)["rows"],
+            "compliance": checks}
+
+
 def report(lib: Library, actor: Actor, matter: str, out: Path, pdf: Path | None = None) -> dict:
     """Write the matter report (HTML, and PDF if asked), each with a ``.sha256`` beside it;
     custodians with an attestation."""
-    from faceledger.app.nexus import add_to_report as add_nexus_section
     from faceledger.discovery.report import gather, render_html, render_pdf, write_sha256
 
     if not matter or not matter.strip():
@@ -748,7 +772,8 @@ def report(lib: Library, actor: Actor, matter: str, out: Path, pdf: Path | None 
         # Read just before the counts: entries appended meanwhile come after the named head.
         data = gather(conn, matter, iso(utcnow()) or "", audit_head=audit.head(conn))
         _matter_facts(lib, actor, conn, data)
-    page = add_nexus_section(lib, render_html(data), matter)
+    data.extra.update(_answers_for_report(lib, actor, matter))
+    page = render_html(data)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")
     head = data.audit_head.to_json() if data.audit_head else None

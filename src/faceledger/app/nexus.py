@@ -12,7 +12,6 @@ catalog's jurisdiction rows) and ``operator`` (the operator's site lies in it).
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +25,7 @@ from faceledger.policy import region_covers
 if TYPE_CHECKING:
     from faceledger.app.library import Actor, Library
 
-__all__ = ["NEXUS_SIGNALS", "BUCKETS", "located_photos", "nexus", "report_section", "add_to_report"]
+__all__ = ["NEXUS_SIGNALS", "BUCKETS", "located_photos", "nexus", "report_rows"]
 
 #: What can tie a photo to a jurisdiction, in the order the table shows them.
 NEXUS_SIGNALS = ("gps", "uploader", "publisher", "subject", "operator")
@@ -127,36 +126,22 @@ def nexus(
     return data
 
 
-def report_section(lib: Library, matter: str) -> str:
-    """The matter report's nexus section (HTML): the matter's located photos against each
-    region the policy blocks (US-IL when it blocks none)."""
+def report_rows(lib: Library, matter: str) -> dict[str, Any]:
+    """The matter report's nexus data: for each region the policy blocks (US-IL when it blocks
+    none), the matter's located photos with the signals that tie them there, and a summary."""
     regions = sorted({rule.region for rule in lib.policy.blocking}) or ["US-IL"]
     ids = located_photos(lib, matter)
-    parts = ["<h2>Nexus: what ties the located photos to each jurisdiction</h2>"]
-    if not ids:
-        parts.append("<p>No `discovery locate` has found photos for this matter yet.</p>")
+    rows: list[tuple[Any, ...]] = []
+    summaries: list[str] = []
     for region in regions:
         data = _gather(lib, region, ids)
-        buckets = data["summary"]["by_signal_count"].items()
-        counts = ", ".join(f"{k} signals: {v}" for k, v in buckets)
-        parts.append(f"<h3>{html.escape(region)}</h3><p>{data['summary']['photos']} photos; "
-                     f"{html.escape(counts)}.</p><table><thead><tr><th>photo</th><th>signals"
-                     "</th><th>GPS regions</th><th>uploader</th><th>publisher</th><th>subject"
-                     "</th><th>ingest runs</th><th>operator</th></tr></thead><tbody>")  # fmt: skip
+        counts = data["summary"]["by_signal_count"].items()
+        buckets = ", ".join(f"{k} signals: {v}" for k, v in counts)
+        summaries.append(f"{region}: {data['summary']['photos']} photos ({buckets})")
         for row in data["photos"]:
-            cells = [row["photo_id"], " ".join(row["signals"]) or "none",
-                     " ".join(row["gps_regions"]), " ".join(row["uploader_regions"]),
-                     " ".join(row["publisher_regions"]), " ".join(row["subject_regions"]),
-                     " ".join(f"{r} ({at})" for r, at in row["ingest_runs"]),
-                     row["operator_region"] or ""]  # fmt: skip
-            parts.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells)
-                         + "</tr>")  # fmt: skip
-        parts.append("</tbody></table>")
-    return "".join(parts)
-
-
-def add_to_report(lib: Library, page: str, matter: str) -> str:
-    """The report page with the nexus section before its footer (the report's one call)."""
-    section = report_section(lib, matter)
-    at = page.rfind("<footer>")
-    return page[:at] + section + page[at:] if at >= 0 else page + section
+            rows.append((region, row["photo_id"], " ".join(row["signals"]) or "none",
+                         " ".join(row["gps_regions"]), " ".join(row["uploader_regions"]),
+                         " ".join(row["publisher_regions"]), " ".join(row["subject_regions"]),
+                         " ".join(f"{r} ({at})" for r, at in row["ingest_runs"]),
+                         row["operator_region"] or ""))  # fmt: skip
+    return {"located": len(ids), "rows": rows, "summaries": summaries}

@@ -184,6 +184,27 @@ def _redaction_intro(d: ReportData) -> str:
     return "No protective order is recorded, and no site of the registry has a sensitivity."
 
 
+def _nexus_intro(d: ReportData) -> str:
+    nexus = d.extra.get("nexus")
+    if not nexus or not nexus["located"]:
+        return "No locate search has found photos for this matter yet, so no ties are shown."
+    return ("What ties each photo located for this matter to each region the policy blocks "
+            "(GPS, uploader, publisher, subject, operator): " + "; ".join(nexus["summaries"])
+            + ".")  # fmt: skip
+
+
+def _usage_intro(d: ReportData) -> str:
+    return ("Searches by customer class (government, private, operator staff) per month, from "
+            "the audit log, with each user's customer type as it was at the time of the search; "
+            "`discovery usage --json` lists the audit entries behind each figure.")
+
+
+def _compliance_intro(d: ReportData) -> str:
+    return ("Each rule checked over the whole history against the change log and the audit "
+            "log (both hash chains verified first); `discovery compliance --rule ... --json` "
+            "lists the violations and the entries that support them.")
+
+
 #: The report, in order. Another section is one more entry here.
 SECTIONS: list[Section] = [
     Section("summary", "The matter", ("item", "value"), _summary),
@@ -212,6 +233,20 @@ SECTIONS: list[Section] = [
                         o["recorded_at"]) for o in d.orders]
             + [(s["website"], s["sensitivity"], s["status"], "") for s in d.sensitive_sites],
             intro=_redaction_intro),
+    Section("nexus", "Nexus: what ties the located photos to each jurisdiction",
+            ("region", "photo", "signals", "GPS", "uploader", "publisher", "subject",
+             "ingest runs", "operator"),
+            lambda d: list((d.extra.get("nexus") or {}).get("rows", [])), intro=_nexus_intro),
+    Section("usage", "Searches by customer class",
+            ("month", "class", "user", "customer type", "region", "searches", "probes",
+             "matches"),
+            lambda d: [(r["period"], r["class"], r["user"], r["customer_type"] or "",
+                        r["region"] or "", r["searches"], r["probes"], r["matches"])
+                       for r in d.extra.get("usage", [])], intro=_usage_intro),
+    Section("compliance", "Compliance with the rules",
+            ("rule", "held", "violations", "first violation"),
+            lambda d: [tuple(r) for r in d.extra.get("compliance", [])],
+            intro=_compliance_intro),
     Section("jurisdictions", "Faces by jurisdiction and signal",
             ("region", "signal", "faces", "photos", "blocked faces"),
             lambda d: [(r["region"], r["signal"], r["faces"], r["photos"], r["blocked_faces"])
