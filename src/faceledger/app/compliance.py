@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from faceledger import audit
+from faceledger.app.governance.vault import may_read_vault
 from faceledger.app.governance.common import inside
 from faceledger.app.history import Move, periods, user_at
 from faceledger.audit import anchor
@@ -244,7 +245,7 @@ def compliance(
         elif name == "no-private-search":
             violations = _no_private_search(lib, conn, since, until, entries)
         else:
-            violations = _retention_met(lib, conn, until, entries, actor.is_custodian)
+            violations = _retention_met(lib, conn, until, entries, may_read_vault(lib, actor))
     body = {"rule": f"{name}={region}" if region else name, "since": iso(since),
             "until": iso(until), "held": not violations, "violations": violations,
             "checked": checked}  # fmt: skip

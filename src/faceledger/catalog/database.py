@@ -28,7 +28,7 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
-            # The change log's trigger hashes each row with it (migration 0008).
+            # The change log's trigger hashes each row with it (migration 0009).
             dbapi_conn.create_function("faceledger_sha256", 1, _sha256_hex, deterministic=True)
 
         return engine

@@ -1,7 +1,7 @@
 """The catalog's SQL for history: the change log's hash chain, faces' moves, users' past values,
 and the facts behind the discovery answers (nexus, usage, compliance). Read-only.
 
-The change log (``placement_log``) is chained by its trigger (migration 0008): each row's
+The change log (``placement_log``) is chained by its trigger (migration 0009): each row's
 ``hash`` is :func:`placement_hash` of its own members and the previous row's hash.
 """
 

@@ -187,7 +187,7 @@ placement_log = Table(
     Column("from_place", String(16), nullable=False),  # new | searchable | vault | destroyed
     Column("to_place", String(16), nullable=False),  # searchable | vault | destroyed
     Column("at", TZ, nullable=False),
-    # The hash chain (migration 0008): SHA-256 of seq|face_id|from|to|at|prev_hash, set by the
+    # The hash chain (migration 0009): SHA-256 of seq|face_id|from|to|at|prev_hash, set by the
     # trigger; see faceledger.catalog.history.placement_hash.
     Column("prev_hash", String(64)),
     Column("hash", String(64)),
@@ -238,9 +238,9 @@ users = Table(
     Column("created_at", TZ, nullable=False),
 )
 
-# Append-only history of users (migration 0008): one row per insert and per change of name,
+# Append-only history of users (migration 0009): one row per insert and per change of name,
 # role, customer type, region or disabled flag, written by triggers; ``change`` is insert,
-# update or backfill (the values a user had when 0008 ran, assumed since created_at).
+# update or backfill (the values a user had when 0009 ran, assumed since created_at).
 user_history = Table(
     "user_history",
     metadata,
