@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from faceledger import audit
-from faceledger.app.governance.vault import may_read_vault
 from faceledger.app.governance.common import inside
+from faceledger.app.governance.vault import may_read_vault
 from faceledger.app.history import Move, periods, user_at
 from faceledger.audit import anchor
 from faceledger.catalog import history as catalog_history
