@@ -61,6 +61,19 @@ def cli(library: Path, *args: str, user: str | None = None, env: dict | None = N
     return runner.invoke(app, [*prefix, *args], catch_exceptions=False, env=env)
 
 
+def vault_face_count(library: Path) -> int:
+    """Faces in the vault of the library at ``library``, read from its catalog (the owner's
+    ingest summary leaves them uncounted: the owner has no vault access)."""
+    from faceledger.app.library import Library
+    from faceledger.config import Settings
+
+    lib = Library.open(Settings.from_env(library=library))
+    try:
+        return lib.catalog.stats(True)["blocked_faces"]
+    finally:
+        lib.close()
+
+
 def canonical_catalog(lib) -> dict:
     """Everything a catalog holds about photos, provenance and faces, minus ids and clocks."""
     with lib.catalog.engine.connect() as conn:

@@ -67,7 +67,8 @@ def live(tmp_path_factory):
     _ok(cli(lib_dir, "users", "add", "cus", "--role", "custodian"))
     _ok(cli(lib_dir, "users", "add", "sam", "--role", "searcher"))
     (root / "statement.txt").write_text("I will use the vault only for legal obligations.\n")
-    _ok(cli(lib_dir, "attest", "cus", "--statement-file", str(root / "statement.txt")))
+    _ok(cli(lib_dir, "attest", "cus", "--statement-file", str(root / "statement.txt"),
+            user="cus"))  # signed in person, with the custodian's own key
     keys = {
         name: json.loads(_ok(cli(lib_dir, "users", "key", name, "--json")))["api_key"]
         for name in ("owner", "cus", "sam")

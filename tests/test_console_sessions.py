@@ -211,4 +211,7 @@ def test_opt_outs_are_rate_limited_per_address(live):
         if r.status_code == 429:
             assert int(r.headers["Retry-After"]) > 0
             break
-    assert codes[-1] == 429 and len(codes) <= OPTOUTS_PER_HOUR, codes
+    # At most the hour's allowance is accepted (fewer if earlier tests on this live service
+    # already used some of it), then 429.
+    assert codes[-1] == 429 and len(codes) <= OPTOUTS_PER_HOUR + 1, codes
+    assert set(codes[:-1]) <= {200}, codes

@@ -10,6 +10,7 @@ from PIL import Image, ImageOps
 from sqlalchemy import select
 
 from faceledger.app.governance import attestations, users
+from faceledger.app.governance.destruction import erase
 from faceledger.app.ingest import ingest
 from faceledger.app.optout import submit_optout
 from faceledger.catalog import schema as t
@@ -57,3 +58,21 @@ def test_an_optout_matching_only_vault_faces_answers_as_no_match(library, tmp_pa
     attestations.attest(library, library.actor("cus"), "cus", statement)
     answer = submit_optout(library, library.actor("cus"), selfie, "US-IL", "P. Four")
     assert answer["status"] == "matched" and answer["matched_faces"] == [blocked_face]
+
+
+def test_erasure_by_optout_covers_the_vault_but_names_it_to_no_one_without_access(
+    library, tmp_path
+):
+    blocked_face = _library_with_one_blocked_person(library, tmp_path)
+    admin = library.actor(None)
+    users.add_user(library, admin, "cus", "custodian")  # not attested: no vault access
+    selfie = tmp_path / "selfie.jpg"
+    ImageOps.mirror(Image.open(shared_path(*DATA) / "img3.jpg")).save(selfie)
+    optout_id = submit_optout(library, admin, selfie, "US-IL", "P. Four")["optout_id"]
+
+    answer = erase(library, library.actor("cus"), optout=optout_id)
+    assert answer["destroyed_faces"] == [] and answer["deferred"] == []
+    # Yet the person's vault face is gone: the erasure was carried out, only not named.
+    with library.catalog.engine.connect() as conn:
+        status = conn.scalar(select(t.faces.c.status).where(t.faces.c.id == blocked_face))
+    assert status == "destroyed"

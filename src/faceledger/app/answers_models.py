@@ -458,12 +458,17 @@ class AuditEntry(Answer):
     at: str
     actor: str
     action: str
-    object_ids: dict[str, list[int]]
+    #: Ids by kind; without vault access a vault face's or hidden photo's id is a keyed
+    #: pseudonym (``vault-face:…``), and the entry is marked ``pseudonymised``.
+    object_ids: dict[str, list[int | str]]
     details: dict[str, Any] = Field(
         default_factory=dict, description="What the action recorded; its keys depend on it"
     )
     prev_hash: str
     hash: str
+    pseudonymised: bool = Field(
+        default=False, description="Vault ids in this entry were replaced by keyed pseudonyms"
+    )
 
 
 class User(Answer):

@@ -154,8 +154,15 @@ def erase(
         if not catalog_optouts.exists(conn, optout):
             raise NotFoundError(f"no opt-out with id {optout}")
         ids = catalog_optouts.matched_face_ids(conn, optout)
-    return destroy(lib, actor, face_ids=ids, action="erase",
-                   rule=f"erasure request: opt-out {optout}")  # fmt: skip
+    # The person's erasure covers their vault faces too, but the answer names only the faces
+    # the actor may see: without vault access a vault face is not there (DESIGN 1).
+    shown = set(redact.faces(ids))
+    result = destroy(lib, actor, face_ids=ids, action="erase",
+                     rule=f"erasure request: opt-out {optout}")  # fmt: skip
+    if not redact.full:
+        result["destroyed_faces"] = [f for f in result["destroyed_faces"] if f in shown]
+        result["deferred"] = [d for d in result["deferred"] if d.get("face") in shown]
+    return result
 
 
 def carry_out_deferred(lib: Library, actor: Actor) -> dict[str, Any]:
