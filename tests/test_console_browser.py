@@ -70,6 +70,9 @@ def browser(live):
 def _signed_in(browser, live, name: str, width: int = 1280):
     context = browser.new_context(base_url=live.base_url, accept_downloads=True,
                                   viewport={"width": width, "height": 900})  # fmt: skip
+    # Server-side work (a production, a report) on a loaded 2-core runner can take longer than
+    # Playwright's 30 s default; a page that never answers still fails, after 2 minutes.
+    context.set_default_timeout(120_000)
     page = context.new_page()
     page.goto("/console/sign-in")
     page.fill("input[name=name]", name)
@@ -162,7 +165,7 @@ def test_custodian_discovery_locate_produce_and_report(browser, live, tmp_path):
         assert page.locator("article.match").count() >= 2  # img1 and the blocked img4
 
         page.fill("input[name=prefix] >> nth=0", "ACME")
-        with page.expect_download() as info:
+        with page.expect_download(timeout=180_000) as info:
             page.click("text=Produce and download (zip) >> nth=0")
         archive = zipfile.ZipFile(io.BytesIO(Path(info.value.path()).read_bytes()))
         names = archive.namelist()
