@@ -9,7 +9,15 @@ from typing import Annotated
 
 import typer
 
-from faceledger.cli.common import JsonOpt, cli_errors, emit, open_library, out, print_table
+from faceledger.cli.common import (
+    JsonOpt,
+    PhotosFile,
+    cli_errors,
+    emit,
+    open_library,
+    out,
+    print_table,
+)
 
 __all__ = ["register"]
 
@@ -26,9 +34,7 @@ def discovery_nexus(
     jurisdiction: Annotated[str, typer.Option(
         "--jurisdiction", "-j", help="The region the ties are counted for (a country code "
         "covers its states).")] = "US-IL",
-    photos: Annotated[Path | None, typer.Option(
-        "--photos", help="Photo ids, one per line, or the JSON of `discovery locate --json`.")]
-    = None,
+    photos: PhotosFile = None,
     matter: Annotated[str | None, typer.Option(
         "--matter", "-m", help="The photos every `discovery locate` for this matter found.")]
     = None,

@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Callable
 from contextvars import ContextVar
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -17,6 +18,7 @@ from faceledger.app.library import Actor, Library
 from faceledger.errors import EXIT_CODES, FaceledgerError, UsageError
 
 __all__ = [
+    "PhotosFile",
     "state",
     "out",
     "err",
@@ -165,3 +167,12 @@ def print_table(rows: list[dict], columns: list[str], title: str = "") -> None:
     for row in rows:
         table.add_row(*("-" if row.get(c) is None else str(row.get(c)) for c in columns))
     show(table)
+
+
+#: A list of photos: ids one per line, or what `discovery locate --json` wrote.
+PhotosFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--photos", help="Photo ids, one per line, or the JSON of `discovery locate --json`."
+    ),
+]

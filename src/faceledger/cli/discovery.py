@@ -9,6 +9,7 @@ import typer
 
 from faceledger.cli.common import (
     JsonOpt,
+    PhotosFile,
     cli_errors,
     emit,
     open_library,
@@ -231,12 +232,7 @@ def discovery_produce(
     matter: Annotated[str, typer.Option("--matter", "-m", help="The matter produced for.")],
     prefix: Annotated[str, typer.Option("--prefix", help="Bates prefix, e.g. ABC.")],
     out_dir: Annotated[Path, typer.Option("--out", help="New (or empty) production folder.")],
-    photos: Annotated[
-        Path | None,
-        typer.Option(
-            "--photos", help="Photo ids, one per line, or the JSON of `discovery locate --json`."
-        ),
-    ] = None,
+    photos: PhotosFile = None,
     jurisdiction: Jurisdiction = None,
     blocked: Blocked = None,
     profile: Annotated[
@@ -382,12 +378,7 @@ def discovery_export_vectors(
     ctx: typer.Context,
     matter: Annotated[str, typer.Option("--matter", "-m", help="The matter exported for.")],
     out_dir: Annotated[Path, typer.Option("--out", help="New (or empty) export folder.")],
-    photos: Annotated[
-        Path | None,
-        typer.Option(
-            "--photos", help="Photo ids, one per line, or the JSON of `discovery locate --json`."
-        ),
-    ] = None,
+    photos: PhotosFile = None,
     jurisdiction: Jurisdiction = None,
     blocked: Blocked = None,
     age_recipient: Annotated[
