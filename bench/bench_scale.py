@@ -215,8 +215,9 @@ def run(args: argparse.Namespace) -> dict:
     truth_path = common.CACHE / f"scale-truth-{key}-q{len(queries)}.npy"
     truth = exact_truth(vectors, queries, K, truth_path)
     default = plan_for(n, 50_000, compressed_min=1)
-    plan = IndexPlan("ivfpq", nlist=args.nlist or default.nlist, nprobe=default.nprobe,
-                     pq_m=args.pq_m or default.pq_m)  # fmt: skip
+    nlist = args.nlist or default.nlist
+    plan = IndexPlan("ivfpq", nlist=nlist, nprobe=default.nprobe, pq_m=args.pq_m or default.pq_m,
+                     hnsw_coarse=nlist > faiss_index.FLAT_COARSE_MAX)  # fmt: skip
     index, meta = built(vectors, key, plan, args.rebuild)
     report = {"benchmark": "scale", "machine": common.machine(), "args": vars(args), "size": n,
               "index": meta, "rows": [], "load_average": {"start": os.getloadavg()}}  # fmt: skip
@@ -226,7 +227,9 @@ def run(args: argparse.Namespace) -> dict:
     original_depth = faiss_index.COMPRESSED_RERANK_MIN
     for nprobe in [int(p) for p in args.nprobe.split(",")]:
         ivf.nprobe = nprobe
-        faiss.downcast_index(ivf.quantizer).hnsw.efSearch = max(64, 2 * nprobe)
+        quantizer = faiss.downcast_index(ivf.quantizer)
+        if isinstance(quantizer, faiss.IndexHNSW):
+            quantizer.hnsw.efSearch = max(64, 2 * nprobe)
         for depth in [int(r) for r in args.rerank.split(",")]:
             faiss_index.COMPRESSED_RERANK_MIN = depth
             p50s, p99s, recalls = [], [], []

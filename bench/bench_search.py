@@ -225,7 +225,7 @@ def forced_plan(plan: IndexPlan | None):
         yield
         return
     original = faiss_index.plan_for
-    faiss_index.plan_for = lambda n, exact_max: plan
+    faiss_index.plan_for = lambda n, exact_max, compressed_min=None: plan
     try:
         yield
     finally:
@@ -265,9 +265,10 @@ def index_cache_path(data: Dataset, n: int, exact_max: int, plan: IndexPlan | No
     # The build code is in the key: a changed build() must not reuse an old index, while other
     # edits to the module (e.g. to search()) keep the ~2-4 minute 10^6 build. Compiled code, not
     # source text: the file may be edited on disk while this runs.
-    source = "".join(_code_key(f.__code__) for f in (FaissIndex.build, faiss_index._sample))
+    builders = (FaissIndex.build, faiss_index._sample, faiss_index._train_compressed)
+    source = "".join(_code_key(f.__code__) for f in builders)
     key = hashlib.sha256(
-        f"{data.key}/{n}/{effective}/{faiss.__version__}/{source}".encode()
+        f"{data.key}/{n}/{effective}/{effective.factory()}/{faiss.__version__}/{source}".encode()
     ).hexdigest()[:12]
     return common.CACHE / f"index-{n}-{effective.kind}{effective.nlist}-{key}.faiss"
 
@@ -286,16 +287,14 @@ def set_nprobe(index: FaissIndex, nprobe: int) -> int:
 
 
 def searcher(index: FaissIndex, threads: int | None):
-    """One-query search function: FaissIndex.search as the product calls it (threads None), or
-    the wrapped FAISS index itself on a given OpenMP thread count (FaissIndex.search now sets
-    its own thread count, so comparing thread counts needs the raw index)."""
-    if threads is None:
-        return functools.partial(lambda q, i: i.search(q, K)[1][0], i=index)
-    raw = index._index
+    """One-query search function: FaissIndex.search as the product calls it, on the process's
+    OpenMP threads (threads None) or on ``threads`` of them, as a process that called
+    ``faceledger.index.set_search_threads(threads)`` searches (the service: 1)."""
 
     def search(query: np.ndarray) -> np.ndarray:
-        faiss.omp_set_num_threads(threads)
-        return raw.search(query[None, :], K)[1][0]
+        if threads is not None:
+            faiss.omp_set_num_threads(threads)
+        return index.search(query, K)[1][0]
 
     return search
 
@@ -386,7 +385,8 @@ def run(args: argparse.Namespace) -> dict:
             plan = None
             if nlist is not None and nlist != default_plan.nlist:
                 plan = IndexPlan(default_plan.kind, nlist=nlist, nprobe=max(16, nlist // 128),
-                                 pq_m=default_plan.pq_m)  # fmt: skip
+                                 pq_m=default_plan.pq_m,
+                                 hnsw_coarse=nlist > faiss_index.FLAT_COARSE_MAX)  # fmt: skip
             index, meta = built_index(data, n, args.exact_max, plan, args.rebuild)
             nprobes = [None]
             if index.plan.kind != "flat":
@@ -398,7 +398,7 @@ def run(args: argparse.Namespace) -> dict:
                 for threads_option in thread_options:
                     search = searcher(index, threads_option)
                     seconds, found = time_single_queries(search, queries)
-                    # None: record the thread count FaissIndex.search chose for one query.
+                    # None: the process's own thread count.
                     threads = threads_option or faiss.omp_get_max_threads()
                     faiss.omp_set_num_threads(default_threads)
                     r10, r1 = recall(found, truth)
@@ -412,7 +412,7 @@ def run(args: argparse.Namespace) -> dict:
                         "nprobe": probe,
                         "default_nprobe": probe is None or probe == index.plan.nprobe,
                         "threads": threads,
-                        "via": "FaissIndex.search" if threads_option is None else "raw faiss",
+                        "via": "FaissIndex.search",
                         "queries": len(queries),
                         **common.percentiles_ms(seconds),
                         "recall_at_10": r10,
@@ -499,7 +499,7 @@ def main() -> None:
     parser.add_argument(
         "--threads",
         default="product",
-        help="'product' (FaissIndex.search as is) and/or OpenMP thread counts for the raw index",
+        help="'product' (the process's own OpenMP threads) and/or thread counts, e.g. product,1",
     )
     parser.add_argument("--rebuild", action="store_true", help="ignore cached indexes")
     parser.add_argument("--seed", type=int, default=0)

@@ -1,4 +1,4 @@
-"""The FAISS compressed tier (IVF-HNSW over 4-bit PQ codes, exact re-rank from the catalog).
+"""The FAISS compressed tier (IVF over 4-bit PQ codes, exact re-rank from the catalog).
 
 `FACELEDGER_COMPRESSED_INDEX_MIN` is lowered so the tier runs on a handful of faces: first on
 synthetic clustered vectors (recall, exact distances, removal, round trip), then on a real
@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import faiss
 import numpy as np
 import pytest
 from conftest import make_settings, shared_path
@@ -21,7 +22,7 @@ from faceledger.app.governance import destruction
 from faceledger.app.library import Library
 from faceledger.catalog import SEARCHABLE
 from faceledger.errors import VectorIndexError
-from faceledger.index import FaissIndex, plan_for
+from faceledger.index import FaissIndex, faiss_index, plan_for
 from faceledger.index.faiss_store import read_header
 
 
@@ -42,6 +43,31 @@ def test_plan_is_compressed_from_the_threshold():
     assert big.compressed and big.pq_m == 64 and "PQ64x4fs" in big.describe()
     assert not plan_for(10_000_000, 50_000).compressed  # no threshold: never compressed
     assert plan_for(4, 50_000, compressed_min=1).nlist == 1  # tiny: lists it can train
+    # An exact coarse quantizer while the lists are few, an HNSW graph over them beyond.
+    assert not big.hnsw_coarse and "HNSW" not in big.factory()  # 8192 lists
+    huge = plan_for(100_000_000, 50_000, compressed_min=2_000_000)
+    assert huge.nlist > faiss_index.FLAT_COARSE_MAX and huge.factory().startswith(
+        f"IVF{huge.nlist}_HNSW"
+    )
+
+
+def test_hnsw_coarse_quantizer_searches_and_survives_a_round_trip(monkeypatch):
+    """The graph quantizer (only past FLAT_COARSE_MAX lists in use) is built, searched, read."""
+    monkeypatch.setattr(faiss_index, "FLAT_COARSE_MAX", 0)
+    vectors = clustered(600, 10, seed=9)
+    ids = np.arange(len(vectors), dtype=np.int64)
+    exact = _lookup(ids, vectors)
+    packed = FaissIndex.build(ids, vectors, compressed_min=100)
+    ivf = faiss.extract_index_ivf(packed._index)
+    assert packed.plan.hnsw_coarse and isinstance(faiss.downcast_index(ivf.quantizer),
+                                                  faiss.IndexHNSW)  # fmt: skip
+    flat = FaissIndex.build(ids, vectors, exact_max=100_000)
+    queries = vectors[::12] + 0.01
+    got = packed.search(queries, 10, exact)[1]
+    want = flat.search(queries, 10)[1]
+    assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(got, want, strict=True)]) >= 0.95
+    copy = FaissIndex.from_bytes(packed.to_bytes())
+    assert copy.plan == packed.plan and "HNSW" in copy.plan.describe()
 
 
 def test_compressed_search_is_exact_after_the_rerank_and_removal_is_physical():

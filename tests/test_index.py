@@ -24,7 +24,7 @@ def exact_top(vectors: np.ndarray, ids: np.ndarray, query: np.ndarray, k: int) -
 def test_plan_switches_to_ivf_above_the_threshold():
     assert plan_for(10_000, 50_000).kind == "flat"
     big = plan_for(1_000_000, 50_000)
-    assert big.kind == "ivfpq+flat" and big.nlist == 4096 and big.nprobe == 64
+    assert big.kind == "ivfpq+flat" and big.nlist == 2048 and big.nprobe == 48
     assert big.reranked and not big.compressed  # PQ candidates, re-ranked in memory
 
 

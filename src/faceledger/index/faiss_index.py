@@ -1,6 +1,6 @@
 """FAISS backend: exact (flat) search for small collections, IVF-Flat above a size threshold,
-and a compressed tier (IVF with an HNSW coarse quantizer over 4-bit fast-scan PQ codes) for
-collections too large to keep every float vector in memory.
+and a compressed tier (IVF over 4-bit fast-scan PQ codes, with an HNSW coarse quantizer once the
+lists are many) for collections too large to keep every float vector in memory.
 
 The compressed tier's own distances are approximate: :meth:`FaissIndex.search` and
 :meth:`FaissIndex.within` re-rank its candidates with the exact float vectors given by an
@@ -24,8 +24,13 @@ __all__ = ["FaissIndex", "IndexPlan", "plan_for", "DIM", "ExactLookup"]
 DIM = 128
 #: PQ sub-quantizers of the in-memory tier (its re-rank has every vector at hand).
 MID_PQ_M = 64
-#: Neighbours of a graph node in the HNSW coarse quantizer of the compressed tier.
+#: Neighbours of a graph node in the HNSW coarse quantizer (used above FLAT_COARSE_MAX lists).
 HNSW_M = 32
+#: Up to this many lists the coarse quantizer is exact (flat): a single query compares itself
+#: with every centroid in ~0.05-0.1 ms (about what an HNSW graph with efSearch 128 costs at 4096
+#: lists), the probes are the true nearest lists, and assigning the vectors at build time is one
+#: BLAS product instead of an HNSW search per vector (BENCHMARKS.md, "Scale").
+FLAT_COARSE_MAX = 8192
 #: Candidates fetched per query from the PQ codes for the exact re-rank (at least k): 100
 #: gave recall@10 0.991 at 10^6 with nprobe 64, 40 gave 0.988 (BENCHMARKS.md, "Scale").
 RERANK_MIN = 100
@@ -53,6 +58,7 @@ class IndexPlan:
     nlist: int = 0
     nprobe: int = 0
     pq_m: int = 0  # ivfpq: PQ sub-quantizers (4 bits each, so pq_m / 2 bytes a face)
+    hnsw_coarse: bool = False  # ivfpq: the coarse quantizer is an HNSW graph, not exact
 
     @property
     def compressed(self) -> bool:
@@ -70,7 +76,8 @@ class IndexPlan:
             return "IDMap2,Flat"
         if self.kind == "ivf":
             return f"IVF{self.nlist},Flat"
-        return f"IVF{self.nlist}_HNSW{HNSW_M},PQ{self.pq_m}x4fs"  # ivfpq and ivfpq+flat
+        coarse = f"IVF{self.nlist}_HNSW{HNSW_M}" if self.hnsw_coarse else f"IVF{self.nlist}"
+        return f"{coarse},PQ{self.pq_m}x4fs"  # ivfpq and ivfpq+flat
 
     def describe(self) -> str:
         """A short human description, e.g. ``IVF4096,Flat nprobe=24``."""
@@ -83,7 +90,7 @@ class IndexPlan:
 
 
 def plan_for(n: int, exact_max: int, compressed_min: int | None = None) -> IndexPlan:
-    """Exact search up to ``exact_max`` vectors; above, IVF with about 4·√n lists over 4-bit PQ
+    """Exact search up to ``exact_max`` vectors; above, IVF with about 2·√n lists over 4-bit PQ
     codes whose candidates are re-ranked with the float vectors kept beside them; from
     ``compressed_min`` vectors (None: never), the compressed tier: the codes alone.
 
@@ -95,17 +102,21 @@ def plan_for(n: int, exact_max: int, compressed_min: int | None = None) -> Index
     still read and searched as they are.
 
     The compressed tier keeps 4-bit PQ codes (32 bytes a face at ``pq_m`` 64) instead of 512-byte
-    float vectors, so 10^8 faces fit one machine; its coarse quantizer is an HNSW graph over the
-    centroids, so many lists cost little to probe, and its candidates are re-ranked exactly.
+    float vectors, so 10^8 faces fit one machine, and its candidates are re-ranked exactly.
+    Above ``FLAT_COARSE_MAX`` lists (about 6·10^7 faces on that tier) the coarse quantizer is an
+    HNSW graph over the centroids, so that many lists cost little to probe; below, it is exact.
     """
     if compressed_min is not None and n >= compressed_min:
         return _compressed_plan(n)
     if n <= exact_max:
         return IndexPlan("flat")
-    nlist = 2 ** round(math.log2(4 * math.sqrt(n)))
+    # About 2·√n lists (2048 at 10^6), probing 3/128 of them (at least 32): at 10^6 this gave
+    # recall@10 0.992 at 0.35 ms, where 4096 lists needed 64 probes for 0.991 at 0.40 ms and
+    # took 4.5x longer to build (BENCHMARKS.md, "Scale").
+    nlist = 2 ** round(math.log2(2 * math.sqrt(n)))
     nlist = max(256, min(nlist, 65536))
-    # Probing 1/64 of the lists (at least 32) gave recall@10 >= 0.99 at 10^6 (BENCHMARKS.md).
-    return IndexPlan("ivfpq+flat", nlist=nlist, nprobe=max(32, nlist // 64), pq_m=MID_PQ_M)
+    return IndexPlan("ivfpq+flat", nlist=nlist, nprobe=max(32, 3 * nlist // 128), pq_m=MID_PQ_M,
+                     hnsw_coarse=nlist > FLAT_COARSE_MAX)  # fmt: skip
 
 
 def _compressed_plan(n: int) -> IndexPlan:
@@ -117,7 +128,8 @@ def _compressed_plan(n: int) -> IndexPlan:
     nlist = max(1, min(nlist, 65536, 2 ** int(math.log2(max(n // 39, 1)))))
     # 64 sub-quantizers (32 bytes a face): at 32, recall@10 after the re-rank stopped near
     # 0.97 at 10^6 whatever the probes (BENCHMARKS.md, "Scale").
-    return IndexPlan("ivfpq", nlist=nlist, nprobe=min(nlist, 64), pq_m=64)
+    return IndexPlan("ivfpq", nlist=nlist, nprobe=min(nlist, 64), pq_m=64,
+                     hnsw_coarse=nlist > FLAT_COARSE_MAX)  # fmt: skip
 
 
 class FaissIndex:
@@ -182,7 +194,8 @@ class FaissIndex:
     # -- VectorIndex -----------------------------------------------------------------------
     def __len__(self) -> int:
         """Number of vectors held."""
-        return int(self._index.ntotal)
+        # The id array, not ``ntotal``: a SWIG attribute read costs ~9 µs, several per search.
+        return len(self._ids)
 
     def ids(self) -> np.ndarray:
         """Every id held, sorted."""
@@ -222,21 +235,24 @@ class FaissIndex:
         candidates, which are re-ranked by their exact distances.
         """
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
-        if len(self) == 0 or k <= 0:
+        held = len(self._ids)
+        if held == 0 or k <= 0:
             return _no_neighbours(len(queries), max(k, 0))
+        k = min(k, held)
         # OpenMP threads are a process-wide setting, chosen once by the process (see
         # faceledger.index.set_search_threads), never toggled per call: another thread may be
         # searching at the same time.
         if not self.plan.reranked:
-            squared, ids = self._index.search(queries, min(k, len(self)))
+            squared, ids = self._index.search(queries, k)
             return np.sqrt(np.maximum(squared, 0)), ids
         lookup = self._lookup(exact)
         depth = COMPRESSED_RERANK_MIN if self.plan.compressed else RERANK_MIN
-        _, candidates = self._index.search(queries, min(max(k, depth), len(self)))
-        distances, ids = _no_neighbours(len(queries), min(k, len(self)))
-        for row, (query, found) in enumerate(zip(queries, candidates, strict=True)):
-            d, i = _exact_order(query, found, lookup)
-            distances[row, : len(i[:k])], ids[row, : len(i[:k])] = d[:k], i[:k]
+        _, candidates = self._index.search(queries, min(max(k, depth), held))
+        distances, ids = _no_neighbours(len(queries), k)
+        for row in range(len(queries)):
+            d, i = _exact_order(queries[row], candidates[row], lookup)
+            found = min(k, len(i))
+            distances[row, :found], ids[row, :found] = d[:found], i[:found]
         return distances, ids
 
     def within(
@@ -316,7 +332,7 @@ class FaissIndex:
             ) from exc
         plan = _plan_of(index)
         if vectors is not None:
-            plan = IndexPlan("ivfpq+flat", plan.nlist, plan.nprobe, plan.pq_m)
+            plan = IndexPlan("ivfpq+flat", plan.nlist, plan.nprobe, plan.pq_m, plan.hnsw_coarse)
             if vectors.ntotal != index.ntotal:
                 raise VectorIndexError("the vector index is inconsistent; run `faceledger reindex`")
         return cls(index, plan, vectors)
@@ -343,7 +359,8 @@ def _plan_of(index: faiss.Index) -> IndexPlan:
         return IndexPlan("flat")
     ivf = faiss.downcast_index(ivf)
     if isinstance(ivf, faiss.IndexIVFPQFastScan):
-        return IndexPlan("ivfpq", ivf.nlist, ivf.nprobe, pq_m=int(ivf.M))
+        hnsw = isinstance(faiss.downcast_index(ivf.quantizer), faiss.IndexHNSW)
+        return IndexPlan("ivfpq", ivf.nlist, ivf.nprobe, pq_m=int(ivf.M), hnsw_coarse=hnsw)
     return IndexPlan("ivf", ivf.nlist, ivf.nprobe)
 
 
@@ -355,11 +372,12 @@ def _train_compressed(plan: IndexPlan, vectors: np.ndarray) -> faiss.Index:
     # lists x sample (quadratic in nlist), and the re-rank absorbs slightly rougher centroids.
     ivf.cp.niter = 10
     ivf.cp.max_points_per_centroid = 32
-    sample = _sample(vectors, max(32 * plan.nlist, 65_536))
     # 4-bit codebooks want ~39 points a centroid (16 per sub-quantizer); k-means wants one a
-    # list. A tiny collection trains on jittered copies of itself: only the codebooks see
-    # them, and the exact re-rank keeps the answers exact.
+    # list (it subsamples to 32 a list itself). A collection smaller than that trains on
+    # jittered copies of itself: only the codebooks see them, and the exact re-rank keeps the
+    # answers exact.
     need = max(16 * 39, plan.nlist * 39)
+    sample = _sample(vectors, max(need, 65_536))
     if 0 < len(sample) < need:
         rng = np.random.default_rng(0)
         picks = sample[rng.integers(0, len(sample), need)]
@@ -367,7 +385,8 @@ def _train_compressed(plan: IndexPlan, vectors: np.ndarray) -> faiss.Index:
     index.train(sample)
     ivf.nprobe = plan.nprobe
     quantizer = faiss.downcast_index(ivf.quantizer)
-    quantizer.hnsw.efSearch = max(64, 2 * plan.nprobe)
+    if isinstance(quantizer, faiss.IndexHNSW):
+        quantizer.hnsw.efSearch = max(64, 2 * plan.nprobe)
     return index
 
 
