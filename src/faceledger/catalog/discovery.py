@@ -17,6 +17,7 @@ from sqlalchemy import (
     distinct,
     false,
     func,
+    not_,
     or_,
     select,
     true,
@@ -87,7 +88,11 @@ class Selection:
                                               j.c.region.like(region + "-%")))
             for region, signals in self.blocking
         ]  # fmt: skip
-        return and_(f.c.blocked.is_(True), or_(*covered)) if covered else false()
+        if not covered:
+            return false()
+        # With only blocked faces selected the flag is known: not reading it lets the vault's
+        # partial index answer alone (an index-only scan).
+        return or_(*covered) if self.blocked else and_(f.c.blocked.is_(True), or_(*covered))
 
     def region_clause(self) -> ColumnElement[bool]:
         """Jurisdiction rows that cover the selected region (and signal)."""
@@ -109,7 +114,9 @@ class Selection:
         """Active faces, blocked or searchable as selected (no jurisdiction condition)."""
         clauses = [f.c.status == "active"]
         if self.blocked is not None:
-            clauses.append(f.c.blocked.is_(self.blocked))
+            # A bare ``blocked`` (not ``IS true``) so PostgreSQL sees that the partial index
+            # of the vault (ix_faces_vault) covers the query.
+            clauses.append(f.c.blocked if self.blocked else not_(f.c.blocked))
         return and_(*clauses)
 
     @property
