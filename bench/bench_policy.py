@@ -19,9 +19,28 @@ Timed (wall clock, median of repetitions):
    opens the library afresh, as the CLI does, so it loads the saved indexes from disk. Its time is
    split into phases (catalog work, and `sync_indexes`: loading, syncing and saving the indexes).
 
+3. `discovery vector-dates --blocked -j US-IL --json` as a CLI process whose streamed rows are
+   read as they come: time to the first row, to the last, and the process's peak RSS.
+
+The timed changes move about 0.1% and 1% of the faces (websites of unknown region put in
+US-IL), so that `policy apply`, which re-decides only the photos a change can affect, shows
+that it grows with the faces moved; the settle after a build is a full re-decision
+(`apply_policy(full=True)`), timed too.
+
+With `--catalog-url postgresql+psycopg://…/DBNAME` the catalog is PostgreSQL: the database is
+dropped, recreated and bulk loaded by `COPY` (psycopg's `cursor.copy`), then `VACUUM ANALYZE`d;
+the faces' change-log trigger is off during the COPY and the index files are removed, and no
+vector index is opened, built or synced in this run (`Library.sync_indexes` is a no-op: the
+vector index at 10^7 is bench_scale.py's), so the apply times are the catalog's alone. The
+built database is kept and recognised by a marker row in `library_meta` (with
+bench/cache/policy-pg-<size>/bench.json); `--pg-dump` also keeps a `pg_dump -Fc` beside it.
+
     .venv/bin/python bench/bench_policy.py --faces 1e5        # quick, ~1 min
     .venv/bin/python bench/bench_policy.py                    # 10^6 (first run ~11 min, then ~6)
     .venv/bin/python bench/bench_policy.py --profile          # + cProfile of one apply
+    createdb -h /tmp/mypg -p 54330 -U postgres bench_10m      # any database the URL can name
+    .venv/bin/python bench/bench_policy.py --faces 1e7 \
+        --catalog-url "postgresql+psycopg://postgres@/bench_10m?host=/tmp/mypg&port=54330"
 """
 
 from __future__ import annotations
