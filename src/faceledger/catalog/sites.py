@@ -131,8 +131,15 @@ def photos_of_changed_sites(conn: Connection) -> set[int]:
     """Ids of the photos with a copy from a website whose publisher region is not the one the
     last policy apply decided with (by the index on photo_sources.website_id)."""
     ps = t.photo_sources
-    changed = select(t.websites.c.id).where(_changed())
-    return set(conn.scalars(select(ps.c.photo_id).where(ps.c.website_id.in_(changed)).distinct()))
+    # The few changed sites first, then their rows by the website_id index: as one statement
+    # with a sub-select PostgreSQL planned a scan of every provenance row (5.7 s at 10^7).
+    changed = list(conn.scalars(select(t.websites.c.id).where(_changed())))
+    photos: set[int] = set()
+    for start in range(0, len(changed), 1_000):
+        photos.update(conn.scalars(
+            select(ps.c.photo_id).where(ps.c.website_id.in_(changed[start:start + 1_000]))
+            .distinct()))  # fmt: skip
+    return photos
 
 
 def mark_applied(conn: Connection) -> int:
