@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, false, insert, literal, or_, select, update
+from sqlalchemy import Connection, and_, delete, insert, literal, or_, select, update
 
 from faceledger.catalog import schema as t
 
@@ -115,5 +115,4 @@ def tied_by(conn: Connection, pairs: Sequence[tuple[str, str]]) -> set[int]:
         ))  # fmt: skip
     if not clauses:
         return set()
-    return set(conn.scalars(select(j.c.photo_id).where(or_(*clauses) if clauses else false())
-                            .distinct()))  # fmt: skip
+    return set(conn.scalars(select(j.c.photo_id).where(or_(*clauses)).distinct()))
