@@ -2,15 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from faceledger import audit
 from faceledger.app.library import Actor, Library
-from faceledger.catalog.discovery import Selection, count, sources, vector_dates
+from faceledger.catalog.discovery import (
+    Selection,
+    count,
+    iter_vector_dates,
+    sources,
+    vector_dates,
+)
 
-__all__ = ["answer", "QUESTIONS"]
+__all__ = ["answer", "stream_vector_dates", "QUESTIONS", "STREAM_END"]
 
 QUESTIONS = {"count": count, "sources": sources, "vector_dates": vector_dates}
+
+#: The audit action of the entry that closes a streamed answer (its row count).
+STREAM_END = "discovery.vector_dates.end"
+
+
+def _selection(
+    lib: Library, actor: Actor, question: str, blocked: bool | None, jurisdiction: str | None,
+    signal: str | None,
+) -> Selection:  # fmt: skip
+    lib.authorize(actor, f"discovery.{question}")
+    selection = Selection(blocked, jurisdiction, signal, actor.is_custodian, lib.policy.blocking)
+    if selection.blocked is not False:
+        lib.require_vault_access(actor)
+    return selection
+
+
+def _details(selection: Selection, **more: Any) -> dict[str, Any]:
+    return {"blocked": selection.blocked, "jurisdiction": selection.jurisdiction,
+            "signal": selection.signal, **more}  # fmt: skip
 
 
 def answer(
@@ -23,22 +49,55 @@ def answer(
     signal: str | None = None,
 ) -> Any:
     """Answer one discovery question; blocked faces are in scope for custodians only."""
-    lib.authorize(actor, f"discovery.{question}")
-    selection = Selection(blocked, jurisdiction, signal, actor.is_custodian, lib.policy.blocking)
-    if selection.blocked is not False:
-        lib.require_vault_access(actor)
+    selection = _selection(lib, actor, question, blocked, jurisdiction, signal)
     with lib.catalog.engine.connect() as conn:
         result = QUESTIONS[question](conn, selection)
     with lib.writing() as conn:
         audit.append(
-            conn,
-            actor.name,
-            f"discovery.{question}",
-            details={
-                "blocked": selection.blocked,
-                "jurisdiction": selection.jurisdiction,
-                "signal": selection.signal,
-                "rows": len(result) if isinstance(result, list) else None,
-            },
-        )
+            conn, actor.name, f"discovery.{question}",
+            details=_details(selection, rows=len(result) if isinstance(result, list) else None),
+        )  # fmt: skip
     return result
+
+
+def stream_vector_dates(
+    lib: Library,
+    actor: Actor,
+    *,
+    blocked: bool | None = None,
+    jurisdiction: str | None = None,
+    signal: str | None = None,
+) -> Iterator[dict[str, Any]]:
+    """``vector_dates`` row by row, for answers too large to hold (10^7 faces): the rows come
+    from a server-side cursor as the caller takes them, so memory does not grow with them.
+
+    Authorisation happens here, before the iterator is returned (a refusal raises now). The
+    audit takes two entries, as DESIGN's invariant 4 asks of every read of biometric data:
+    ``discovery.vector_dates`` is committed before the first row leaves the catalog (so no row
+    is ever read unaudited, whatever happens to the stream), with ``rows: null`` and
+    ``streamed: true``; when the stream ends, ``discovery.vector_dates.end`` names that
+    entry and records how many rows were handed out and whether the stream was read to its
+    end (``complete``: false when the reader stopped early, e.g. a closed connection).
+    """
+    selection = _selection(lib, actor, "vector_dates", blocked, jurisdiction, signal)
+    with lib.writing() as conn:
+        opened = audit.append(conn, actor.name, "discovery.vector_dates",
+                              details=_details(selection, rows=None, streamed=True))  # fmt: skip
+    return _stream(lib, actor, selection, opened)
+
+
+def _stream(
+    lib: Library, actor: Actor, selection: Selection, opened: int
+) -> Iterator[dict[str, Any]]:
+    rows, complete = 0, False
+    try:
+        with lib.catalog.engine.connect() as conn:
+            for row in iter_vector_dates(conn, selection):
+                rows += 1  # counted as handed out: a reader may stop at this yield
+                yield row
+        complete = True
+    finally:
+        with lib.writing() as conn:
+            audit.append(conn, actor.name, STREAM_END,
+                         details=_details(selection, entry=opened, rows=rows,
+                                          complete=complete))  # fmt: skip

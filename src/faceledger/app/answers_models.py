@@ -545,6 +545,8 @@ class PolicyApplied(Answer):
     policy_version: int | None = None
     blocked: int
     unblocked: int
+    full: bool | None = None  # every photo re-decided (no earlier apply to compare with, or asked)
+    photos_redecided: int | None = None  # when not full: the photos the changes could affect
 
 
 class OptoutReceipt(Answer):

@@ -30,12 +30,20 @@ from faceledger.catalog import faces as catalog_faces
 from faceledger.catalog import optouts as catalog_optouts
 from faceledger.catalog import photos as catalog_photos
 from faceledger.catalog import placement as catalog_placement
+from faceledger.catalog import policy_versions as catalog_policy
 from faceledger.catalog import sites as catalog_sites
 from faceledger.catalog.placement import Place
 from faceledger.catalog.vectors import from_blob
 from faceledger.clock import utcnow
 from faceledger.index import VectorIndex, in_memory
-from faceledger.policy import Policy, block_reasons, jurisdictions_for_gps
+from faceledger.policy import (
+    Policy,
+    block_reasons,
+    blocking_changes,
+    default_policy_text,
+    jurisdictions_for_gps,
+    load_policy,
+)
 from faceledger.records import DetectedFace, GeoPoint, Jurisdiction, PhotoFacts, Provenance
 
 if TYPE_CHECKING:
@@ -47,6 +55,8 @@ __all__ = [
     "NewFaces",
     "place_faces",
     "reevaluate_photos",
+    "changed_photos",
+    "APPLIED_VERSION_KEY",
     "Decider",
     "Decision",
     "Reevaluation",
@@ -100,31 +110,91 @@ def place_faces(
     return new_ids
 
 
+#: library_meta key: the policy version the last `policy apply` decided with, and after which
+#: ``websites.applied_region`` holds the regions it decided with (the incremental basis).
+APPLIED_VERSION_KEY = "policy_applied_version"
+#: Photos re-decided per statement batch (bounded IN lists: PostgreSQL takes 65,535 binds).
+REDECIDE_BATCH = 5_000
+
+
 def reevaluate_photos(
     lib: Library, actor: Actor, action: str, photo_ids: Sequence[int] | None = None,
-    apply_file: bool = False,
+    apply_file: bool = False, full: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     """Re-decide the faces of these photos (all if None) and move them; audited as ``action``.
 
-    With ``apply_file`` the policy file is first validated and put in force as a new version.
+    With ``apply_file`` the policy file is first validated and put in force as a new version,
+    and (unless ``full``) only the photos the change can affect are re-decided (see
+    :func:`changed_photos`); the result says how many (``photos_redecided``) and whether it was
+    a full re-decision (``full``).
     """
     with lib.writing() as conn:
+        basis = None
         if apply_file:
+            basis = _incremental_basis(lib, conn) if not full else None
             version, policy = lib.record_policy(conn, actor.name)
+            if basis is not None:
+                photo_ids = changed_photos(conn, basis, policy)
         else:
             version, policy = lib.policy_version(), lib.policy
         decider = Decider.for_library(lib, policy)
-        moved = decider.reevaluate(conn, lib.catalog, photo_ids)
+        if photo_ids is None:
+            moved = decider.reevaluate(conn, lib.catalog, None)
+        else:
+            ids = sorted(set(photo_ids))
+            moved = Reevaluation([], [])
+            for start in range(0, len(ids), REDECIDE_BATCH):
+                part = decider.reevaluate(conn, lib.catalog, ids[start:start + REDECIDE_BATCH])
+                moved.blocked.extend(part.blocked)
+                moved.unblocked.extend(part.unblocked)
         result = {
             "policy_version": version,
             "blocked": len(moved.blocked),
             "unblocked": len(moved.unblocked),
         }
+        if apply_file:
+            # From here on the next apply can compare with what this one decided with.
+            catalog_sites.mark_applied(conn)
+            lib.catalog.set_meta(conn, APPLIED_VERSION_KEY, str(version))
+            redecided = None if photo_ids is None else len(photo_ids)
+            result |= {"full": photo_ids is None, "photos_redecided": redecided}
         audit.append(
             conn, actor.name, action, {"blocked": moved.blocked, "unblocked": moved.unblocked},
             result,
         )  # fmt: skip
     return result
+
+
+def _incremental_basis(lib: Library, conn: Connection) -> Policy | None:
+    """The policy the last apply decided with, if an incremental apply may start from it:
+    that apply recorded it (and the websites' regions), and it is still the version in force
+    (so every face since was decided under it). None: re-decide every photo."""
+    applied = lib.catalog.get_meta(APPLIED_VERSION_KEY, conn)
+    in_force = catalog_policy.latest_id(conn)
+    if applied is None or in_force is None or int(applied) != in_force:
+        return None
+    return load_policy(catalog_policy.body(conn, in_force) or default_policy_text())
+
+
+def changed_photos(conn: Connection, old: Policy, new: Policy) -> list[int] | None:
+    """The photos whose faces' placement may differ between the policy last applied ``old``
+    (with the registry it was applied with) and ``new`` with the registry now, sorted; None when
+    only a full re-decision can tell.
+
+    - tied by a (region, signal) whose blocking changed between the two policies;
+    - with a copy from a website whose publisher region changed since (``sites import``);
+    - every photo when consent rules are in force in either policy: a consent's term ends with
+      time, not with an event the catalog records, so no query can name the faces it frees.
+
+    Uploader regions, GPS and opt-out (``subject``) ties change only with ingest and opt-outs,
+    which re-decide their photos themselves.
+    """
+    if any(p.consent.required or p.consent.collections for p in (old, new)):
+        return None
+    ids = catalog_photos.tied_by(conn, blocking_changes(old, new))
+    ids |= catalog_sites.photos_of_changed_sites(conn)
+    return sorted(ids)
+
 
 #: Signals recomputed from provenance and the sites registry whenever policy is applied.
 DERIVED_SIGNALS = ("uploader", "publisher")

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, literal, select, update
+from sqlalchemy import Connection, and_, delete, insert, literal, or_, select, update
 
 from faceledger.catalog import schema as t
 
@@ -23,6 +23,7 @@ __all__ = [
     "jurisdiction_rows",
     "copies",
     "refresh_derived",
+    "tied_by",
 ]
 
 p, j, ps = t.photos, t.jurisdictions, t.photo_sources
@@ -98,3 +99,20 @@ def refresh_derived(
     for signal, query in derived.items():
         rows = query.add_columns(literal(0), literal(signal)).distinct()
         conn.execute(insert(j).from_select(["photo_id", "region", "face_id", "signal"], rows))
+
+
+def tied_by(conn: Connection, pairs: Sequence[tuple[str, str]]) -> set[int]:
+    """Ids of the photos with a jurisdiction row of one of these (rule region, signal) pairs:
+    the signal, and a region the rule region covers (itself or a sub-region). Read from the
+    ties index (region, signal, photo_id, face_id) alone."""
+    clauses = []
+    for region, signal in pairs:
+        prefix = region.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        clauses.append(and_(
+            j.c.signal == signal,
+            j.c.region.like(prefix + "%", escape="\\"),
+            or_(j.c.region == region, j.c.region.like(prefix + "-%", escape="\\")),
+        ))  # fmt: skip
+    if not clauses:
+        return set()
+    return set(conn.scalars(select(j.c.photo_id).where(or_(*clauses)).distinct()))

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 __all__ = ["metadata"] + [
@@ -80,6 +81,8 @@ websites = Table(
     Column("updated_at", TZ),
     # What the site can reveal of the people pictured (catalog/sites.py: SENSITIVITIES).
     Column("sensitivity", String(32)),
+    # The publisher region the last `policy apply` decided with (migration 0010).
+    Column("applied_region", String(16)),
 )
 
 ingest_runs = Table(
@@ -173,6 +176,10 @@ faces = Table(
     Column("destroyed_at", TZ),
     UniqueConstraint("photo_id", "ordinal", name="uq_faces_photo_ordinal"),
     Index("ix_faces_placement", "status", "blocked", "photo_id"),
+    # The vault alone (migration 0010): blocked counts join their ties by an index-only scan.
+    Index("ix_faces_vault", "photo_id", "id",
+          postgresql_where=text("status = 'active' AND blocked"),
+          sqlite_where=text("status = 'active' AND blocked")),
 )
 
 # The index change log: one row per face moved (new -> searchable | vault, searchable <-> vault,
@@ -213,7 +220,10 @@ jurisdictions = Table(
     Column("region", String(16), primary_key=True),
     Column("signal", String(16), primary_key=True),  # gps | uploader | publisher | subject
     Column("ref", Text),  # e.g. the opt-out id, the website domain
-    Index("ix_jurisdictions_region", "region", "signal"),
+    # Covering (migration 0010): a region's ties read from the index alone; text_pattern_ops so
+    # the sub-region prefix match is an index range under any PostgreSQL collation.
+    Index("ix_jurisdictions_ties", "region", "signal", "photo_id", "face_id",
+          postgresql_ops={"region": "text_pattern_ops"}),
 )
 
 policy_versions = Table(

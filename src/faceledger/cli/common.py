@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any
@@ -121,6 +121,44 @@ def emit(data: Any, as_json: bool, human: Callable[[Any], None]) -> None:
         sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
     else:
         human(data)
+
+
+def emit_json_stream(rows: Iterable[Any]) -> None:
+    """Print ``rows`` as one JSON array as they come, a row a line (valid JSON when complete,
+    and readable line by line: each line but the brackets is one row and a comma)."""
+    write = sys.stdout.write
+    write("[")
+    first = True
+    for row in rows:
+        write(("\n" if first else ",\n") + json.dumps(row, default=str, ensure_ascii=False))
+        first = False
+    write("\n]\n" if not first else "]\n")
+    sys.stdout.flush()
+
+
+def print_table_stream(rows: Iterable[dict], columns: list[str], title: str = "",
+                       part: int = 1_000) -> None:  # fmt: skip
+    """Print dict rows as tables of ``part`` rows each as they come (the header on the first)."""
+    batch: list[dict] = []
+    shown = 0
+    for row in rows:
+        batch.append(row)
+        if len(batch) == part:
+            _table_part(batch, columns, header=not shown)
+            shown += len(batch)
+            batch = []
+    if batch or not shown:
+        if not batch:
+            out.print(f"No {title or 'rows'}.")
+            return
+        _table_part(batch, columns, header=not shown)
+
+
+def _table_part(rows: list[dict], columns: list[str], header: bool) -> None:
+    table = new_table(*columns, show_header=header)
+    for row in rows:
+        table.add_row(*("-" if row.get(c) is None else str(row.get(c)) for c in columns))
+    show(table)
 
 
 def open_library(ctx: typer.Context) -> tuple[Library, Actor]:

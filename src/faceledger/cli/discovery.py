@@ -12,9 +12,11 @@ from faceledger.cli.common import (
     PhotosFile,
     cli_errors,
     emit,
+    emit_json_stream,
     open_library,
     out,
     print_table,
+    print_table_stream,
 )
 from faceledger.ids import checked_id
 
@@ -110,9 +112,20 @@ def discovery_vector_dates(
     jurisdiction: Jurisdiction = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Per face: id, photo, source URL, retrieval date, vector collection date and model."""
+    """Per face: id, photo, source URL, retrieval date, vector collection date and model.
+
+    Rows are written as the catalog yields them (a JSON array, one row a line, with --json; a
+    table in parts of a thousand rows otherwise), so 10^7 faces never sit in memory.
+    """
+    from faceledger.app.answers import stream_vector_dates
+
     columns = ["face_id", "photo_id", "source_url", "retrieved_at", "vector_collected_at", "model"]
-    _listing(ctx, "vector_dates", columns, blocked, jurisdiction, as_json)
+    lib, actor = open_library(ctx)
+    rows = stream_vector_dates(lib, actor, blocked=blocked, jurisdiction=jurisdiction)
+    if as_json:
+        emit_json_stream(rows)
+    else:
+        print_table_stream(rows, columns, title="face vector dates")
 
 
 @discovery_app.command("people")

@@ -82,19 +82,28 @@ def policy_show(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 
 @policy_app.command("apply")
 @cli_errors
-def policy_apply(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Re-decide every face after editing policy.yaml or the sites registry (idempotent)."""
+def policy_apply(
+    ctx: typer.Context,
+    full: Annotated[bool, typer.Option(
+        "--full", help="re-decide every photo, not only those the changes since the last "
+        "apply can affect")] = False,
+    as_json: JsonOpt = False,
+) -> None:  # fmt: skip
+    """Put policy.yaml in force and re-decide the faces it and the sites registry move
+    (idempotent; only the photos the changes since the last apply can affect)."""
     from faceledger.app.policy import apply_policy
 
     lib, actor = open_library(ctx)
     emit(
-        apply_policy(lib, actor),
+        apply_policy(lib, actor, full=full),
         as_json,
         lambda d: out.print(
             f"Policy version {d['policy_version']}: {d['blocked']} faces moved to the vault, "
-            f"{d['unblocked']} made searchable again."
+            f"{d['unblocked']} made searchable again ("
+            + ("every photo re-decided" if d.get("full")
+               else f"{d.get('photos_redecided', 0)} photos re-decided") + ")."
         ),
-    )
+    )  # fmt: skip
 
 
 @policy_app.command("publish")

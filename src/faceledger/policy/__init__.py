@@ -29,6 +29,7 @@ from faceledger.policy.rules import (
     Policy,
     RetentionRules,
     block_reasons,
+    blocking_changes,
     default_policy_text,
     load_policy,
     region_covers,
@@ -51,6 +52,7 @@ __all__ = [
     "load_policy",
     "region_covers",
     "block_reasons",
+    "blocking_changes",
     "search_refusal",
     # roles
     "ROLES",

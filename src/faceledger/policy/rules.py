@@ -42,6 +42,7 @@ __all__ = [
     "load_policy",
     "region_covers",
     "block_reasons",
+    "blocking_changes",
     "search_refusal",
 ]
 
@@ -261,6 +262,18 @@ def region_covers(rule_region: str, region: str) -> bool:
     """Whether a rule's region covers ``region`` ("US" covers "US-IL"; "US-IL" covers itself)."""
     rule_region, region = rule_region.upper(), region.strip().upper()
     return region == rule_region or region.startswith(rule_region + "-")
+
+
+def blocking_changes(old: Policy, new: Policy) -> list[tuple[str, str]]:
+    """The (rule region, signal) pairs blocked under one policy and not the other, sorted.
+
+    A face's block decision can change between the two only if it is tied, by one of these
+    signals, to a region one of these rule regions covers.
+    """
+    def pairs(policy: Policy) -> set[tuple[str, str]]:
+        return {(rule.region.upper(), s) for rule in policy.blocking for s in rule.signals}
+
+    return sorted(pairs(old) ^ pairs(new))
 
 
 def block_reasons(policy: Policy, jurisdictions: Iterable[Jurisdiction]) -> list[Jurisdiction]:

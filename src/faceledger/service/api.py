@@ -10,6 +10,7 @@ temporary folder for the call's length; probe photos are held in memory only.
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import tempfile
 import zipfile
@@ -21,13 +22,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from faceledger.app import answers_models as m
 from faceledger.app import discovery, runs, sites
-from faceledger.app.answers import answer
+from faceledger.app.answers import answer, stream_vector_dates
 from faceledger.app.governance import attestations, auditing, holds, users
 from faceledger.app.library import Actor
 from faceledger.app.optout import list_optouts
@@ -223,15 +224,20 @@ def discovery_vector_dates(
     svc: SvcDep, actor: ActorDep, blocked: Blocked = None, jurisdiction: Region = None,
     signal: Annotated[Signal | None, Query(description="Only photos tied by this signal")] = None,
 ) -> Any:  # fmt: skip
-    """Custodians and auditors; blocked faces are in scope for custodians only."""
-    return answer(
-        svc.lib,
-        actor,
-        "vector_dates",
-        blocked=blocked,
-        jurisdiction=jurisdiction,
+    """Custodians and auditors; blocked faces are in scope for custodians only. Streamed: a
+    JSON array written row by row as the catalog yields them (10^7 faces never in memory)."""
+    rows = stream_vector_dates(
+        svc.lib, actor, blocked=blocked, jurisdiction=jurisdiction,
         signal=signal.value if signal else None,
-    )
+    )  # fmt: skip
+
+    def body() -> Iterator[bytes]:
+        yield b"["
+        for n, row in enumerate(rows):
+            yield (b"," if n else b"") + json.dumps(row, default=str).encode()
+        yield b"]"
+
+    return StreamingResponse(body(), media_type="application/json")
 
 
 @router.get(
@@ -588,9 +594,9 @@ def policy_show(svc: SvcDep, actor: ActorDep) -> Any:
     tags=["admin"],
     summary="Validate the policy file, put it in force, re-decide every face",
 )
-def policy_apply(svc: SvcDep, actor: ActorDep) -> Any:
-    """Admins."""
-    return apply_policy(svc.lib, actor)
+def policy_apply(svc: SvcDep, actor: ActorDep, full: bool = False) -> Any:
+    """Admins. ``full``: re-decide every photo, not only those the changes can affect."""
+    return apply_policy(svc.lib, actor, full=full)
 
 
 @router.get(
