@@ -181,9 +181,11 @@ class FaissIndex:
         else:  # ivfpq, ivfpq+flat
             index = _train_compressed(plan, vectors)
         built = cls(index, plan)
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
         for start in range(0, len(ids), 1_000_000):  # in slices: vectors may be a memmap
             stop = start + 1_000_000
-            built.add(ids[start:stop], vectors[start:stop])
+            # New ids: no earlier copies to remove (that would scan every list per slice).
+            built._append(ids[start:stop], vectors[start:stop])
         return built
 
     @classmethod
@@ -204,10 +206,14 @@ class FaissIndex:
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Add vectors under the given ids (ids already held are replaced)."""
         ids = np.ascontiguousarray(ids, dtype=np.int64)
+        if len(ids) and len(self._ids):
+            self.remove(ids)
+        self._append(ids, vectors)
+
+    def _append(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Add vectors under ids this index does not hold."""
         if len(ids) == 0:
             return
-        if len(self._ids):
-            self.remove(ids)
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         self._index.add_with_ids(vectors, ids)
         if self._vectors is not None:
