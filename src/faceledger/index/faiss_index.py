@@ -103,8 +103,9 @@ def plan_for(n: int, exact_max: int, compressed_min: int | None = None) -> Index
 
     The compressed tier keeps 4-bit PQ codes (32 bytes a face at ``pq_m`` 64) instead of 512-byte
     float vectors, so 10^8 faces fit one machine, and its candidates are re-ranked exactly.
-    Above ``FLAT_COARSE_MAX`` lists (about 6·10^7 faces on that tier) the coarse quantizer is an
-    HNSW graph over the centroids, so that many lists cost little to probe; below, it is exact.
+    Above ``FLAT_COARSE_MAX`` lists (from about 3.4·10^7 faces on that tier) the coarse
+    quantizer is an HNSW graph over the centroids, so that many lists cost little to probe;
+    below, it is exact.
     """
     if compressed_min is not None and n >= compressed_min:
         return _compressed_plan(n)
