@@ -150,19 +150,6 @@ def memmap_lookup(vectors: np.ndarray):
     return lookup
 
 
-def time_queries(search, queries: np.ndarray, warmup: int = 20) -> tuple[list[float], np.ndarray]:
-    """Seconds of each query asked alone, and the ids found."""
-    for q in queries[:warmup]:
-        search(q)
-    seconds, found = [], []
-    for q in queries:
-        started = time.perf_counter()
-        ids = search(q)
-        seconds.append(time.perf_counter() - started)
-        found.append(ids)
-    return seconds, np.asarray(found)
-
-
 def catalog_lookup_ms(rows: int, depth: int, repeats: int) -> dict:
     """p50 of CatalogFeed.vectors(place, ids) for ``depth`` random ids, on a SQLite catalog of
     ``rows`` faces (the re-rank's fetch in the product)."""
@@ -234,7 +221,7 @@ def run(args: argparse.Namespace) -> dict:
             faiss_index.COMPRESSED_RERANK_MIN = depth
             p50s, p99s, recalls = [], [], []
             for _ in range(args.repeats):
-                seconds, found = time_queries(
+                seconds, found = bench_search.time_single_queries(
                     lambda q: index.search(q[None, :], K, lookup)[1][0], queries
                 )
                 stats = common.percentiles_ms(seconds)
@@ -285,7 +272,9 @@ def peers(vectors: np.ndarray, queries: np.ndarray, truth: np.ndarray, args) -> 
     for name, fn in (("numpy brute force", brute), ("face_distance formula", face_distance)):
         p50s = []
         for _ in range(args.repeats):
-            seconds, found = time_queries(fn, queries[: args.brute_queries], warmup=1)
+            seconds, found = bench_search.time_single_queries(
+                fn, queries[: args.brute_queries], warmup=1
+            )
             p50s.append(common.percentiles_ms(seconds)["p50_ms"])
         found_recall = bench_search.recall(found, truth[: len(found)])[0]
         out[name] = {"p50_ms": statistics.median(p50s), "p50_ms_runs": p50s,

@@ -72,6 +72,29 @@ def count_json(library_dir, *args, user="custodian"):
     return json.loads(result.stdout)
 
 
+def ingest_with_an_illinois_upload(settings, tmp):
+    """Make a library under ``settings`` with a custodian, and ingest img1, img3 and img5 from a
+    folder plus img2 by a manifest that says it was uploaded from US-IL (so its face is blocked).
+    Returns the ingest's CLI result (``--json``)."""
+    data = shared_path(*DATASET)
+    _SETTINGS[str(settings.library)] = settings
+    folder = tmp / "photos"
+    folder.mkdir()
+    for name in ("img1.jpg", "img3.jpg", "img5.jpg"):
+        shutil.copy(data / name, folder / name)
+    upload = tmp / "upload"
+    upload.mkdir()
+    shutil.copy(data / "img2.jpg", upload / "img2.jpg")
+    (upload / "m.csv").write_text(
+        "path,source_url,page_url,uploader_region\n"
+        "img2.jpg,https://cdn.example.com/img2.jpg,https://news.example.com/a,US-IL\n"
+    )
+    assert cli(settings.library, "init").exit_code == 0
+    add_user(settings.library, "custodian", "custodian")
+    return cli(settings.library, "ingest", str(folder), "--manifest", str(upload / "m.csv"),
+               "--json")  # fmt: skip
+
+
 @pytest.fixture
 def blocked_library(tmp_path, settings):
     data = shared_path(*DATASET)

@@ -8,14 +8,18 @@ library from the shared photos (search, blocking, erasure), as the other backend
 from __future__ import annotations
 
 import json
-import shutil
 
 import faiss
 import numpy as np
 import pytest
 from conftest import make_settings, shared_path
-from helpers import cli, vault_face_count
-from test_blocking import _SETTINGS, DATASET, add_user, face_of, searched_face_ids
+from helpers import vault_face_count
+from test_blocking import (
+    DATASET,
+    face_of,
+    ingest_with_an_illinois_upload,
+    searched_face_ids,
+)
 from test_index import clustered
 
 from faceledger.app.governance import destruction
@@ -115,22 +119,7 @@ def world(tmp_path_factory):
         mp.delenv("FACELEDGER_INDEX", raising=False)
         mp.delenv("FACELEDGER_DATABASE_URL", raising=False)
         settings = make_settings(tmp / "library", compressed_index_min=1)
-        _SETTINGS[str(settings.library)] = settings
-        folder = tmp / "photos"
-        folder.mkdir()
-        for name in ("img1.jpg", "img3.jpg", "img5.jpg"):
-            shutil.copy(data / name, folder / name)
-        upload = tmp / "upload"
-        upload.mkdir()
-        shutil.copy(data / "img2.jpg", upload / "img2.jpg")
-        (upload / "m.csv").write_text(
-            "path,source_url,page_url,uploader_region\n"
-            "img2.jpg,https://cdn.example.com/img2.jpg,https://news.example.com/a,US-IL\n"
-        )
-        assert cli(settings.library, "init").exit_code == 0
-        add_user(settings.library, "custodian", "custodian")
-        out = cli(settings.library, "ingest", str(folder), "--manifest", str(upload / "m.csv"),
-                  "--json")  # fmt: skip
+        out = ingest_with_an_illinois_upload(settings, tmp)
         assert out.exit_code == 0, out.output
         assert "faces_blocked" not in json.loads(out.stdout)  # the owner sees no vault count
         assert vault_face_count(settings.library) == 1

@@ -8,14 +8,18 @@ The tests run in file order; the last ones (opt-out, erasure) move faces.
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
 from conftest import make_settings, shared_path
 from helpers import cli
 from sqlalchemy import select
-from test_blocking import _SETTINGS, DATASET, add_user, face_of, searched_face_ids
+from test_blocking import (
+    DATASET,
+    face_of,
+    ingest_with_an_illinois_upload,
+    searched_face_ids,
+)
 
 from faceledger.app.governance import destruction
 from faceledger.app.library import Library
@@ -37,22 +41,7 @@ def world(tmp_path_factory):
         mp.delenv("FACELEDGER_MILVUS_URI", raising=False)
         mp.delenv("FACELEDGER_DATABASE_URL", raising=False)
         settings = make_settings(tmp / "library", index="milvus")
-        _SETTINGS[str(settings.library)] = settings
-        folder = tmp / "photos"
-        folder.mkdir()
-        for name in ("img1.jpg", "img3.jpg", "img5.jpg"):
-            shutil.copy(data / name, folder / name)
-        upload = tmp / "upload"
-        upload.mkdir()
-        shutil.copy(data / "img2.jpg", upload / "img2.jpg")
-        (upload / "m.csv").write_text(
-            "path,source_url,page_url,uploader_region\n"
-            "img2.jpg,https://cdn.example.com/img2.jpg,https://news.example.com/a,US-IL\n"
-        )
-        assert cli(settings.library, "init").exit_code == 0
-        add_user(settings.library, "custodian", "custodian")
-        out = cli(settings.library, "ingest", str(folder), "--manifest", str(upload / "m.csv"),
-                  "--json")  # fmt: skip
+        out = ingest_with_an_illinois_upload(settings, tmp)
         assert out.exit_code == 0, out.output
         summary = json.loads(out.stdout)
         assert summary["faces"] == 3 and "faces_blocked" not in summary  # 1 blocked
