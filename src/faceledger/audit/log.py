@@ -25,23 +25,17 @@ from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii as _json_str
 from typing import Any
 
-from sqlalchemy import JSON, Connection, Engine, Text, bindparam, cast, insert, select, text
-from sqlalchemy.sql import Executable
+from sqlalchemy import Connection, Engine
 
 from faceledger.audit.anchor import AuditHead
-from faceledger.catalog.schema import audit_log
-from faceledger.clock import as_utc, iso, utcnow
+from faceledger.catalog import audit as catalog_audit
+from faceledger.clock import iso, utcnow
 
 __all__ = ["GENESIS", "VerifyResult", "append", "entry_hash", "export", "head", "verify"]
 
 #: ``prev_hash`` of the first entry.
 GENESIS = "0" * 64
 
-# One 64-bit key for pg_advisory_xact_lock: serialises appends across sessions and hosts.
-_PG_LOCK_KEY = int.from_bytes(
-    hashlib.sha256(b"faceledger.audit_log").digest()[:8], "big", signed=True
-)
-_STREAM_BATCH = 5_000
 
 
 @dataclass(frozen=True)
@@ -110,28 +104,6 @@ def entry_hash(
 
 # -- append --------------------------------------------------------------------------------
 
-_TAIL = select(audit_log.c.id, audit_log.c.hash).order_by(audit_log.c.id.desc()).limit(1)
-# A write that writes nothing: SQLite takes its single write lock before we read the tail, so a
-# concurrent appender waits (busy timeout) instead of computing the same id.
-_SQLITE_TAKE_WRITE_LOCK = text("INSERT INTO audit_log SELECT * FROM audit_log WHERE 0")
-_PG_LOCK = text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=_PG_LOCK_KEY)
-
-
-def _insert(json_param: Any) -> Executable:
-    # JSON members are stored as the exact canonical text that was hashed (bypassing the JSON
-    # type's own serialiser), so verify() can hash the stored text without re-encoding it.
-    return insert(audit_log).values(
-        object_ids=json_param(bindparam("object_ids_json", type_=Text)),
-        details=json_param(bindparam("details_json", type_=Text)),
-    )
-
-
-# PostgreSQL's json type keeps its input text verbatim. SQLite must not CAST: to it "JSON" means
-# NUMERIC affinity, and CAST would turn the text into 0.
-_INSERT_PG = _insert(lambda param: cast(param, JSON))
-_INSERT_TEXT = _insert(lambda param: param)
-
-
 def _plain_object(name: str, value: Any) -> str:
     # Round-trip through JSON first so the hash covers exactly what the database will give back
     # (tuples become lists, int keys become strings: mixed keys would not even sort before).
@@ -158,21 +130,15 @@ def append(
     oids_json = _plain_object("object_ids", object_ids)
     details_json = _plain_object("details", details)
 
-    dialect = conn.dialect.name
-    if dialect == "sqlite":
-        conn.execute(_SQLITE_TAKE_WRITE_LOCK)
-    elif dialect == "postgresql":
-        conn.execute(_PG_LOCK)
-    # Other databases: the primary key on id is the backstop; a racing append fails, the chain
-    # never forks.
-    last = conn.execute(_TAIL).first()
+    catalog_audit.take_append_lock(conn)
+    last = catalog_audit.tail(conn)
     entry_id, prev_hash = (last.id + 1, last.hash) if last else (1, GENESIS)
     at = utcnow()  # taken under the lock, so time runs forward along the chain on one clock
     digest = hashlib.sha256(
         _body(entry_id, _iso_utc(at), actor, action, oids_json, details_json, prev_hash)
     ).hexdigest()
-    conn.execute(
-        _INSERT_PG if dialect == "postgresql" else _INSERT_TEXT,
+    catalog_audit.insert_entry(
+        conn,
         {
             "id": entry_id,
             "at": at,
@@ -189,49 +155,14 @@ def append(
 
 # -- reading -------------------------------------------------------------------------------
 
-_HEAD = select(audit_log.c.id, audit_log.c.hash, audit_log.c.at).order_by(audit_log.c.id.desc())
-
-
 def head(conn: Connection) -> AuditHead | None:
     """The newest entry's id, hash and time as seen by ``conn`` (None: the log is empty).
 
     Inside a transaction that has just appended, that is the appended entry: ids are given out
     under the append lock, which the transaction still holds.
     """
-    row = conn.execute(_HEAD.limit(1)).first()
+    row = catalog_audit.newest(conn)
     return AuditHead(row.id, row.hash, _iso_utc(row.at)) if row else None
-
-
-def _rows(
-    engine: Engine,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    actor: str | None = None,
-    action: str | None = None,
-) -> Iterator[tuple]:
-    # JSON columns come back as their stored text: verify hashes it as is, export parses it.
-    stmt = select(
-        audit_log.c.id,
-        audit_log.c.at,
-        audit_log.c.actor,
-        audit_log.c.action,
-        cast(audit_log.c.object_ids, Text),
-        cast(audit_log.c.details, Text),
-        audit_log.c.prev_hash,
-        audit_log.c.hash,
-    ).order_by(audit_log.c.id)
-    if since is not None:
-        # SQLite stores UTC wall time and ignores tzinfo when binding: convert first.
-        stmt = stmt.where(audit_log.c.at >= as_utc(since))
-    if until is not None:
-        stmt = stmt.where(audit_log.c.at <= as_utc(until))
-    if actor is not None:
-        stmt = stmt.where(audit_log.c.actor == actor)
-    if action is not None:
-        stmt = stmt.where(audit_log.c.action == action)
-    with engine.connect() as conn:
-        # yield_per streams (a server-side cursor on PostgreSQL): memory stays flat.
-        yield from conn.execution_options(yield_per=_STREAM_BATCH).execute(stmt)
 
 
 def _recanonical(member: str | None) -> str | None:
@@ -268,7 +199,8 @@ def verify(
             anchor_id=anchor_id,
         )  # fmt: skip
 
-    for entry_id, at, actor, action, oids, details, row_prev, row_hash in _rows(engine):
+    entries = catalog_audit.iter_entries(engine)
+    for entry_id, at, actor, action, oids, details, row_prev, row_hash in entries:
         checked += 1
         if entry_id != expected_id:
             return result(
@@ -326,7 +258,7 @@ def export(
 ) -> Iterator[dict]:
     """Entries in id order as JSON-ready dicts: from ``since`` to ``until`` (inclusive), by
     ``actor`` and of ``action`` when given."""
-    rows = _rows(engine, since, until, actor, action)
+    rows = catalog_audit.iter_entries(engine, since, until, actor, action)
     for entry_id, at, who, what, oids, details, prev_hash, digest in rows:
         yield {
             "id": entry_id,

@@ -14,12 +14,13 @@ the caller's transaction) returning dataclasses or plain values:
   ``policy_versions``, ``productions`` (productions, production_items, matters,
   protective_orders), and ``discovery``
   (the read-only discovery questions and the report's counts);
-- ``maintenance``: SQLite's secure delete and WAL checkpoint, a liveness check.
+- ``maintenance``: SQLite's secure delete and WAL checkpoint, a liveness check;
+- ``audit``: the audit_log table's lock, tail, insert and reads; only
+  :mod:`faceledger.audit.log` calls it, which owns the hash chain and nothing may append to it
+  any other way.
 
-Two exceptions, each on purpose: :mod:`faceledger.audit.log` keeps the audit_log table's SQL,
-because the audit package owns its hash chain and nothing may append to it any other way; and
-the Alembic migrations under ``catalog/migrations`` write their own DDL. ``tests/test_layout.py``
-enforces this.
+One exception: the Alembic migrations under ``catalog/migrations`` write their own DDL.
+``tests/test_layout.py`` enforces this.
 """
 
 from faceledger.catalog.store import SEARCHABLE, VAULT, Catalog

@@ -15,7 +15,7 @@ down_revision = "0004"
 branch_labels = None
 depends_on = None
 
-# The audit log's advisory lock key (audit/log.py). Moves take the same lock as audit appends:
+# The audit log's advisory lock key (catalog/audit.py). Moves take the same lock as audit appends:
 # one lock order for every writer (no deadlock between them), and log rows get their seq in
 # commit order, so a reader that sees seq N has seen every seq below it.
 _LOCK_KEY = int.from_bytes(hashlib.sha256(b"faceledger.audit_log").digest()[:8], "big", signed=True)
