@@ -1,12 +1,15 @@
 """Search at scale: the FAISS compressed tier at 10^6-10^7 faces, against numpy brute force.
 
-The compressed tier (``IVF{nlist}_HNSW32,PQ{m}x4fs``, candidates re-ranked exactly) is built
-through ``FaissIndex.build`` on vectors from bench_search's generator fitted to real dlib
-vectors, written chunk by chunk into a memmap under bench/cache/ (10^7 x 128 float32 is 5.1 GB:
-never held in memory twice). The index is built once and cached. Each (nprobe, re-rank depth)
-is timed over single queries, ``--repeats`` times, as FaissIndex.search answers them with an
-exact lookup into the memmap (the store's lookup is the catalog: ``--catalog-lookup`` times that
-part on a SQLite catalog apart). Recall@10 is against exact search (faiss.knn over the memmap,
+The compressed tier (``IVF{nlist},PQ{m}x4fs``, its candidates ordered by SQ8 codes and the
+possible top k re-ranked exactly) is built through ``FaissIndex.build`` on vectors from
+bench_search's generator fitted to real dlib vectors, written chunk by chunk into a memmap under
+bench/cache/ (10^7 x 128 float32 is 5.1 GB: never held in memory twice). The index is built once
+and cached (a PQ-only index cached before the SQ8 codes existed gets them added). Each (tier,
+nprobe, re-rank depth) is timed over single queries, ``--repeats`` times, as FaissIndex.search
+answers them with an exact lookup into the memmap, and the exact vectors each query read are
+counted: ``--tiers sq8`` is the SQ8-ordered tier, ``pq`` the codes-only one that re-ranks every
+candidate from the lookup. In the product the lookup is the catalog: ``--catalog-lookup`` times
+that part on a SQLite catalog apart. Recall@10 is against exact search (faiss.knn over the memmap,
 chunked). Peers in the same run: numpy brute force (``|x|² − 2x·q``) and face_recognition's
 ``face_distance`` formula (``np.linalg.norm(known − probe, axis=1)``, chunked by 10^6 rows so
 its temporary stays ~0.5 GB).
@@ -33,6 +36,7 @@ import numpy as np
 
 from faceledger.index import faiss_index
 from faceledger.index.faiss_index import FaissIndex, IndexPlan, plan_for
+from faceledger.index.rerank_codes import RerankCodes
 
 DIM = 128
 K = 10
@@ -119,6 +123,8 @@ def built(vectors: np.ndarray, key: str, plan: IndexPlan, rebuild: bool) -> tupl
         started = time.perf_counter()
         index = FaissIndex.from_bytes(path.read_bytes())
         meta = json.loads(meta_path.read_text()) | {"cached": True}
+        if index.plan.kind == "ivfpq" and plan.kind == "ivfpq+sq8":
+            index, meta["sq8"] = with_sq8_codes(index, vectors, path.with_suffix(".sq8"))
         return index, meta | {"load_s": time.perf_counter() - started}
     load = os.getloadavg()[0]
     started = time.perf_counter()
@@ -140,10 +146,32 @@ def built(vectors: np.ndarray, key: str, plan: IndexPlan, rebuild: bool) -> tupl
     return index, meta | {"cached": False}
 
 
-def memmap_lookup(vectors: np.ndarray):
-    """The exact-vector lookup of the re-rank, here rows of the memmap (row i is id i)."""
+def with_sq8_codes(index: FaissIndex, vectors: np.ndarray, path: Path) -> tuple[FaissIndex, dict]:
+    """A PQ-only index cached before SQ8 with the SQ8 codes of ``vectors`` (row i is id i)
+    added, as FaissIndex.build would add them; the codes are cached at ``path``."""
+    started = time.perf_counter()
+    if path.exists():
+        codes = RerankCodes.from_bytes(path.read_bytes())
+    else:
+        codes = RerankCodes.trained(faiss_index._sample(vectors, 65_536))
+        for start in range(0, len(vectors), 1_000_000):
+            part = np.asarray(vectors[start : start + 1_000_000])
+            codes.add(np.arange(start, start + len(part), dtype=np.int64), part)
+        path.write_bytes(codes.to_bytes())
+    old = index.plan
+    plan = IndexPlan("ivfpq+sq8", old.nlist, old.nprobe, old.pq_m, old.hnsw_coarse)
+    meta = {"seconds": time.perf_counter() - started, "bytes": path.stat().st_size,
+            "bytes_per_face": path.stat().st_size / len(vectors)}  # fmt: skip
+    return FaissIndex(index._index, plan, rerank=codes), meta
+
+
+def memmap_lookup(vectors: np.ndarray, reads: list[int] | None = None):
+    """The exact-vector lookup of the re-rank, here rows of the memmap (row i is id i); the
+    number of vectors each call reads is appended to ``reads``."""
 
     def lookup(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if reads is not None:
+            reads.append(len(ids))
         ids = np.sort(ids)
         return ids, vectors[ids]
 
@@ -203,40 +231,53 @@ def run(args: argparse.Namespace) -> dict:
     truth = exact_truth(vectors, queries, K, truth_path)
     default = plan_for(n, 50_000, compressed_min=1)
     nlist = args.nlist or default.nlist
-    plan = IndexPlan("ivfpq", nlist=nlist, nprobe=default.nprobe, pq_m=args.pq_m or default.pq_m,
+    plan = IndexPlan("ivfpq+sq8", nlist=nlist, nprobe=default.nprobe,
+                     pq_m=args.pq_m or default.pq_m,
                      hnsw_coarse=nlist > faiss_index.FLAT_COARSE_MAX)  # fmt: skip
     index, meta = built(vectors, key, plan, args.rebuild)
     report = {"benchmark": "scale", "machine": common.machine(), "args": vars(args), "size": n,
               "index": meta, "rows": [], "load_average": {"start": os.getloadavg()}}  # fmt: skip
     faiss.omp_set_num_threads(1)  # single queries: one thread, as the product searches
-    lookup = memmap_lookup(vectors)
+    reads: list[int] = []
+    lookup = memmap_lookup(vectors, reads)
     ivf = faiss.extract_index_ivf(index._index)
-    original_depth = faiss_index.COMPRESSED_RERANK_MIN
+    codes_only = FaissIndex(index._index, IndexPlan("ivfpq", index.plan.nlist, index.plan.nprobe,
+                                                    index.plan.pq_m, index.plan.hnsw_coarse))
+    tiers = {"sq8": (index, "SQ8_RERANK_MIN"), "pq": (codes_only, "COMPRESSED_RERANK_MIN")}
+    original_depths = {name: getattr(faiss_index, name) for _, name in tiers.values()}
     for nprobe in [int(p) for p in args.nprobe.split(",")]:
         ivf.nprobe = nprobe
         quantizer = faiss.downcast_index(ivf.quantizer)
         if isinstance(quantizer, faiss.IndexHNSW):
             quantizer.hnsw.efSearch = max(64, 2 * nprobe)
-        for depth in [int(r) for r in args.rerank.split(",")]:
-            faiss_index.COMPRESSED_RERANK_MIN = depth
-            p50s, p99s, recalls = [], [], []
-            for _ in range(args.repeats):
-                seconds, found = bench_search.time_single_queries(
-                    lambda q: index.search(q[None, :], K, lookup)[1][0], queries
-                )
-                stats = common.percentiles_ms(seconds)
-                p50s.append(stats["p50_ms"])
-                p99s.append(stats["p99_ms"])
-                recalls.append(bench_search.recall(found, truth)[0])
-            row = {"index": index.plan.factory(), "nprobe": nprobe, "rerank": depth,
-                   "p50_ms": statistics.median(p50s), "p50_ms_runs": p50s,
-                   "p99_ms": statistics.median(p99s), "p99_ms_runs": p99s,
-                   "recall_at_10": recalls[0], "load_average": os.getloadavg()[0]}  # fmt: skip
-            report["rows"].append(row)
-            print(f"  nprobe={nprobe:<4} rerank={depth:<4} p50 {row['p50_ms']:.3f} ms "
-                  f"({min(p50s):.3f}-{max(p50s):.3f})  p99 {row['p99_ms']:.3f} ms  "
-                  f"recall@10 {row['recall_at_10']:.4f}", flush=True)  # fmt: skip
-    faiss_index.COMPRESSED_RERANK_MIN = original_depth
+        for tier in args.tiers.split(","):
+            searched, depth_name = tiers[tier]
+            for depth in [int(r) for r in args.rerank.split(",")]:
+                setattr(faiss_index, depth_name, depth)
+                p50s, p99s, recalls = [], [], []
+                reads.clear()
+                for _ in range(args.repeats):
+                    seconds, found = bench_search.time_single_queries(
+                        lambda q, s=searched: s.search(q[None, :], K, lookup)[1][0], queries
+                    )
+                    stats = common.percentiles_ms(seconds)
+                    p50s.append(stats["p50_ms"])
+                    p99s.append(stats["p99_ms"])
+                    recalls.append(bench_search.recall(found, truth)[0])
+                row = {"index": searched.plan.describe(), "tier": tier, "nprobe": nprobe,
+                       "rerank": depth, "p50_ms": statistics.median(p50s), "p50_ms_runs": p50s,
+                       "p99_ms": statistics.median(p99s), "p99_ms_runs": p99s,
+                       "recall_at_10": recalls[0], "exact_reads_mean": float(np.mean(reads)),
+                       "exact_reads_p99": float(np.percentile(reads, 99)),
+                       "load_average": os.getloadavg()[0]}  # fmt: skip
+                report["rows"].append(row)
+                print(f"  {tier:<3} nprobe={nprobe:<4} rerank={depth:<4} p50 {row['p50_ms']:.3f} "
+                      f"ms ({min(p50s):.3f}-{max(p50s):.3f})  p99 {row['p99_ms']:.3f} ms  "
+                      f"recall@10 {row['recall_at_10']:.4f}  exact reads "
+                      f"{row['exact_reads_mean']:.1f} (p99 {row['exact_reads_p99']:.0f})",
+                      flush=True)  # fmt: skip
+    for name, depth in original_depths.items():
+        setattr(faiss_index, name, depth)
     faiss.omp_set_num_threads(args.build_threads)
     report["peers"] = peers(vectors, queries, truth, args)
     if args.catalog_lookup:
@@ -290,7 +331,10 @@ def main() -> None:
     parser.add_argument("--nlist", type=int, default=0, help="0: plan_for's")
     parser.add_argument("--pq-m", type=int, default=0, help="PQ sub-quantizers; 0: plan_for's")
     parser.add_argument("--nprobe", default="32,64,128")
-    parser.add_argument("--rerank", default="64,128,256", help="candidates re-ranked exactly")
+    parser.add_argument("--rerank", default="40,100", help="candidates re-ranked (sq8: ordered by "
+                        "their SQ8 codes; pq: each read exactly)")
+    parser.add_argument("--tiers", default="sq8,pq", help="sq8: the compressed tier; pq: its "
+                        "codes alone, re-ranked from the exact lookup (as saved before SQ8)")
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--brute-queries", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)

@@ -1,4 +1,5 @@
-"""The FAISS compressed tier (IVF over 4-bit PQ codes, exact re-rank from the catalog).
+"""The FAISS compressed tier (IVF over 4-bit PQ codes, ordered by SQ8 codes in memory, the
+possible top k re-ranked exactly from the catalog).
 
 `FACELEDGER_COMPRESSED_INDEX_MIN` is lowered so the tier runs on a handful of faces: first on
 synthetic clustered vectors (recall, exact distances, removal, round trip), then on a real
@@ -26,7 +27,8 @@ from faceledger.app.governance import destruction
 from faceledger.app.library import Library
 from faceledger.catalog import SEARCHABLE
 from faceledger.errors import VectorIndexError
-from faceledger.index import FaissIndex, faiss_index, plan_for
+from faceledger.index import FaissIndex, IndexPlan, faiss_index, plan_for
+from faceledger.index.faiss_index import _exact_order
 from faceledger.index.faiss_store import read_header
 
 
@@ -41,10 +43,23 @@ def _lookup(ids: np.ndarray, vectors: np.ndarray):
     return lookup
 
 
+class CountingLookup:
+    """An exact lookup that records how many vectors each call read."""
+
+    def __init__(self, ids: np.ndarray, vectors: np.ndarray):
+        self._lookup = _lookup(ids, vectors)
+        self.reads: list[int] = []
+
+    def __call__(self, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        self.reads.append(len(wanted))
+        return self._lookup(wanted)
+
+
 def test_plan_is_compressed_from_the_threshold():
     assert plan_for(1_000_000, 50_000, compressed_min=2_000_000).kind == "ivfpq+flat"
     big = plan_for(10_000_000, 50_000, compressed_min=2_000_000)
     assert big.compressed and big.pq_m == 64 and "PQ64x4fs" in big.describe()
+    assert big.kind == "ivfpq+sq8" and "SQ8" in big.describe()
     assert not plan_for(10_000_000, 50_000).compressed  # no threshold: never compressed
     assert plan_for(4, 50_000, compressed_min=1).nlist == 1  # tiny: lists it can train
     # An exact coarse quantizer while the lists are few, an HNSW graph over them beyond.
@@ -80,7 +95,8 @@ def test_compressed_search_is_exact_after_the_rerank_and_removal_is_physical():
     exact = _lookup(ids, vectors)
     flat = FaissIndex.build(ids, vectors, exact_max=100_000)
     packed = FaissIndex.build(ids, vectors, compressed_min=1_000)
-    assert packed.plan.compressed and len(packed.to_bytes()) < 0.25 * len(flat.to_bytes())
+    # PQ (32 B) + SQ8 (128 B) + ids and bounds, against 512 B floats (+ ids, centroids).
+    assert packed.plan.compressed and len(packed.to_bytes()) < 0.4 * len(flat.to_bytes())
     rng = np.random.default_rng(2)
     queries = vectors[rng.choice(len(vectors), 50, replace=False)] + 0.01
     with pytest.raises(VectorIndexError):
@@ -99,14 +115,64 @@ def test_compressed_search_is_exact_after_the_rerank_and_removal_is_physical():
     assert (d <= 0.6).all()
 
     gone = ids[:100]
+    sq8_codes = packed._rerank._quantizer.sa_encode(vectors[:100])
+    assert sum(code.tobytes() in packed.to_bytes() for code in sq8_codes) == 100
     assert packed.remove(gone) == 100 and packed.remove(gone) == 0
     _, found = packed.search(vectors[:100], 10, exact)
     assert not set(found.ravel()) & set(gone)
-    copy = FaissIndex.from_bytes(packed.to_bytes())
+    blob = packed.to_bytes()
+    # No removed face's re-rank codes stay in memory or in the file.
+    assert not any(code.tobytes() in blob for code in sq8_codes)
+    assert not packed._rerank._codes[np.isin(packed._rerank._ids, gone)].any()
+    copy = FaissIndex.from_bytes(blob)
     assert copy.plan == packed.plan and list(copy.ids()) == sorted(set(ids) - set(gone))
     np.testing.assert_array_equal(
         copy.search(queries, 5, exact)[1], packed.search(queries, 5, exact)[1]
     )
+
+
+def test_sq8_bounds_give_the_exact_rerank_of_every_candidate_with_few_reads():
+    """The SQ8 codes only choose which candidates to read: the answer equals an exact re-rank
+    of every PQ candidate, while far fewer vectors are read than there are candidates."""
+    vectors = clustered(3_000, 30, seed=11)
+    ids = np.arange(len(vectors), dtype=np.int64) + 1
+    packed = FaissIndex.build(ids, vectors, compressed_min=1_000)
+    assert packed.plan.kind == "ivfpq+sq8"
+    rng = np.random.default_rng(4)
+    queries = vectors[rng.choice(len(vectors), 40, replace=False)] + 0.02
+    counting = CountingLookup(ids, vectors)
+    got_d, got_i = packed.search(queries, 10, counting)
+    depth = faiss_index.SQ8_RERANK_MIN
+    _, candidates = packed._index.search(queries, depth)
+    for q, d, i, pool in zip(queries, got_d, got_i, candidates, strict=True):
+        want_d, want_i = _exact_order(q, pool, _lookup(ids, vectors))
+        np.testing.assert_array_equal(i, want_i[:10])
+        np.testing.assert_allclose(d, want_d[:10], rtol=1e-5)
+    assert len(counting.reads) == len(queries) and max(counting.reads) < depth
+    assert np.mean(counting.reads) < 0.5 * depth  # reads: a few past k, not every candidate
+    # A radius query reads only candidates the bounds may put inside, and misses none of them.
+    radius = float(np.median(got_d[:, 4]))
+    counting.reads.clear()
+    (d, found), = packed.within(queries[:1], radius, counting)
+    _, pool = packed._index.search(queries[:1], faiss_index.WITHIN_START)
+    want_d, want_i = _exact_order(queries[0], pool[0], _lookup(ids, vectors))
+    assert set(found) == set(want_i[want_d <= radius]) and len(found) >= 1
+    assert counting.reads[0] < faiss_index.WITHIN_START
+
+
+def test_codes_only_index_saved_before_sq8_still_reads_and_searches():
+    """A compressed index saved with PQ codes alone (before SQ8) loads and re-ranks from the
+    exact lookup, as it did."""
+    vectors = clustered(600, 10, seed=3)
+    ids = np.arange(len(vectors), dtype=np.int64)
+    packed = FaissIndex.build(ids, vectors, compressed_min=100)
+    legacy = FaissIndex(packed._index, IndexPlan("ivfpq", packed.plan.nlist, packed.plan.nprobe,
+                                                 packed.plan.pq_m))  # fmt: skip
+    copy = FaissIndex.from_bytes(legacy.to_bytes())
+    assert copy.plan.kind == "ivfpq" and "SQ8" not in copy.plan.describe()
+    counting = CountingLookup(ids, vectors)
+    d, i = copy.search(vectors[:5] + 0.01, 3, counting)
+    assert list(i[:, 0]) == [0, 1, 2, 3, 4] and counting.reads == [40] * 5
 
 
 @pytest.fixture(scope="module")

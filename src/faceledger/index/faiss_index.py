@@ -1,11 +1,12 @@
-"""FAISS backend: exact (flat) search for small collections, IVF-Flat above a size threshold,
-and a compressed tier (IVF over 4-bit fast-scan PQ codes, with an HNSW coarse quantizer once the
-lists are many) for collections too large to keep every float vector in memory.
+"""FAISS backend: exact (flat) search for small collections, IVF over 4-bit PQ codes re-ranked
+by the float vectors beside them above a size threshold, and a compressed tier (the same IVF
+with an HNSW coarse quantizer once the lists are many, re-ranked by 8-bit SQ codes) for
+collections too large to keep every float vector in memory.
 
 The compressed tier's own distances are approximate: :meth:`FaissIndex.search` and
-:meth:`FaissIndex.within` re-rank its candidates with the exact float vectors given by an
-``exact`` lookup (the store passes the catalog's), so the distances returned are exact and the
-match threshold keeps its meaning.
+:meth:`FaissIndex.within` order its candidates by their SQ8 codes and read the exact float
+vectors of those that may be in the answer from an ``exact`` lookup (the store passes the
+catalog's), so the distances returned are exact and the match threshold keeps its meaning.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import faiss
 import numpy as np
 
 from faceledger.errors import VectorIndexError
+from faceledger.index.rerank_codes import RerankCodes
 
 __all__ = ["FaissIndex", "IndexPlan", "plan_for", "DIM", "ExactLookup"]
 
@@ -34,9 +36,13 @@ FLAT_COARSE_MAX = 8192
 #: Candidates fetched per query from the PQ codes for the exact re-rank (at least k): 100
 #: gave recall@10 0.991 at 10^6 with nprobe 64, 40 gave 0.988 (BENCHMARKS.md, "Scale").
 RERANK_MIN = 100
-#: The compressed tier fetches fewer: each candidate is a primary-key read from the catalog
-#: (~0.03-0.1 ms apiece), and its recall target is 0.95, not 0.99 (BENCHMARKS.md, "Scale").
+#: The compressed tier saved before its SQ8 codes existed re-ranks fewer: each of its candidates
+#: is a primary-key read from the catalog (~0.03-0.25 ms apiece; BENCHMARKS.md, "Scale").
 COMPRESSED_RERANK_MIN = 40
+#: Candidates the SQ8 codes order on the compressed tier: in memory, so as many as in memory.
+SQ8_RERANK_MIN = RERANK_MIN
+#: Float32 rounding allowed for in the SQ8 error bounds.
+_BOUND_SLACK = 1e-5
 #: Builds below this many vectors train on one thread (see FaissIndex.build).
 SMALL_BUILD = 200_000
 #: First candidate count of a radius query on the compressed tier (grown while it fills up).
@@ -44,6 +50,8 @@ WITHIN_START = 256
 
 #: Starts a serialised ``ivfpq+flat`` index: codes and vectors, two FAISS indexes.
 _PAIR_MAGIC = b"FLPQ+FLAT1\n"
+#: Starts a serialised ``ivfpq+sq8`` index: PQ codes (a FAISS index), then the SQ8 codes.
+_SQ8_MAGIC = b"FLPQ+SQ8-1\n"
 
 #: Exact vectors of some ids: ``lookup(ids) -> (ids found, their float32 vectors)``. Ids the
 #: lookup does not return (e.g. moved out of this place since) are dropped from the answer.
@@ -54,7 +62,9 @@ ExactLookup = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 class IndexPlan:
     """The index structure chosen for a collection size."""
 
-    kind: str  # flat | ivf | ivfpq+flat (codes + vectors in memory) | ivfpq (codes only)
+    # flat | ivf | ivfpq+flat (PQ codes + float vectors in memory) | ivfpq+sq8 (PQ + SQ8 codes;
+    # the compressed tier) | ivfpq (PQ codes only: the compressed tier saved before SQ8)
+    kind: str
     nlist: int = 0
     nprobe: int = 0
     pq_m: int = 0  # ivfpq: PQ sub-quantizers (4 bits each, so pq_m / 2 bytes a face)
@@ -63,12 +73,12 @@ class IndexPlan:
     @property
     def compressed(self) -> bool:
         """Whether the index holds codes only, so its re-rank needs the vectors from outside."""
-        return self.kind == "ivfpq"
+        return self.kind in ("ivfpq", "ivfpq+sq8")
 
     @property
     def reranked(self) -> bool:
         """Whether candidates come from PQ codes and are re-ranked by exact distances."""
-        return self.kind in ("ivfpq", "ivfpq+flat")
+        return self.kind in ("ivfpq", "ivfpq+flat", "ivfpq+sq8")
 
     def factory(self) -> str:
         """The FAISS index_factory string of this structure."""
@@ -77,15 +87,17 @@ class IndexPlan:
         if self.kind == "ivf":
             return f"IVF{self.nlist},Flat"
         coarse = f"IVF{self.nlist}_HNSW{HNSW_M}" if self.hnsw_coarse else f"IVF{self.nlist}"
-        return f"{coarse},PQ{self.pq_m}x4fs"  # ivfpq and ivfpq+flat
+        return f"{coarse},PQ{self.pq_m}x4fs"  # ivfpq, ivfpq+flat and ivfpq+sq8
 
     def describe(self) -> str:
         """A short human description, e.g. ``IVF4096,Flat nprobe=24``."""
         if self.kind == "flat":
             return "Flat (exact)"
-        rerank = ""
-        if self.reranked:
-            rerank = " + exact re-rank" + (" (catalog)" if self.compressed else " (in memory)")
+        rerank = {
+            "ivfpq+flat": " + exact re-rank (in memory)",
+            "ivfpq+sq8": " + SQ8 re-rank, exact top-k (catalog)",
+            "ivfpq": " + exact re-rank (catalog)",
+        }.get(self.kind, "")
         return f"{self.factory()} nprobe={self.nprobe}{rerank}"
 
 
@@ -101,8 +113,9 @@ def plan_for(n: int, exact_max: int, compressed_min: int | None = None) -> Index
     match threshold means the same as in exact search). ``IVF,Flat`` indexes saved before are
     still read and searched as they are.
 
-    The compressed tier keeps 4-bit PQ codes (32 bytes a face at ``pq_m`` 64) instead of 512-byte
-    float vectors, so 10^8 faces fit one machine, and its candidates are re-ranked exactly.
+    The compressed tier keeps 4-bit PQ codes (32 bytes a face at ``pq_m`` 64) and 8-bit SQ codes
+    (128 bytes) instead of 512-byte float vectors, so 10^8 faces fit one machine; the SQ codes
+    order its candidates, and the few they cannot place are re-ranked exactly.
     Above ``FLAT_COARSE_MAX`` lists (from about 3.4·10^7 faces on that tier) the coarse
     quantizer is an HNSW graph over the centroids, so that many lists cost little to probe;
     below, it is exact.
@@ -129,21 +142,29 @@ def _compressed_plan(n: int) -> IndexPlan:
     nlist = max(1, min(nlist, 65536, 2 ** int(math.log2(max(n // 39, 1)))))
     # 64 sub-quantizers (32 bytes a face): at 32, recall@10 after the re-rank stopped near
     # 0.97 at 10^6 whatever the probes (BENCHMARKS.md, "Scale").
-    return IndexPlan("ivfpq", nlist=nlist, nprobe=min(nlist, 64), pq_m=64,
+    return IndexPlan("ivfpq+sq8", nlist=nlist, nprobe=min(nlist, 64), pq_m=64,
                      hnsw_coarse=nlist > FLAT_COARSE_MAX)  # fmt: skip
 
 
 class FaissIndex:
     """A FAISS index addressed by face id (int64)."""
 
-    def __init__(self, index: faiss.Index, plan: IndexPlan, vectors: faiss.Index | None = None):
+    def __init__(
+        self, index: faiss.Index, plan: IndexPlan, vectors: faiss.Index | None = None,
+        rerank: RerankCodes | None = None,
+    ):  # fmt: skip
         """Wrap an existing FAISS index built to ``plan`` (``ivfpq+flat``: and ``vectors``, an
-        ``IndexIDMap2`` over the same ids holding their float vectors for the re-rank)."""
+        ``IndexIDMap2`` over the same ids holding their float vectors for the re-rank;
+        ``ivfpq+sq8``: and ``rerank``, the SQ8 codes of the same ids)."""
         self._index = index
         self.plan = plan
         if plan.kind == "ivfpq+flat" and vectors is None:
             vectors = faiss.IndexIDMap2(faiss.IndexFlatL2(DIM))
+        if (plan.kind == "ivfpq+sq8") != (rerank is not None):
+            raise VectorIndexError("the SQ8 re-rank codes do not match the index; run "
+                                   "`faceledger reindex`")  # fmt: skip
         self._vectors = vectors
+        self._rerank = rerank
         self._ids = self._read_ids()
 
     # -- construction ----------------------------------------------------------------------
@@ -179,9 +200,12 @@ class FaissIndex:
             sample = _sample(vectors, 64 * plan.nlist)
             index.train(sample)
             index.nprobe = plan.nprobe
-        else:  # ivfpq, ivfpq+flat
+        else:  # ivfpq, ivfpq+flat, ivfpq+sq8
             index = _train_compressed(plan, vectors)
-        built = cls(index, plan)
+        rerank = None
+        if plan.kind == "ivfpq+sq8":  # per-dimension ranges: a sample shows them
+            rerank = RerankCodes.trained(_sample(vectors, 65_536))
+        built = cls(index, plan, rerank=rerank)
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         for start in range(0, len(ids), 1_000_000):  # in slices: vectors may be a memmap
             stop = start + 1_000_000
@@ -219,6 +243,8 @@ class FaissIndex:
         self._index.add_with_ids(vectors, ids)
         if self._vectors is not None:
             self._vectors.add_with_ids(vectors, ids)
+        if self._rerank is not None:
+            self._rerank.add(ids, vectors)
         self._ids = np.concatenate([self._ids, ids])
 
     def remove(self, ids: np.ndarray) -> int:
@@ -230,6 +256,8 @@ class FaissIndex:
         if removed:
             if self._vectors is not None:
                 self._vectors.remove_ids(ids)
+            if self._rerank is not None:
+                self._rerank.remove(ids)
             self._ids = self._ids[~np.isin(self._ids, ids)]
         return removed
 
@@ -253,11 +281,16 @@ class FaissIndex:
             squared, ids = self._index.search(queries, k)
             return np.sqrt(np.maximum(squared, 0)), ids
         lookup = self._lookup(exact)
-        depth = COMPRESSED_RERANK_MIN if self.plan.compressed else RERANK_MIN
+        depth = {"ivfpq": COMPRESSED_RERANK_MIN, "ivfpq+sq8": SQ8_RERANK_MIN}.get(
+            self.plan.kind, RERANK_MIN
+        )
         _, candidates = self._index.search(queries, min(max(k, depth), held))
         distances, ids = _no_neighbours(len(queries), k)
         for row in range(len(queries)):
-            d, i = _exact_order(queries[row], candidates[row], lookup)
+            query, chosen = queries[row], candidates[row]
+            if self._rerank is not None:
+                chosen = self._may_be_nearest(query, chosen, k)
+            d, i = _exact_order(query, chosen, lookup)
             found = min(k, len(i))
             distances[row, :found], ids[row, :found] = d[:found], i[:found]
         return distances, ids
@@ -268,7 +301,8 @@ class FaissIndex:
         """For each query row, every (Euclidean distances, ids) no farther than ``radius``.
 
         On the compressed tier (``exact`` required there) the nearest candidates are re-ranked
-        exactly, and their number grows until fewer than half of them are within the radius.
+        exactly (those the SQ8 codes show may be within it), and their number grows until fewer
+        than half of them are within the radius.
         """
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         if len(self) == 0:
@@ -298,6 +332,17 @@ class FaissIndex:
         assert self._vectors is not None
         return ids, self._vectors.reconstruct_batch(ids)
 
+    def _may_be_nearest(self, query: np.ndarray, candidates: np.ndarray, k: int) -> np.ndarray:
+        """The candidates that may be among the k exactly nearest of them, by their SQ8
+        distances and error bounds: a candidate whose lower bound exceeds the k-th smallest
+        upper bound cannot be (k others are surely nearer), so only the rest are read."""
+        assert self._rerank is not None
+        ids, approx, error = self._rerank.approximate(query, candidates[candidates >= 0])
+        if len(ids) <= k:
+            return ids
+        cutoff = np.partition(approx + error, k - 1)[k - 1]
+        return ids[approx - error <= cutoff + _BOUND_SLACK]
+
     def _within_compressed(
         self, query: np.ndarray, radius: float, lookup: ExactLookup
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -306,17 +351,27 @@ class FaissIndex:
         while True:
             k = min(k, len(self))
             _, candidates = self._index.search(query[None, :], k)
-            d, i = _exact_order(query, candidates[0], lookup)
+            chosen = candidates[0]
+            near = None
+            if self._rerank is not None:  # read only those the SQ8 bounds may put inside
+                ids, approx, error = self._rerank.approximate(query, chosen[chosen >= 0])
+                chosen = ids[approx - error <= radius + _BOUND_SLACK]
+                near = int((approx <= radius).sum())
+            d, i = _exact_order(query, chosen, lookup)
             inside = d <= radius
             # Most candidates inside: the radius may hold more than were fetched.
-            if inside.sum() * 2 < k or k >= len(self):
+            if (near if near is not None else int(inside.sum())) * 2 < k or k >= len(self):
                 return d[inside], i[inside]
             k *= 4
 
     # -- persistence -----------------------------------------------------------------------
     def to_bytes(self) -> bytes:
-        """The index serialised by FAISS (``ivfpq+flat``: codes, then vectors, each framed)."""
+        """The index serialised by FAISS (``ivfpq+flat``: codes, then vectors, each framed;
+        ``ivfpq+sq8``: PQ codes, then SQ8 codes)."""
         codes = faiss.serialize_index(self._index).tobytes()
+        if self._rerank is not None:
+            framed = _SQ8_MAGIC + len(codes).to_bytes(8, "little") + codes
+            return framed + self._rerank.to_bytes()
         if self._vectors is None:
             return codes
         vectors = faiss.serialize_index(self._vectors).tobytes()
@@ -325,24 +380,30 @@ class FaissIndex:
     @classmethod
     def from_bytes(cls, data: bytes) -> FaissIndex:
         """An index from :meth:`to_bytes` output."""
-        vectors = None
+        vectors = rerank = None
         try:
-            if data.startswith(_PAIR_MAGIC):
-                start = len(_PAIR_MAGIC) + 8
-                end = start + int.from_bytes(data[len(_PAIR_MAGIC) : start], "little")
-                vectors = faiss.deserialize_index(np.frombuffer(data[end:], dtype=np.uint8))
-                data = data[start:end]
+            for magic in (_PAIR_MAGIC, _SQ8_MAGIC):
+                if data.startswith(magic):
+                    start = len(magic) + 8
+                    end = start + int.from_bytes(data[len(magic) : start], "little")
+                    rest, data = memoryview(data)[end:], data[start:end]
+                    if magic == _SQ8_MAGIC:
+                        rerank = RerankCodes.from_bytes(rest)
+                    else:
+                        vectors = faiss.deserialize_index(np.frombuffer(rest, dtype=np.uint8))
             index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
         except (RuntimeError, ValueError) as exc:
             raise VectorIndexError(
                 f"cannot read the vector index ({exc}); run `faceledger reindex`"
             ) from exc
         plan = _plan_of(index)
-        if vectors is not None:
-            plan = IndexPlan("ivfpq+flat", plan.nlist, plan.nprobe, plan.pq_m, plan.hnsw_coarse)
-            if vectors.ntotal != index.ntotal:
+        if vectors is not None or rerank is not None:
+            kind = "ivfpq+flat" if vectors is not None else "ivfpq+sq8"
+            plan = IndexPlan(kind, plan.nlist, plan.nprobe, plan.pq_m, plan.hnsw_coarse)
+            held = vectors.ntotal if vectors is not None else len(rerank)
+            if held != index.ntotal:
                 raise VectorIndexError("the vector index is inconsistent; run `faceledger reindex`")
-        return cls(index, plan, vectors)
+        return cls(index, plan, vectors, rerank)
 
     def _read_ids(self) -> np.ndarray:
         ivf = faiss.try_extract_index_ivf(self._index)

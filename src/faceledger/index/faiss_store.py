@@ -54,7 +54,7 @@ REBUILD_MIN_BACKLOG = 1_000
 
 #: Each index structure's tier, from small collections to large. IVF-Flat files saved before
 #: the PQ codes are the same tier as ``ivfpq+flat``: kept until a rebuild, never forced.
-_TIER = {"flat": 0, "ivf": 1, "ivfpq+flat": 1, "ivfpq": 2}
+_TIER = {"flat": 0, "ivf": 1, "ivfpq+flat": 1, "ivfpq": 2, "ivfpq+sq8": 2}
 
 log = logging.getLogger(__name__)
 
@@ -268,7 +268,7 @@ class FaissStore:
             if _TIER[want.kind] > _TIER[have.kind]:
                 return True  # grown into a larger tier
             # Shrunk: move down only well below the threshold, so a size near it never flips.
-            if have.kind == "ivfpq":
+            if have.compressed:
                 return tuning.compressed_min is None or n < tuning.compressed_min // 2
             return n < tuning.exact_max // 2
         return have.kind != "flat" and not (have.nlist // 4 <= want.nlist <= have.nlist * 4)
