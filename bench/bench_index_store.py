@@ -29,7 +29,7 @@ import numpy as np
 from faceledger.files import atomic_write
 from faceledger.index import FaissIndex, set_search_threads
 from faceledger.index.faiss_store import FaissStore, StoreTuning
-from faceledger.records import IndexChanges
+from faceledger.records import IndexChanges, PlaceIds
 
 
 class MemoryFeed:
@@ -58,9 +58,13 @@ class MemoryFeed:
         removed = np.setdiff1d(touched, keep)
         return IndexChanges(self.head(), keep, self.vectors[keep], removed)
 
-    def everything(self, place: str) -> IndexChanges:
+    def place_ids(self, place: str) -> PlaceIds:
+        return PlaceIds(self.head(), np.flatnonzero(self.present & self.searchable))
+
+    def batches(self, place: str, size: int):
         ids = np.flatnonzero(self.present & self.searchable).astype(np.int64)
-        return IndexChanges(self.head(), ids, self.vectors[ids], np.empty(0, np.int64))
+        for start in range(0, len(ids), size):
+            yield ids[start : start + size], self.vectors[ids[start : start + size]]
 
     def vectors(self, place: str, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         keep = np.sort(ids[self.present[ids] & self.searchable[ids]])

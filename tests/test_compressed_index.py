@@ -240,3 +240,49 @@ def test_erasure_removes_from_the_compressed_tier_and_its_snapshot(world, lib):
     finally:
         fresh.close()
     assert img3 not in searched_face_ids(settings.library, data / "img3.jpg")
+
+
+class RecordingFeed:
+    """The library's own catalog feed, recording the size of every read a rebuild makes."""
+
+    def __init__(self, feed):
+        self._feed = feed
+        self.batch_sizes: list[int] = []
+        self.sampled = 0
+
+    def __getattr__(self, name):
+        return getattr(self._feed, name)
+
+    def vectors(self, place, ids):
+        self.sampled += len(ids)
+        return self._feed.vectors(place, ids)
+
+    def batches(self, place, size):
+        for ids, vectors in self._feed.batches(place, size):
+            self.batch_sizes.append(len(ids))
+            yield ids, vectors
+
+
+def test_a_rebuild_streams_the_catalog_in_batches(world, lib, tmp_path, monkeypatch):
+    """A rebuild reads the place's ids, a training sample, then the vectors a batch at a time,
+    and gives the same index as the catalog holds."""
+    from faceledger.index import faiss_store
+
+    settings, data = world
+    monkeypatch.setattr(faiss_store, "REBUILD_BATCH", 2)
+    feed = RecordingFeed(lib._feed)
+    live = lib.index("searchable")
+    store = faiss_store.FaissStore("searchable", tmp_path / "searchable.index", feed,
+                                   live._tuning, lambda: None, lambda body: body)  # fmt: skip
+    listing = lib._feed.place_ids("searchable")
+    ids, _ = lib.catalog.vectors(SEARCHABLE)
+    assert listing.upto == lib._feed.head() and list(listing.ids) == sorted(ids)
+    store.rebuild()
+    assert feed.batch_sizes and max(feed.batch_sizes) <= 2 and sum(feed.batch_sizes) == len(ids)
+    assert feed.sampled == len(ids)  # a training sample of each (all of them, being few)
+    assert list(store.ids()) == sorted(ids) and store.describe()["structure"].endswith(
+        "SQ8 re-rank, exact top-k (catalog)"
+    )
+    probe = lib.catalog.vectors(SEARCHABLE)[1][:1] + np.float32(0.01)
+    np.testing.assert_array_equal(store.search(probe, 2)[1], live.search(probe, 2)[1])
+    store.close()

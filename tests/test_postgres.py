@@ -57,3 +57,33 @@ def test_postgres_catalog_matches_sqlite(tmp_path, pg_database, monkeypatch):
     from faceledger import audit
 
     assert audit.verify(pg_lib.catalog.engine).ok
+
+
+def test_postgres_feed_streams_a_place_for_a_rebuild(tmp_path, pg_database, monkeypatch):
+    """On PostgreSQL a rebuild's reads (the place's ids, then its vectors through a
+    server-side cursor, a batch at a time) cover exactly the faces in the place."""
+    data = shared_path("faces", "deepface", "tests", "unit", "dataset")
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("img1.jpg", "img2.jpg", "img3.jpg"):
+        shutil.copy(data / name, folder / name)
+    monkeypatch.setenv("FACELEDGER_DATABASE_URL", pg_database)
+    root = tmp_path / "library"
+    assert cli(root, "init").exit_code == 0
+    assert cli(root, "ingest", str(folder)).exit_code == 0
+    lib = Library.open(make_settings(root, database_url=pg_database))
+    try:
+        listing = lib._feed.place_ids("searchable")
+        batches = list(lib._feed.batches("searchable", 1))
+        assert len(listing.ids) == 3 and listing.upto == lib._feed.head()
+        assert [len(ids) for ids, _ in batches] == [1, 1, 1]
+        assert sorted(int(ids[0]) for ids, _ in batches) == list(listing.ids)
+        streamed = {int(ids[0]): vectors[0] for ids, vectors in batches}
+        ids, vectors = lib._feed.vectors("searchable", listing.ids)
+        for face_id, vector in zip(ids, vectors, strict=True):
+            assert (streamed[int(face_id)] == vector).all()
+        store = lib.index("searchable")
+        store.rebuild()
+        assert list(store.ids()) == list(listing.ids)
+    finally:
+        lib.close()

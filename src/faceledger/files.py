@@ -5,7 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -14,8 +14,12 @@ from faceledger.faults import crash_point
 __all__ = ["atomic_write", "file_lock"]
 
 
-def atomic_write(path: Path, data: bytes, crash_point_name: str | None = None) -> None:
-    """Write ``data`` to ``path`` so that a crash leaves either the old or the new file.
+def atomic_write(
+    path: Path, data: bytes | Iterable[bytes | memoryview], crash_point_name: str | None = None
+) -> None:
+    """Write ``data`` (bytes, or buffers written one after another, so a large file need not
+    be joined in memory first) to ``path`` so that a crash leaves either the old or the new
+    file.
 
     ``crash_point_name`` names a :func:`faceledger.faults.crash_point` between the write of the
     temporary file and its rename (for the crash tests).
@@ -24,7 +28,8 @@ def atomic_write(path: Path, data: bytes, crash_point_name: str | None = None) -
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as out:
-            out.write(data)
+            for part in [data] if isinstance(data, bytes) else data:
+                out.write(part)
             out.flush()
             os.fsync(out.fileno())
         if crash_point_name:

@@ -106,3 +106,11 @@ class IndexChanges:
     add_ids: np.ndarray  # int64: faces now in the index's place (added or replaced)
     add_vectors: np.ndarray  # float32, len(add_ids) x 128
     remove_ids: np.ndarray  # int64: faces that left the index's place
+
+
+@dataclass(frozen=True)
+class PlaceIds:
+    """Every face id now in a place, and the log seq that state reflects (a rebuild's start)."""
+
+    upto: int  # the log head read before the ids: later changes are replayed after it
+    ids: np.ndarray  # int64, ascending

@@ -37,7 +37,7 @@ from faceledger.catalog import schema as t
 from faceledger.catalog.vectors import DIM, VectorSealer, from_blob, to_blob
 from faceledger.clock import utcnow
 from faceledger.files import file_lock
-from faceledger.records import DetectedFace, IndexChanges
+from faceledger.records import DetectedFace, IndexChanges, PlaceIds
 
 if TYPE_CHECKING:
     from faceledger.catalog.store import Catalog
@@ -78,6 +78,10 @@ PLACE_WHERE = {
     Place.SEARCHABLE: and_(_ACTIVE, t.faces.c.blocked.is_(False)),
     Place.VAULT: and_(_ACTIVE, t.faces.c.blocked.is_(True)),
 }
+
+
+#: Rows per fetch when a read streams (ids of a place).
+_STREAM_BATCH = 100_000
 
 
 def _chunks(ids: Sequence[int]) -> Iterator[list[int]]:
@@ -298,17 +302,31 @@ class CatalogFeed:
         removed = np.setdiff1d(np.asarray(touched, np.int64), ids)
         return IndexChanges(head, ids, vectors, removed)
 
-    def everything(self, place: str) -> IndexChanges:
-        """Every face now in ``place``, with the log head they reflect (for a rebuild)."""
+    def place_ids(self, place: str) -> PlaceIds:
+        """Every face id now in ``place``, after the log head (a rebuild's count and sample;
+        8 bytes a face, read from an index)."""
         with self.engine.connect() as conn:
             head = log_head(conn)
-            rows = conn.execute(
-                select(t.faces.c.id, t.faces.c.vector, t.faces.c.vector_key_id)
-                .where(PLACE_WHERE[Place(place)])
-                .order_by(t.faces.c.id)
-            ).all()
-        ids, vectors = self._matrix(rows)
-        return IndexChanges(head, ids, vectors, np.empty(0, np.int64))
+            result = conn.execution_options(yield_per=_STREAM_BATCH).execute(
+                select(t.faces.c.id).where(PLACE_WHERE[Place(place)]).order_by(t.faces.c.id)
+            )
+            parts = [np.fromiter((r[0] for r in part), np.int64, len(part))
+                     for part in result.partitions()]  # fmt: skip
+        ids = np.concatenate(parts) if parts else np.empty(0, np.int64)
+        return PlaceIds(head, ids)
+
+    def batches(self, place: str, size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Every face now in ``place`` with its vector, ``size`` at a time, in the table's
+        physical order (no sort: one sequential pass, through a server-side cursor on
+        PostgreSQL), so a rebuild never holds every vector at once."""
+        with self.engine.connect() as conn:
+            result = conn.execution_options(yield_per=size).execute(
+                select(t.faces.c.id, t.faces.c.vector, t.faces.c.vector_key_id).where(
+                    PLACE_WHERE[Place(place)]
+                )
+            )
+            for part in result.partitions():
+                yield self._matrix(part)
 
     def vectors(self, place: str, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(ids, vectors) of those ``ids`` now in ``place``: a compressed index re-ranks its

@@ -8,14 +8,15 @@ log entry it applied and catches up before it answers. The catalog implements
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 import numpy as np
 
-from faceledger.records import IndexChanges
+from faceledger.records import IndexChanges, PlaceIds
 
-__all__ = ["VectorIndex", "ChangeFeed", "MarkedFeed", "IndexStore", "IndexChanges"]
+__all__ = ["VectorIndex", "ChangeFeed", "MarkedFeed", "IndexStore", "IndexChanges", "PlaceIds"]
 
 
 class VectorIndex(Protocol):
@@ -57,8 +58,13 @@ class ChangeFeed(Protocol):
         """What an index of ``place`` that applied the log up to ``after`` must change."""
         ...
 
-    def everything(self, place: str) -> IndexChanges:
-        """Every face now in ``place`` with its vector, for a rebuild."""
+    def place_ids(self, place: str) -> PlaceIds:
+        """Every face id now in ``place`` and the log head read before them (a rebuild)."""
+        ...
+
+    def batches(self, place: str, size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Every face now in ``place`` as (ids, float32 vectors), ``size`` at a time, in any
+        order (a rebuild's fill, after :meth:`place_ids`)."""
         ...
 
     def vectors(self, place: str, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

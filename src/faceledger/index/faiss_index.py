@@ -12,7 +12,7 @@ catalog's), so the distances returned are exact and the match threshold keeps it
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import faiss
@@ -21,7 +21,7 @@ import numpy as np
 from faceledger.errors import VectorIndexError
 from faceledger.index.rerank_codes import RerankCodes
 
-__all__ = ["FaissIndex", "IndexPlan", "plan_for", "DIM", "ExactLookup"]
+__all__ = ["FaissIndex", "IndexPlan", "plan_for", "training_size", "DIM", "ExactLookup"]
 
 DIM = 128
 #: PQ sub-quantizers of the in-memory tier (its re-rank has every vector at hand).
@@ -133,6 +133,14 @@ def plan_for(n: int, exact_max: int, compressed_min: int | None = None) -> Index
                      hnsw_coarse=nlist > FLAT_COARSE_MAX)  # fmt: skip
 
 
+def training_size(plan: IndexPlan) -> int:
+    """How many sampled vectors a build to ``plan`` trains on (0: it trains nothing)."""
+    if plan.kind == "flat":
+        return 0
+    # IVF k-means: ~64 a list; 4-bit PQ codebooks ~39 a list; SQ8 ranges: 65,536.
+    return max(65_536, 64 * plan.nlist)
+
+
 def _compressed_plan(n: int) -> IndexPlan:
     """The compressed tier's parameters for n vectors (chosen in BENCHMARKS.md, "Scale")."""
     # About 2·√n lists (8192 at 10^7): k-means costs lists x sample, i.e. grows with nlist²,
@@ -178,39 +186,54 @@ class FaissIndex:
     ) -> FaissIndex:
         """A new index over these vectors, structured for their number."""
         plan = plan_for(len(ids), exact_max, compressed_min)
-        if plan.reranked and len(ids) < SMALL_BUILD:
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        slices = (  # in slices: vectors may be a memmap
+            (ids[start : start + 1_000_000], vectors[start : start + 1_000_000])
+            for start in range(0, len(ids), 1_000_000)
+        )
+        return cls.build_from(plan, len(ids), vectors, slices)
+
+    @classmethod
+    def build_from(
+        cls, plan: IndexPlan, count: int, sample: np.ndarray,
+        batches: Iterable[tuple[np.ndarray, np.ndarray]],
+    ) -> FaissIndex:  # fmt: skip
+        """A new index built to ``plan`` for ``count`` faces: trained on ``sample`` (vectors
+        drawn from them; a random subset of :func:`training_size` rows is used), then filled
+        from ``batches`` of (ids not repeated, vectors), so no more than a batch of float
+        vectors is ever in memory beside the index."""
+        if plan.reranked and count < SMALL_BUILD:
             # Training a PQ runs thousands of tiny OpenMP regions; on a busy machine their
             # synchronisation dominates (31 s on 2 threads against 6 s on one, 6,000 faces).
             threads = faiss.omp_get_max_threads()
             faiss.omp_set_num_threads(1)
             try:
-                return cls._build(ids, vectors, plan)
+                return cls._build(plan, sample, batches)
             finally:
                 faiss.omp_set_num_threads(threads)
-        return cls._build(ids, vectors, plan)
+        return cls._build(plan, sample, batches)
 
     @classmethod
-    def _build(cls, ids: np.ndarray, vectors: np.ndarray, plan: IndexPlan) -> FaissIndex:
+    def _build(
+        cls, plan: IndexPlan, sample: np.ndarray, batches: Iterable[tuple[np.ndarray, np.ndarray]]
+    ) -> FaissIndex:
         if plan.kind == "flat":
             index = faiss.IndexIDMap2(faiss.IndexFlatL2(DIM))
         elif plan.kind == "ivf":
             quantizer = faiss.IndexFlatL2(DIM)
             index = faiss.IndexIVFFlat(quantizer, DIM, plan.nlist, faiss.METRIC_L2)
             # k-means on a sample of ~64 points a list: enough for stable centroids, fast.
-            sample = _sample(vectors, 64 * plan.nlist)
-            index.train(sample)
+            index.train(_sample(sample, 64 * plan.nlist))
             index.nprobe = plan.nprobe
         else:  # ivfpq, ivfpq+flat, ivfpq+sq8
-            index = _train_compressed(plan, vectors)
+            index = _train_compressed(plan, sample)
         rerank = None
         if plan.kind == "ivfpq+sq8":  # per-dimension ranges: a sample shows them
-            rerank = RerankCodes.trained(_sample(vectors, 65_536))
+            rerank = RerankCodes.trained(_sample(sample, 65_536))
         built = cls(index, plan, rerank=rerank)
-        ids = np.ascontiguousarray(ids, dtype=np.int64)
-        for start in range(0, len(ids), 1_000_000):  # in slices: vectors may be a memmap
-            stop = start + 1_000_000
+        for ids, vectors in batches:
             # New ids: no earlier copies to remove (that would scan every list per slice).
-            built._append(ids[start:stop], vectors[start:stop])
+            built._append(np.ascontiguousarray(ids, dtype=np.int64), vectors)
         return built
 
     @classmethod
@@ -368,25 +391,31 @@ class FaissIndex:
     def to_bytes(self) -> bytes:
         """The index serialised by FAISS (``ivfpq+flat``: codes, then vectors, each framed;
         ``ivfpq+sq8``: PQ codes, then SQ8 codes)."""
-        codes = faiss.serialize_index(self._index).tobytes()
+        return b"".join(self.to_parts())
+
+    def to_parts(self) -> list[bytes | memoryview]:
+        """:meth:`to_bytes` as buffers to write one after another (the SQ8 codes as views of
+        the arrays in memory, not copies)."""
+        codes = memoryview(faiss.serialize_index(self._index))
         if self._rerank is not None:
-            framed = _SQ8_MAGIC + len(codes).to_bytes(8, "little") + codes
-            return framed + self._rerank.to_bytes()
+            return [_SQ8_MAGIC, len(codes).to_bytes(8, "little"), codes,
+                    *self._rerank.to_parts()]  # fmt: skip
         if self._vectors is None:
-            return codes
-        vectors = faiss.serialize_index(self._vectors).tobytes()
-        return _PAIR_MAGIC + len(codes).to_bytes(8, "little") + codes + vectors
+            return [codes]
+        vectors = memoryview(faiss.serialize_index(self._vectors))
+        return [_PAIR_MAGIC, len(codes).to_bytes(8, "little"), codes, vectors]
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> FaissIndex:
-        """An index from :meth:`to_bytes` output."""
+    def from_bytes(cls, data: bytes | memoryview) -> FaissIndex:
+        """An index from :meth:`to_bytes` output (bytes, or a view of a mapped file)."""
         vectors = rerank = None
+        data = memoryview(data)
         try:
             for magic in (_PAIR_MAGIC, _SQ8_MAGIC):
-                if data.startswith(magic):
+                if bytes(data[: len(magic)]) == magic:
                     start = len(magic) + 8
                     end = start + int.from_bytes(data[len(magic) : start], "little")
-                    rest, data = memoryview(data)[end:], data[start:end]
+                    rest, data = data[end:], data[start:end]
                     if magic == _SQ8_MAGIC:
                         rerank = RerankCodes.from_bytes(rest)
                     else:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import mmap
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ import numpy as np
 from faceledger.errors import VectorIndexError
 from faceledger.files import atomic_write, file_lock
 from faceledger.index.base import ChangeFeed
-from faceledger.index.faiss_index import FaissIndex, plan_for
+from faceledger.index.faiss_index import FaissIndex, plan_for, training_size
 
 __all__ = ["FaissStore", "StoreTuning", "read_header", "read_snapshot", "FILE_MAGIC"]
 
@@ -51,6 +52,8 @@ _HEADER_MAX = 4096
 SNAPSHOT_MIN_BACKLOG = 10_000
 #: Below this many log entries behind, catching up always replays (never rebuilds).
 REBUILD_MIN_BACKLOG = 1_000
+#: Faces a rebuild reads from the catalog at a time (51 MB of float vectors).
+REBUILD_BATCH = 100_000
 
 #: Each index structure's tier, from small collections to large. IVF-Flat files saved before
 #: the PQ codes are the same tier as ``ivfpq+flat``: kept until a rebuild, never forced.
@@ -92,15 +95,21 @@ def read_header(path: Path) -> dict[str, Any] | None:
 def read_snapshot(
     path: Path, unseal: Callable[[bytes], bytes] = lambda body: body
 ) -> tuple[FaissIndex, dict[str, Any]]:
-    """The index saved at ``path`` and its header; VectorIndexError if damaged or foreign."""
-    data = path.read_bytes()
+    """The index saved at ``path`` and its header; VectorIndexError if damaged or foreign.
+
+    The file is memory-mapped, not read: its pages are the OS's cache, so loading a 10^8-face
+    index holds the index once in memory, not also a copy of the file.
+    """
     header = read_header(path)
     if header is None:
         raise VectorIndexError(f"{path} is not a faceledger index file of this version")
-    start = len(FILE_MAGIC) + data[len(FILE_MAGIC) :].index(b"\n") + 1
-    body = data[start:]
+    with path.open("rb") as handle:
+        mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    start = mapped.find(b"\n", len(FILE_MAGIC)) + 1
+    body = memoryview(mapped)[start:]
     if hashlib.sha256(body).hexdigest() != header.get("body_sha256"):
         raise VectorIndexError(f"{path} is damaged (its checksum does not match)")
+    # Every part is copied into the index's own memory; the map closes once unreferenced.
     index = FaissIndex.from_bytes(unseal(body))
     if len(index) != header.get("faces"):
         raise VectorIndexError(
@@ -157,12 +166,18 @@ class FaissStore:
         return index, int(header["seq"])
 
     def _rebuild_in_memory(self) -> None:
-        everything = self._feed.everything(self.place)
-        self._index = FaissIndex.build(
-            everything.add_ids, everything.add_vectors, self._tuning.exact_max,
-            self._tuning.compressed_min,
-        )  # fmt: skip
-        self._applied = everything.upto
+        """Build from the catalog without holding every vector: the place's ids first (8 bytes
+        a face), a random sample of them to train on, then the vectors in batches."""
+        listing = self._feed.place_ids(self.place)
+        count = len(listing.ids)
+        plan = plan_for(count, self._tuning.exact_max, self._tuning.compressed_min)
+        drawn = np.random.default_rng(0).choice(
+            listing.ids, min(training_size(plan), count), replace=False
+        )
+        _, sample = self._feed.vectors(self.place, np.sort(drawn))
+        batches = self._feed.batches(self.place, REBUILD_BATCH)
+        self._index = FaissIndex.build_from(plan, count, sample, batches)
+        self._applied = listing.upto
 
     # -- catching up ------------------------------------------------------------------------
     @property
@@ -275,19 +290,24 @@ class FaissStore:
 
     def _write(self) -> None:
         assert self._index is not None
-        body = self._index.to_bytes()
+        # The body's parts are written one after another, never joined (a sealed body is one
+        # part: the seal encrypts it whole), so a save holds no second copy of a plain index.
+        parts = self._index.to_parts()
         seal = self._seal()
         if seal is not None:
-            body = seal(body)
+            parts = [seal(b"".join(parts))]
+        digest = hashlib.sha256()
+        for part in parts:
+            digest.update(part)
         header = {
             "place": self.place,
             "seq": self._applied,
             "faces": len(self._index),
             "structure": self._index.plan.describe(),
-            "body_sha256": hashlib.sha256(body).hexdigest(),
+            "body_sha256": digest.hexdigest(),
             "sealed": seal is not None,
         }
-        data = FILE_MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n" + body
+        data = [FILE_MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n", *parts]
         for stale in self.path.parent.glob(f".{self.path.name}.*"):
             stale.unlink(missing_ok=True)  # a save that crashed: we hold the lock, it is dead
         atomic_write(self.path, data, crash_point_name="during-save")

@@ -43,6 +43,7 @@ __all__ = ["MilvusStore", "MilvusTarget", "MilvusPlan", "milvus_plan", "MAX_TOPK
 MAX_TOPK = 16_384
 _WRITE_BATCH = 5_000  # rows an upsert sends at once (~2.6 MB of vectors)
 _DELETE_BATCH = 10_000
+_REBUILD_BATCH = 100_000  # faces a rebuild reads from the catalog at a time
 _QUERY_BATCH = 1_024
 _CAS_ATTEMPTS = 5
 _ID, _VECTOR = "id", "vector"
@@ -282,12 +283,14 @@ class MilvusStore:
     def _rebuild_locked(self) -> int:
         """Drop and recreate the collection from every face in this place; returns the mark."""
         expected = self._feed.read_mark(self.mark_name)
-        everything = self._feed.everything(self.place)
-        plan = milvus_plan(len(everything.add_ids), self.target.index, self.target.exact_max)
+        listing = self._feed.place_ids(self.place)
+        plan = milvus_plan(len(listing.ids), self.target.index, self.target.exact_max)
         self._create(plan)
-        self._write(everything)
+        none = np.empty(0, np.int64)
+        for ids, vectors in self._feed.batches(self.place, _REBUILD_BATCH):
+            self._write(IndexChanges(listing.upto, ids, vectors, none))
         self._removed_since_persist = False  # a new collection holds nothing removed
-        return self._converge(everything.upto, expected)
+        return self._converge(listing.upto, expected)
 
     # -- answering ----------------------------------------------------------------------------
     def _search(self, queries: np.ndarray, limit: int) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -10,9 +10,11 @@ bounds cannot rule out of the top k are read from the catalog, so the answer and
 are those of an exact re-rank of every candidate, at the cost of a few reads.
 
 Rows are kept sorted by face id, so a lookup is a binary search (no per-face hash table: at
-10^8 faces that alone would take ~5 GB). Face ids mostly arrive in increasing order and are
-appended; a removed face's codes are zeroed at once and its row dropped at the next compaction,
-so neither memory nor a saved file keeps them.
+10^8 faces that alone would take ~5 GB). Rows are appended as they come (face ids mostly arrive
+in increasing order) and sorted once, at the next lookup, if some did not (a rebuild streams the
+catalog in its physical order; a face moved back keeps its old id). A removed face's codes are
+zeroed at once and its row dropped at the next compaction, so neither memory nor a saved file
+keeps them.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class RerankCodes:
         self._alive = np.ones(len(ids), bool)
         self._rows = len(ids)  # rows in use; the arrays may hold spare capacity beyond
         self._dead = 0
+        self._sorted = True  # whether the rows in use are in id order
 
     @classmethod
     def trained(cls, sample: np.ndarray) -> RerankCodes:
@@ -70,17 +73,9 @@ class RerankCodes:
         decoded = self._decode(codes)
         # The error bound of this face: |d(q, decoded) - d(q, exact)| <= ||decoded - exact||.
         errors = np.sqrt(np.einsum("ij,ij->i", decoded - vectors, decoded - vectors))
-        if self._rows == 0 or ids[0] > self._ids[self._rows - 1]:
-            self._append(ids, codes, errors.astype(np.float32))
-        else:  # an id below the largest (e.g. a face moved back): merge, O(rows)
-            self._compact()
-            merged = np.concatenate([self._ids[: self._rows], ids])
-            order = np.argsort(merged, kind="stable")
-            self._ids = merged[order]
-            self._codes = np.concatenate([self._codes[: self._rows], codes])[order]
-            self._errors = np.concatenate([self._errors[: self._rows], errors])[order]
-            self._alive = np.ones(len(merged), bool)
-            self._rows = len(merged)
+        if self._rows and ids[0] <= self._ids[self._rows - 1]:
+            self._sorted = False  # sorted at the next lookup, once for any number of adds
+        self._append(ids, codes, errors.astype(np.float32))
 
     def _append(self, ids: np.ndarray, codes: np.ndarray, errors: np.ndarray) -> None:
         """Append rows after the last, growing the arrays by doubling (amortised O(1))."""
@@ -109,8 +104,11 @@ class RerankCodes:
         return len(rows)
 
     def _compact(self) -> None:
-        """Drop the rows of removed faces and any spare capacity."""
+        """Drop the rows of removed faces and any spare capacity, and sort the rows by id."""
         keep = np.flatnonzero(self._alive[: self._rows])
+        if not self._sorted:
+            keep = keep[np.argsort(self._ids[keep], kind="stable")]
+            self._sorted = True
         self._ids, self._codes = self._ids[keep], self._codes[keep]
         self._errors, self._alive = self._errors[keep], np.ones(len(keep), bool)
         self._rows, self._dead = len(keep), 0
@@ -132,6 +130,8 @@ class RerankCodes:
         """Rows of those ``ids`` that are held, in the order given."""
         if self._rows == 0:
             return np.empty(0, np.intp)
+        if not self._sorted:
+            self._compact()
         held = self._ids[: self._rows]
         rows = np.minimum(np.searchsorted(held, ids), self._rows - 1)
         return rows[(held[rows] == ids) & self._alive[rows]]
@@ -139,13 +139,18 @@ class RerankCodes:
     # -- persistence -------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
         """The quantizer, then the live rows (ids, errors, codes), each framed by its length."""
-        self._compact()  # a removed face's row never reaches a file
+        return b"".join(self.to_parts())
+
+    def to_parts(self) -> list[bytes | memoryview]:
+        """:meth:`to_bytes` as buffers to write in turn (views of the arrays: no copies)."""
+        self._compact()  # a removed face's row never reaches a file; the rows go sorted
         quantizer = faiss.serialize_index(self._quantizer).tobytes()
-        return b"".join([
+        rows = slice(0, self._rows)
+        return [
             len(quantizer).to_bytes(8, "little"), quantizer, self._rows.to_bytes(8, "little"),
-            self._ids.astype("<i8").tobytes(), self._errors.astype("<f4").tobytes(),
-            self._codes.tobytes(),
-        ])  # fmt: skip
+            _raw(self._ids[rows].astype("<i8", copy=False)),
+            _raw(self._errors[rows].astype("<f4", copy=False)), _raw(self._codes[rows]),
+        ]
 
     @classmethod
     def from_bytes(cls, data: bytes | memoryview) -> RerankCodes:
@@ -168,6 +173,11 @@ class RerankCodes:
         at += 4 * rows
         codes = np.frombuffer(data[at:], np.uint8).reshape(rows, width).copy()
         return cls(quantizer, ids, codes, errors)
+
+
+def _raw(array: np.ndarray) -> memoryview:
+    """The bytes of a C-ordered array, as a view (an empty array gives an empty view)."""
+    return memoryview(np.ascontiguousarray(array).reshape(-1).view(np.uint8))
 
 
 def _grown(array: np.ndarray, capacity: int, used: int) -> np.ndarray:

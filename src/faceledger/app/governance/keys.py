@@ -106,14 +106,16 @@ def seal_index(catalog: Catalog) -> Callable[[bytes], bytes] | None:
     return lambda data: INDEX_MAGIC + kid.encode("ascii") + sealer.seal(data)
 
 
-def open_index(catalog: Catalog, data: bytes) -> bytes:
-    """The FAISS bytes of a saved index file, opening it if it was sealed."""
-    if not data.startswith(INDEX_MAGIC):
+def open_index(catalog: Catalog, data: bytes | memoryview) -> bytes | memoryview:
+    """The FAISS bytes of a saved index file, opening it if it was sealed (a plain file's
+    bytes come back as given, e.g. a view of the mapped file: no copy)."""
+    view = memoryview(data)
+    if bytes(view[: len(INDEX_MAGIC)]) != INDEX_MAGIC:
         return data
     start = len(INDEX_MAGIC)
-    kid = data[start : start + _KID_LEN].decode("ascii", "replace")
+    kid = bytes(view[start : start + _KID_LEN]).decode("ascii", "replace")
     try:
-        return catalog.sealer.open(data[start + _KID_LEN :], kid)
+        return catalog.sealer.open(bytes(view[start + _KID_LEN :]), kid)
     except KeyMissingError as exc:
         raise KeyMissingError(
             f"{exc}; if the catalog's key was rotated since this index file was saved, "
