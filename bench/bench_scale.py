@@ -219,9 +219,49 @@ def catalog_lookup_ms(rows: int, depth: int, repeats: int) -> dict:
     return common.percentiles_ms(seconds)
 
 
+def server_lookup_ms(url: str, depths: list[int], draws: int, seed: int) -> dict:
+    """CatalogFeed.vectors on an existing catalog at ``url`` (e.g. bench_policy.py's 10^7-face
+    PostgreSQL catalog): for each depth, ``draws`` sets of random searchable face ids read
+    once (``cold``: pages most likely never read since the server started) and then the same
+    sets again (``warm``: their pages now cached)."""
+    from sqlalchemy import func, select
+
+    from faceledger.catalog import Catalog
+    from faceledger.catalog import schema as t
+    from faceledger.catalog.placement import CatalogFeed
+
+    catalog = Catalog(url)
+    with catalog.engine.connect() as conn:
+        top = int(conn.scalar(select(func.max(t.faces.c.id))))
+    feed = CatalogFeed(catalog)
+    rng = np.random.default_rng([seed, 12])
+    out = {}
+    for depth in depths:
+        sets = [rng.integers(1, top + 1, depth) for _ in range(draws)]
+        row = {}
+        for turn in ("cold", "warm"):
+            seconds = []
+            for ids in sets:
+                started = time.perf_counter()
+                feed.vectors("searchable", ids)
+                seconds.append(time.perf_counter() - started)
+            row[turn] = common.percentiles_ms(seconds)
+        out[depth] = row
+        print(f"  catalog read of {depth} ids: cold p50 {row['cold']['p50_ms']:.2f} ms "
+              f"(p99 {row['cold']['p99_ms']:.2f}), warm p50 {row['warm']['p50_ms']:.2f} ms "
+              f"(p99 {row['warm']['p99_ms']:.2f})", flush=True)  # fmt: skip
+    catalog.engine.dispose()
+    return out
+
+
 # -- driver ----------------------------------------------------------------------------------
 def run(args: argparse.Namespace) -> dict:
     """Build (or load) the index, then time every (nprobe, re-rank) and the peers."""
+    if args.catalog_url:  # the catalog's part alone
+        depths = [int(d) for d in args.catalog_ids.split(",")]
+        return {"benchmark": "scale-catalog-read", "machine": common.machine(),
+                "args": vars(args), "load_average": os.getloadavg(),
+                "catalog_read": server_lookup_ms(args.catalog_url, depths, 200, args.seed)}
     n = int(float(args.size))
     faiss.omp_set_num_threads(args.build_threads)
     vectors, held, key = dataset(n, args.seed)
@@ -341,13 +381,18 @@ def main() -> None:
     parser.add_argument("--build-threads", type=int, default=2)
     parser.add_argument("--catalog-lookup", type=int, default=0,
                         help="also time CatalogFeed.vectors on a SQLite catalog of this many faces")
+    parser.add_argument("--catalog-url", default="",
+                        help="only time the re-rank's catalog read on this existing catalog")
+    parser.add_argument("--catalog-ids", default="12,40,100",
+                        help="ids a --catalog-url read asks for (the SQ8 tier reads ~12)")
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     started = time.perf_counter()
     report = run(args)
     report["total_s"] = time.perf_counter() - started
-    path = common.write_results(f"scale-{int(float(args.size))}", report)
+    name = "scale-catalog-read" if args.catalog_url else f"scale-{int(float(args.size))}"
+    path = common.write_results(name, report)
     print(f"total {report['total_s']:.0f} s; results in {path}")
 
 

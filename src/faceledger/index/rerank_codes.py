@@ -105,6 +105,11 @@ class RerankCodes:
 
     def _compact(self) -> None:
         """Drop the rows of removed faces and any spare capacity, and sort the rows by id."""
+        if self._dead == 0 and self._sorted:  # nothing to drop: views, not copies
+            rows = slice(0, self._rows)
+            self._ids, self._codes = self._ids[rows], self._codes[rows]
+            self._errors, self._alive = self._errors[rows], self._alive[rows]
+            return
         keep = np.flatnonzero(self._alive[: self._rows])
         if not self._sorted:
             keep = keep[np.argsort(self._ids[keep], kind="stable")]
