@@ -73,7 +73,8 @@ class Settings:
     compressed_index_min: int = field(
         default=2_000_000,
         metadata={"help": "faces from which the FAISS index is compressed (IVF with 4-bit PQ "
-                  "codes only, re-ranked exactly from the catalog's vectors)"},
+                  "codes and 8-bit SQ codes in memory; the top k re-ranked exactly from the "
+                  "catalog's vectors)"},
     )  # fmt: skip
     index: str = field(
         default="faiss", metadata={"help": "vector index backend: faiss or milvus"}
