@@ -224,7 +224,14 @@ def test_erasure_removes_from_the_compressed_tier_and_its_snapshot(world, lib):
     settings, data = world
     img2, img3 = face_of(lib, "img2.jpg"), face_of(lib, "img3.jpg")
     custodian = lib.actor("custodian")
-    before = read_header(lib.index("searchable").path)["seq"]
+    store = lib.index("searchable")
+    # Rebuilt, so the SQ8 ranges are trained on these faces (an index that began with one face
+    # has ranges that fit it alone: correct, its bounds just rule out less).
+    store.rebuild()
+    before = read_header(store.path)["seq"]
+    ids, vectors = lib.catalog.vectors(SEARCHABLE)
+    img3_code = store._index._rerank._quantizer.sa_encode(vectors[list(ids).index(img3)][None])
+    assert len(set(img3_code[0])) > 2 and img3_code.tobytes() in store.path.read_bytes()
     destruction.erase(lib, custodian, face=img3)
     erased_at = lib._feed.head()
     destruction.erase(lib, custodian, face=img2)  # a vault face
@@ -237,6 +244,8 @@ def test_erasure_removes_from_the_compressed_tier_and_its_snapshot(world, lib):
         assert before < read_header(searchable.path)["seq"] >= erased_at
         assert read_header(fresh.index("vault").path)["seq"] == fresh._feed.head()
         assert searchable.count() == 2
+        # The erased face's SQ8 codes are in no file: the snapshot was rewritten without them.
+        assert img3_code.tobytes() not in searchable.path.read_bytes()
     finally:
         fresh.close()
     assert img3 not in searched_face_ids(settings.library, data / "img3.jpg")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from faceledger.index import FaissIndex, plan_for
 
@@ -80,3 +81,19 @@ def test_within_returns_every_neighbour_in_the_radius():
         assert (distances <= 0.6 + 1e-5).all() and 100 in set(found)
     assert FaissIndex.empty().within(vectors[:2], 0.6)[1][1].size == 0
 
+
+
+def test_a_missing_snapshot_is_not_reported_as_damaged(tmp_path):
+    """A missing file means "rebuild quietly" (FileNotFoundError); an empty or foreign one is
+    damage (VectorIndexError, logged, then replaced)."""
+    from faceledger.errors import VectorIndexError
+    from faceledger.index.faiss_store import read_snapshot
+
+    with pytest.raises(FileNotFoundError):
+        read_snapshot(tmp_path / "missing.faiss")
+    (tmp_path / "empty.faiss").write_bytes(b"")
+    with pytest.raises(VectorIndexError, match="empty"):
+        read_snapshot(tmp_path / "empty.faiss")
+    (tmp_path / "foreign.faiss").write_bytes(b"not an index")
+    with pytest.raises(VectorIndexError, match="not a faceledger index file"):
+        read_snapshot(tmp_path / "foreign.faiss")

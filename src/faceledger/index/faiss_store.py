@@ -100,11 +100,14 @@ def read_snapshot(
     The file is memory-mapped, not read: its pages are the OS's cache, so loading a 10^8-face
     index holds the index once in memory, not also a copy of the file.
     """
+    with path.open("rb") as handle:  # first: a missing file is FileNotFoundError, not damage
+        try:
+            mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        except ValueError as exc:  # an empty file cannot be mapped
+            raise VectorIndexError(f"{path} is empty") from exc
     header = read_header(path)
     if header is None:
         raise VectorIndexError(f"{path} is not a faceledger index file of this version")
-    with path.open("rb") as handle:
-        mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
     start = mapped.find(b"\n", len(FILE_MAGIC)) + 1
     body = memoryview(mapped)[start:]
     if hashlib.sha256(body).hexdigest() != header.get("body_sha256"):
