@@ -77,6 +77,7 @@ from faceledger.app.policy import apply_policy
 from faceledger.app.sites import import_sites
 from faceledger.catalog import schema as t
 from faceledger.catalog.database import head_revision
+from faceledger.catalog.photos import url_digest
 from faceledger.catalog.vectors import DIM, PlainSealer, to_blob
 from faceledger.config import Settings
 from faceledger.errors import FaceledgerError
@@ -327,11 +328,13 @@ def source_rows(plan: Plan, run_id: int):
         zip(plan.src_photo, plan.src_index, plan.src_site, plan.src_uploader, strict=True)
     ):
         domain = plan.site_domain(int(site))
+        url = f"https://img.{domain}/p/{pid}-{k}.jpg"
         yield {
             "photo_id": int(pid),
             "kind": "manifest",
             "locator": f"/data/manifests/batch-{n // 10_000:04d}.csv:{n % 10_000 + 2}",
-            "source_url": f"https://img.{domain}/p/{pid}-{k}.jpg",
+            "source_url": url,
+            "source_url_digest": url_digest(url),  # as every writer of photo_sources does
             "page_url": f"https://{domain}/post/{pid}",
             "website_id": int(site) + 1,
             "retrieved_at": EPOCH + timedelta(minutes=n % 500_000),

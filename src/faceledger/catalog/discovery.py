@@ -158,7 +158,10 @@ def count(conn, selection: Selection) -> dict[str, Any]:
     ties are folded per face, then per photo, then per source URL by GROUP BY (hash aggregates,
     no ``count(DISTINCT …)`` sorts), so only one row of totals comes back. Counting the ties in
     Python took 0.56 s at 10^6 faces and would fetch ~10^6 rows at 10^7; ten correlated
-    sub-queries took 2.6 s at 10^6 (BENCHMARKS.md).
+    sub-queries took 2.6 s at 10^6 (BENCHMARKS.md). Distinct URLs are distinct
+    ``source_url_digest`` values (SHA-256, migration 0011), read with the photo id from
+    ``ix_photo_sources_url_digest`` alone: the URLs themselves cost a heap page per provenance
+    row (3.6 s of 4 at 10^7 faces).
     """
     signals = [selection.signal] if selection.signal else list(SIGNALS)
     if not selection.by_region:  # faces tied to no region count too (e.g. lacking consent)
@@ -203,8 +206,8 @@ def _tie_counts(conn, selection: Selection, signals: list[str]) -> dict[str, Any
     per_url = (
         select(*[func.max(per_photo.c[f"p{n}"]).label(f"u{n}") for n in range(len(signals))])
         .select_from(per_photo.join(ps, ps.c.photo_id == per_photo.c.photo_id))
-        .where(ps.c.source_url.is_not(None))
-        .group_by(ps.c.source_url)
+        .where(ps.c.source_url_digest.is_not(None))
+        .group_by(ps.c.source_url_digest)
     ).subquery("per_url")  # fmt: skip
     photo_totals = select(
         func.count().label("photos"), func.coalesce(func.sum(per_photo.c.faces), 0),
@@ -236,8 +239,8 @@ def _counts(conn, where: ColumnElement[bool]) -> dict[str, int]:
         select(func.count(faces.c.id), func.count(distinct(faces.c.photo_id)))
     ).one()
     urls = conn.scalar(
-        select(func.count(distinct(ps.c.source_url))).where(
-            ps.c.photo_id.in_(select(faces.c.photo_id)), ps.c.source_url.is_not(None)
+        select(func.count(distinct(ps.c.source_url_digest))).where(
+            ps.c.photo_id.in_(select(faces.c.photo_id)), ps.c.source_url_digest.is_not(None)
         )
     )
     return {"photos": n_photos, "faces": n_faces, "source_urls": urls or 0}
