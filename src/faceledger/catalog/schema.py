@@ -136,7 +136,8 @@ photo_sources = Table(
     "photo_sources",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("photo_id", ForeignKey("photos.id"), nullable=False, index=True),
+    # Indexed by ix_photo_sources_url_digest, which leads with it (migration 0011).
+    Column("photo_id", ForeignKey("photos.id"), nullable=False),
     Column("kind", String(16), nullable=False),  # folder | manifest | warc
     Column("locator", Text, nullable=False),
     Column("source_url", Text),
