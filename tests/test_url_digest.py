@@ -158,6 +158,11 @@ def test_count_by_digest_equals_a_count_of_the_urls(world):
     # img1-img3 in the vault: 4 distinct URLs among their 6 rows (the shared ones once).
     assert got["total"]["source_urls"] == 4 and got["by_signal"]["uploader"]["source_urls"] >= 4
     assert got["by_signal"]["publisher"]["source_urls"] >= 2  # a.example's photos
+    # A region no rule covers whole (US-IL is blocked, not US): each tie's own region decides.
+    got = answer(lib, cara, "count", blocked=True, jurisdiction="US")
+    want = _brute_force(lib, True, "US")
+    assert (got["total"], got["by_signal"]) == (want["total"], want["by_signal"])
+    assert got["by_signal"]["uploader"]["faces"] >= 3
     # Without a region, the totals are counted another way (every selected face's photo).
     got = answer(lib, cara, "count", blocked=True)
     assert got["total"] == _brute_force(lib, True, None)["total"]
