@@ -30,7 +30,7 @@ from faceledger.app.library import Library
 from faceledger.app.sites import import_sites
 from faceledger.catalog import schema as t
 from faceledger.catalog.database import _alembic_config
-from faceledger.catalog.discovery import Selection, count
+from faceledger.catalog.discovery import COUNT_WORK_MEM, Selection, count
 from faceledger.catalog.photos import url_digest
 from faceledger.policy import SIGNALS, region_covers
 
@@ -197,6 +197,11 @@ def test_postgres_count_reads_the_digests_index_only(world):
 
         conn.execute = explain
         count(conn, selection)
+        conn.execute = original
+        # The statement ran with its own work_mem (SET LOCAL: this transaction only).
+        assert conn.scalar(text("SHOW work_mem")) == COUNT_WORK_MEM
+        conn.rollback()
+        assert conn.scalar(text("SHOW work_mem")) != COUNT_WORK_MEM
     plan = "\n".join(plans)
     assert "Index Only Scan using ix_photo_sources_url_digest" in plan, plan
 
