@@ -274,9 +274,9 @@ def _fill(lib: Library, block: int, photos: int = 1_000, faces_per_photo: int = 
             "added_at, status) SELECT g, md5(g::text) || md5((g + 1)::text), md5(g::text), "
             f"left(md5(g::text) || md5(g::text), 40), 1000, 640, 480, 'JPEG', now(), 'active' "
             f"FROM {series}",
-            "INSERT INTO photo_sources (photo_id, kind, locator, source_url, added_at) "
-            f"SELECT g, 'manifest', 'm.csv:' || g, 'https://x.example/' || g || '.jpg', now() "
-            f"FROM {series}",
+            "INSERT INTO photo_sources (photo_id, kind, locator, source_url, source_url_digest, "
+            "added_at) SELECT g, 'manifest', 'm.csv:' || g, u, sha256(convert_to(u, 'UTF8')), "
+            f"now() FROM {series}, LATERAL (SELECT 'https://x.example/' || g || '.jpg' AS u) s",
             "INSERT INTO faces (photo_id, ordinal, box_top, box_right, box_bottom, box_left, "
             "landmarks, detector, det_score, model, model_version, vector_collected_at, "
             "last_interaction_at, blocked, status) SELECT g, o, 1, 2, 2, 1, '[]', 'hog', 1.0, "

@@ -5,6 +5,7 @@ The ingest writes (add_photo, add_source, add_jurisdictions) are :class:`Catalog
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -14,6 +15,7 @@ from sqlalchemy import Connection, and_, delete, insert, literal, or_, select, u
 from faceledger.catalog import schema as t
 
 __all__ = [
+    "url_digest",
     "for_destruction",
     "mark_destroyed",
     "of_subject",
@@ -27,6 +29,17 @@ __all__ = [
 ]
 
 p, j, ps = t.photos, t.jurisdictions, t.photo_sources
+
+
+def url_digest(url: str | None) -> bytes | None:
+    """The SHA-256 of the UTF-8 ``url`` (32 bytes; None for None): ``photo_sources.
+    source_url_digest``, which ``discovery count`` counts distinct URLs by.
+
+    Two different URLs would have to share a SHA-256 to change a count: no collision of it has
+    ever been found, and by the birthday bound the chance of one among 10^12 URLs is ~10^-54.
+    PostgreSQL's ``sha256(convert_to(source_url, 'UTF8'))`` is the same value (migration 0011).
+    """
+    return None if url is None else hashlib.sha256(url.encode("utf-8")).digest()
 
 
 def for_destruction(conn: Connection, photo_ids: Sequence[int]) -> list[Any]:

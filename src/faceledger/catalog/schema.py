@@ -136,10 +136,14 @@ photo_sources = Table(
     "photo_sources",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("photo_id", ForeignKey("photos.id"), nullable=False, index=True),
+    # Indexed by ix_photo_sources_url_digest, which leads with it (migration 0011).
+    Column("photo_id", ForeignKey("photos.id"), nullable=False),
     Column("kind", String(16), nullable=False),  # folder | manifest | warc
     Column("locator", Text, nullable=False),
     Column("source_url", Text),
+    # SHA-256 of the UTF-8 source URL (migration 0011; catalog.photos.url_digest): a fixed-size
+    # key for counting distinct URLs from an index alone (a URL may exceed a b-tree entry).
+    Column("source_url_digest", LargeBinary(32)),
     Column("page_url", Text),
     Column("website_id", ForeignKey("websites.id"), index=True),
     Column("retrieved_at", TZ),
@@ -149,6 +153,8 @@ photo_sources = Table(
     Column("run_id", ForeignKey("ingest_runs.id")),
     Column("added_at", TZ, nullable=False),
     UniqueConstraint("photo_id", "kind", "locator", name="uq_photo_sources_item"),
+    # Covering (migration 0011): `discovery count` reads a photo's URL digests index-only.
+    Index("ix_photo_sources_url_digest", "photo_id", "source_url_digest"),
 )
 
 faces = Table(

@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, Connection, and_, func, insert, or_, selec
 
 from faceledger.catalog import schema as t
 from faceledger.catalog.database import SCHEMA_HEAD, current_revision, make_engine, migrate
+from faceledger.catalog.photos import url_digest
 from faceledger.catalog.placement import PLACE_WHERE, Place
 from faceledger.catalog.vectors import DIM, PlainSealer, VectorSealer, from_blob
 from faceledger.clock import as_utc, iso, utcnow
@@ -225,6 +226,7 @@ class Catalog:
                 kind=prov.kind,
                 locator=prov.locator,
                 source_url=prov.source_url,
+                source_url_digest=url_digest(prov.source_url),
                 page_url=prov.page_url,
                 website_id=self.website_id(conn, prov.website),
                 retrieved_at=as_utc(prov.retrieved_at),
