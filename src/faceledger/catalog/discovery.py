@@ -212,7 +212,7 @@ def _tie_counts(conn, selection: Selection, signals: list[str]) -> dict[str, Any
     sorts and hash aggregates hold ~10^5–10^6 rows each and spilled to disk at the default
     4 MB. The photos come out ordered by id, so the probes of ``ix_photo_sources_url_digest``
     walk the index in order (each leaf page read once) rather than at random: 0.9–1.5 s, not
-    8.3 s for 373k photos at 10^7 faces (bench/PG_COUNT.md).
+    8.3 s for 373k photos at 10^7 faces (BENCHMARKS.md, "The count after migration 0011").
     """
     if conn.dialect.name == "postgresql":
         conn.execute(text(f"SET LOCAL work_mem = '{COUNT_WORK_MEM}'"))
