@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 from conftest import make_settings, shared_path
 from helpers import vault_face_count
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_blocking import (
     DATASET,
     face_of,
@@ -295,3 +297,30 @@ def test_a_rebuild_streams_the_catalog_in_batches(world, lib, tmp_path, monkeypa
     probe = lib.catalog.vectors(SEARCHABLE)[1][:1] + np.float32(0.01)
     np.testing.assert_array_equal(store.search(probe, 2)[1], live.search(probe, 2)[1])
     store.close()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sets(st.integers(0, 3_000), max_size=400),
+    st.randoms(use_true_random=False),
+    st.lists(st.integers(-10, 3_100), max_size=200),
+)
+def test_rerank_codes_find_exactly_the_faces_held(held, rnd, asked):
+    """Whatever the order of adds (out of order: sorted later) and removals, a lookup finds
+    exactly the ids held and not removed."""
+    from faceledger.index.rerank_codes import RerankCodes
+
+    ids = np.array(sorted(held), np.int64)
+    rng = np.random.default_rng(rnd.randint(0, 2**32))
+    vectors = rng.standard_normal((len(ids), 128)).astype(np.float32) * 0.1
+    codes = RerankCodes.trained(rng.standard_normal((50, 128)).astype(np.float32) * 0.1)
+    order = rng.permutation(len(ids))
+    for part in np.array_split(order, 3):
+        codes.add(ids[part], vectors[part])
+    gone = ids[rng.random(len(ids)) < 0.3]
+    assert codes.remove(gone) == len(gone)
+    asked = np.array(asked, np.int64)
+    found, _, _ = codes.approximate(np.zeros(128, np.float32), asked)
+    want = asked[np.isin(asked, ids) & ~np.isin(asked, gone)]
+    np.testing.assert_array_equal(found, want)
+    assert len(codes) == len(ids) - len(gone)
