@@ -303,8 +303,8 @@ class CatalogFeed:
         return IndexChanges(head, ids, vectors, removed)
 
     def place_ids(self, place: str) -> PlaceIds:
-        """Every face id now in ``place``, after the log head (a rebuild's count and sample;
-        8 bytes a face, read from an index)."""
+        """Every face id now in ``place``, after the log head (a rebuild's count and sample:
+        8 bytes a face in memory, streamed from the database)."""
         with self.engine.connect() as conn:
             head = log_head(conn)
             result = conn.execution_options(yield_per=_STREAM_BATCH).execute(

@@ -104,7 +104,8 @@ class RerankCodes:
         return len(rows)
 
     def _compact(self) -> None:
-        """Drop the rows of removed faces and any spare capacity, and sort the rows by id."""
+        """Drop the rows of removed faces and any spare capacity, and sort the rows by id
+        (with nothing to drop or sort, the rows in use become views: no copy)."""
         if self._dead == 0 and self._sorted:  # nothing to drop: views, not copies
             rows = slice(0, self._rows)
             self._ids, self._codes = self._ids[rows], self._codes[rows]
