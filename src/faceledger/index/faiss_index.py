@@ -396,14 +396,13 @@ class FaissIndex:
     def to_parts(self) -> list[bytes | memoryview]:
         """:meth:`to_bytes` as buffers to write one after another (the SQ8 codes as views of
         the arrays in memory, not copies)."""
-        codes = memoryview(faiss.serialize_index(self._index))
+        codes = _serialized(self._index)
+        size = sum(len(chunk) for chunk in codes).to_bytes(8, "little")
         if self._rerank is not None:
-            return [_SQ8_MAGIC, len(codes).to_bytes(8, "little"), codes,
-                    *self._rerank.to_parts()]  # fmt: skip
+            return [_SQ8_MAGIC, size, *codes, *self._rerank.to_parts()]
         if self._vectors is None:
-            return [codes]
-        vectors = memoryview(faiss.serialize_index(self._vectors))
-        return [_PAIR_MAGIC, len(codes).to_bytes(8, "little"), codes, vectors]
+            return codes
+        return [_PAIR_MAGIC, size, *codes, *_serialized(self._vectors)]
 
     @classmethod
     def from_bytes(cls, data: bytes | memoryview) -> FaissIndex:
@@ -447,6 +446,14 @@ class FaissIndex:
             if lists.list_size(i)
         ]
         return np.concatenate(parts).astype(np.int64) if parts else np.empty(0, np.int64)
+
+
+def _serialized(index: faiss.Index) -> list[bytes]:
+    """A FAISS index's serialisation as the chunks FAISS writes (``serialize_index`` would
+    hold it twice at once: its C++ buffer and the numpy copy)."""
+    chunks: list[bytes] = []
+    faiss.write_index(index, faiss.PyCallbackIOWriter(chunks.append))
+    return chunks
 
 
 def _plan_of(index: faiss.Index) -> IndexPlan:
