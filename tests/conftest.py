@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 # One OpenBLAS thread per test process (xdist runs two on two cores); read when dlib loads it.
@@ -66,9 +68,10 @@ def engine() -> FaceEngine:
 PG_URL = os.environ.get("FACELEDGER_TEST_PG_URL")
 
 
-@pytest.fixture
-def pg_database():
-    """A fresh PostgreSQL database (dropped afterwards); a skip, or a failure under CI."""
+@contextmanager
+def fresh_pg_database() -> Iterator[str]:
+    """The URL of a new PostgreSQL database on FACELEDGER_TEST_PG_URL's server, dropped
+    afterwards; a skip without that server, or a failure under CI (.ci/run starts one)."""
     if not PG_URL:
         if os.environ.get("CI") == "true":
             pytest.fail("FACELEDGER_TEST_PG_URL must be set under CI (.ci/run starts PostgreSQL)")
@@ -78,7 +81,16 @@ def pg_database():
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield url.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def pg_database():
+    """A fresh PostgreSQL database (dropped afterwards); a skip, or a failure under CI."""
+    with fresh_pg_database() as url:
+        yield url

@@ -146,3 +146,31 @@ def write_warc(path: Path, records: list[tuple[str, str, bytes, str]]) -> None:
                 warc_headers_dict={"WARC-Date": date},
             )
             writer.write_record(record)
+
+
+def count_plan(conn, selection) -> str:
+    """The PostgreSQL plan of ``discovery.count``'s statement for ``selection``, run on ``conn``
+    with sequential and bitmap scans off (a tiny table is read sequentially by choice; this
+    shows what the indexes allow), in ``conn``'s transaction."""
+    from sqlalchemy import text
+
+    from faceledger.catalog.discovery import count
+
+    conn.execute(text("SET LOCAL enable_seqscan = off"))
+    conn.execute(text("SET LOCAL enable_bitmapscan = off"))
+    plans: list[str] = []
+    original = conn.execute
+
+    def explain(statement, *args, **kwargs):
+        if "per_face" in str(statement):
+            compiled = statement.compile(dialect=conn.dialect,
+                                         compile_kwargs={"literal_binds": True})  # fmt: skip
+            plans.extend(r[0] for r in original(text(f"EXPLAIN {compiled}")))
+        return original(statement, *args, **kwargs)
+
+    conn.execute = explain
+    try:
+        count(conn, selection)
+    finally:
+        conn.execute = original
+    return "\n".join(plans)

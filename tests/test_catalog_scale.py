@@ -13,17 +13,14 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tracemalloc
-import uuid
 from pathlib import Path
 
 import pytest
-from conftest import make_settings, shared_path
-from helpers import cli
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
+from conftest import fresh_pg_database, make_settings, shared_path
+from helpers import cli, count_plan
+from sqlalchemy import select, text
 
 from faceledger.app.answers import STREAM_END, answer, stream_vector_dates
 from faceledger.app.governance import attestations, users
@@ -32,7 +29,7 @@ from faceledger.app.library import Library
 from faceledger.app.policy import apply_policy
 from faceledger.app.sites import import_sites
 from faceledger.catalog import schema as t
-from faceledger.catalog.discovery import Selection, count
+from faceledger.catalog.discovery import Selection
 from faceledger.policy import SIGNALS, default_policy_text, region_covers
 
 DATA = ("faces", "deepface", "tests", "unit", "dataset")
@@ -47,30 +44,14 @@ PHOTOS = {
 SITES = {"a.example": "US-IL", "b.example": "", "c.example": "US-CA"}
 
 
-def _pg_url() -> str | None:
-    url = os.environ.get("FACELEDGER_TEST_PG_URL")
-    if not url:
-        if os.environ.get("CI") == "true":
-            pytest.fail("FACELEDGER_TEST_PG_URL must be set under CI (.ci/run starts PostgreSQL)")
-        pytest.skip("set FACELEDGER_TEST_PG_URL to a PostgreSQL server to run this test")
-    return url
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def backend(request, tmp_path_factory):
     """(kind, database URL or ''): a fresh database for the module, dropped afterwards."""
     if request.param == "sqlite":
         yield "sqlite", ""
         return
-    url = make_url(_pg_url()).set(drivername="postgresql+psycopg")
-    name = f"faceledger_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield "postgresql", url.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_pg_database() as url:
+        yield "postgresql", url
 
 
 def _sites_file(path: Path, regions: dict[str, str]) -> Path:
@@ -165,22 +146,7 @@ def test_blocked_count_plan_reads_only_indexes(world):
     lib = world["lib"]
     selection = Selection(True, "US-IL", None, True, lib.policy.blocking)
     with lib.catalog.engine.connect() as conn:
-        # A tiny table is read sequentially by choice; forbid that to see what the indexes allow.
-        conn.execute(text("SET LOCAL enable_seqscan = off"))
-        conn.execute(text("SET LOCAL enable_bitmapscan = off"))
-        plans: list[str] = []
-        original = conn.execute
-
-        def explain(statement, *args, **kwargs):
-            if "per_face" in str(statement):
-                compiled = statement.compile(dialect=conn.dialect,
-                                             compile_kwargs={"literal_binds": True})
-                plans.extend(r[0] for r in original(text(f"EXPLAIN {compiled}")))
-            return original(statement, *args, **kwargs)
-
-        conn.execute = explain
-        count(conn, selection)
-    plan = "\n".join(plans)
+        plan = count_plan(conn, selection)
     assert "Index Only Scan using ix_jurisdictions_ties" in plan, plan
     assert "using ix_faces_vault" in plan, plan
 

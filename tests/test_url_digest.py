@@ -13,15 +13,13 @@ b-tree entry holds and one not ASCII:
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
-import uuid
 
 import pytest
 from alembic import command
-from conftest import PG_URL, make_settings, shared_path
-from sqlalchemy import create_engine, inspect, select, text
-from sqlalchemy.engine import make_url
+from conftest import fresh_pg_database, make_settings, shared_path
+from helpers import count_plan
+from sqlalchemy import inspect, select, text
 
 from faceledger.app.answers import answer
 from faceledger.app.governance import attestations, users
@@ -30,7 +28,7 @@ from faceledger.app.library import Library
 from faceledger.app.sites import import_sites
 from faceledger.catalog import schema as t
 from faceledger.catalog.database import _alembic_config
-from faceledger.catalog.discovery import COUNT_WORK_MEM, Selection, count
+from faceledger.catalog.discovery import COUNT_WORK_MEM, Selection
 from faceledger.catalog.photos import url_digest
 from faceledger.policy import SIGNALS, region_covers
 
@@ -58,19 +56,8 @@ def backend(request):
     if request.param == "sqlite":
         yield "sqlite", ""
         return
-    if not PG_URL:
-        if os.environ.get("CI") == "true":
-            pytest.fail("FACELEDGER_TEST_PG_URL must be set under CI (.ci/run starts PostgreSQL)")
-        pytest.skip("set FACELEDGER_TEST_PG_URL to a PostgreSQL server to run this test")
-    url = make_url(PG_URL).set(drivername="postgresql+psycopg")
-    name = f"faceledger_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield "postgresql", url.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_pg_database() as url:
+        yield "postgresql", url
 
 
 @pytest.fixture(scope="module")
@@ -182,27 +169,11 @@ def test_postgres_count_reads_the_digests_index_only(world):
     with lib.catalog.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM (ANALYZE) photo_sources"))
     with lib.catalog.engine.connect() as conn:
-        # A tiny table is read sequentially by choice; forbid that to see what the indexes allow.
-        conn.execute(text("SET LOCAL enable_seqscan = off"))
-        conn.execute(text("SET LOCAL enable_bitmapscan = off"))
-        plans: list[str] = []
-        original = conn.execute
-
-        def explain(statement, *args, **kwargs):
-            if "per_face" in str(statement):
-                compiled = statement.compile(dialect=conn.dialect,
-                                             compile_kwargs={"literal_binds": True})
-                plans.extend(r[0] for r in original(text(f"EXPLAIN {compiled}")))
-            return original(statement, *args, **kwargs)
-
-        conn.execute = explain
-        count(conn, selection)
-        conn.execute = original
+        plan = count_plan(conn, selection)
         # The statement ran with its own work_mem (SET LOCAL: this transaction only).
         assert conn.scalar(text("SHOW work_mem")) == COUNT_WORK_MEM
         conn.rollback()
         assert conn.scalar(text("SHOW work_mem")) != COUNT_WORK_MEM
-    plan = "\n".join(plans)
     assert "Index Only Scan using ix_photo_sources_url_digest" in plan, plan
 
 
