@@ -72,9 +72,10 @@ def count_json(library_dir, *args, user="custodian"):
     return json.loads(result.stdout)
 
 
-def ingest_with_an_illinois_upload(settings, tmp):
-    """Make a library under ``settings`` with a custodian, and ingest img1, img3 and img5 from a
-    folder plus img2 by a manifest that says it was uploaded from US-IL (so its face is blocked).
+def ingest_with_an_illinois_upload(settings, tmp, users=("custodian",), more_uploads=()):
+    """Make a library under ``settings`` with these users (each named after its role), and
+    ingest img1, img3 and img5 from a folder plus img2 by a manifest that says it was uploaded
+    from US-IL (so its face is blocked), plus ``more_uploads``: (photo name, manifest row) pairs.
     Returns the ingest's CLI result (``--json``)."""
     data = shared_path(*DATASET)
     _SETTINGS[str(settings.library)] = settings
@@ -85,42 +86,29 @@ def ingest_with_an_illinois_upload(settings, tmp):
     upload = tmp / "upload"
     upload.mkdir()
     shutil.copy(data / "img2.jpg", upload / "img2.jpg")
+    rows = ["img2.jpg,https://cdn.example.com/img2.jpg,https://news.example.com/a,US-IL"]
+    for name, row in more_uploads:
+        shutil.copy(data / name, upload / name)
+        rows.append(row)
     (upload / "m.csv").write_text(
-        "path,source_url,page_url,uploader_region\n"
-        "img2.jpg,https://cdn.example.com/img2.jpg,https://news.example.com/a,US-IL\n"
+        "path,source_url,page_url,uploader_region\n" + "".join(r + "\n" for r in rows)
     )
     assert cli(settings.library, "init").exit_code == 0
-    add_user(settings.library, "custodian", "custodian")
+    for user in users:
+        add_user(settings.library, user, user)
     return cli(settings.library, "ingest", str(folder), "--manifest", str(upload / "m.csv"),
                "--json")  # fmt: skip
 
 
 @pytest.fixture
 def blocked_library(tmp_path, settings):
-    data = shared_path(*DATASET)
-    _SETTINGS[str(settings.library)] = settings
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    for name in ("img1.jpg", "img3.jpg", "img5.jpg"):
-        shutil.copy(data / name, folder / name)
-    manifest_dir = tmp_path / "upload"
-    manifest_dir.mkdir()
-    shutil.copy(data / "img2.jpg", manifest_dir / "img2.jpg")
-    (manifest_dir / "m.csv").write_text(
-        "path,source_url,page_url,uploader_region\n"
-        "img2.jpg,https://cdn.example.com/img2.jpg,https://news.example.com/a,US-IL\n"
-    )
     # img5 also arrives from a news site whose publisher the registry will later place in IL.
-    shutil.copy(data / "img5.jpg", manifest_dir / "img5.jpg")
-    with (manifest_dir / "m.csv").open("a") as handle:
-        handle.write("img5.jpg,https://img.daily.example.org/5.jpg,https://daily.example.org/p,\n")
-    assert cli(settings.library, "init").exit_code == 0
-    add_user(settings.library, "custodian", "custodian")
-    add_user(settings.library, "auditor", "auditor")
-    add_user(settings.library, "searcher", "searcher")
-    result = cli(
-        settings.library, "ingest", str(folder), "--manifest", str(manifest_dir / "m.csv"), "--json"
-    )
+    result = ingest_with_an_illinois_upload(
+        settings, tmp_path, users=("custodian", "auditor", "searcher"),
+        more_uploads=[("img5.jpg",
+                       "img5.jpg,https://img.daily.example.org/5.jpg,https://daily.example.org/p,")],
+    )  # fmt: skip
+    data = shared_path(*DATASET)
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert "faces_blocked" not in summary and summary["errors"] == []  # admin's view

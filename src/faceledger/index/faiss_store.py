@@ -79,9 +79,13 @@ def read_header(path: Path) -> dict[str, Any] | None:
     """The JSON header of an index file (None if missing, damaged or of an older format)."""
     try:
         with path.open("rb") as handle:
-            head = handle.read(_HEADER_MAX)
+            return _parse_header(handle.read(_HEADER_MAX))
     except FileNotFoundError:
         return None
+
+
+def _parse_header(head: bytes) -> dict[str, Any] | None:
+    """The header at the start of an index file's bytes (None if not one of this format)."""
     if not head.startswith(FILE_MAGIC):
         return None
     line = head[len(FILE_MAGIC) :].split(b"\n", 1)[0]
@@ -105,7 +109,9 @@ def read_snapshot(
             mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
         except ValueError as exc:  # an empty file cannot be mapped
             raise VectorIndexError(f"{path} is empty") from exc
-    header = read_header(path)
+    # The header from the same mapping as the body: a save replacing the file in between must
+    # not pair one file's header with the other's body.
+    header = _parse_header(mapped[:_HEADER_MAX])
     if header is None:
         raise VectorIndexError(f"{path} is not a faceledger index file of this version")
     start = mapped.find(b"\n", len(FILE_MAGIC)) + 1
