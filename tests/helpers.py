@@ -149,12 +149,13 @@ def write_warc(path: Path, records: list[tuple[str, str, bytes, str]]) -> None:
 
 
 def count_plan(conn, selection) -> str:
-    """The PostgreSQL plan of ``discovery.count``'s statement for ``selection``, run on ``conn``
-    with sequential and bitmap scans off (a tiny table is read sequentially by choice; this
+    """The PostgreSQL plan of ``discovery.count``'s statement (``tie_counts``: what answers a
+    selection the vault's kept counts do not) for ``selection``, run on ``conn`` with sequential and bitmap scans off (a tiny table is read sequentially by choice; this
     shows what the indexes allow), in ``conn``'s transaction."""
     from sqlalchemy import text
 
-    from faceledger.catalog.discovery import count
+    from faceledger.catalog.discovery import tie_counts
+    from faceledger.policy import SIGNALS
 
     conn.execute(text("SET LOCAL enable_seqscan = off"))
     conn.execute(text("SET LOCAL enable_bitmapscan = off"))
@@ -170,7 +171,7 @@ def count_plan(conn, selection) -> str:
 
     conn.execute = explain
     try:
-        count(conn, selection)
+        tie_counts(conn, selection, [selection.signal] if selection.signal else list(SIGNALS))
     finally:
         conn.execute = original
     return "\n".join(plans)

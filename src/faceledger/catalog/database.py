@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.resources import files
+from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-__all__ = ["make_engine", "migrate", "current_revision", "head_revision", "SCHEMA_HEAD"]
+from faceledger.files import file_lock
+
+__all__ = [
+    "make_engine", "migrate", "current_revision", "head_revision", "catalog_lock", "SCHEMA_HEAD",
+]
 
 #: The newest migration. Every command checks the catalog against it, so it is a constant
 #: rather than a parse of the migration scripts (Alembic's import alone costs 0.2 s a command);
 #: a test keeps it equal to Alembic's head.
-SCHEMA_HEAD = "0011"
+SCHEMA_HEAD = "0012"
 
 
 def make_engine(url: str) -> Engine:
@@ -35,6 +42,34 @@ def make_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")  # psycopg 3 driver
     return create_engine(url, pool_pre_ping=True)
+
+
+@contextmanager
+def catalog_lock(engine: Engine, name: str) -> Iterator[None]:
+    """Hold the lock ``name`` of this catalog across processes, outside any transaction.
+
+    A session-level PostgreSQL advisory lock on a connection of its own when the catalog is
+    PostgreSQL (processes on any host), so a transaction begun after it starts its snapshot
+    after the lock is held; a file lock ``.NAME.lock`` beside ``catalog.sqlite`` otherwise
+    (SQLite is one host's).
+    """
+    if engine.dialect.name == "postgresql":
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                conn.commit()
+        return
+    database = engine.url.database
+    if not database or database == ":memory:":
+        raise ValueError("a catalog lock needs a catalog in a file or on a server")
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+    with file_lock(Path(database).parent / f".{safe}.lock"):
+        yield
 
 
 def _sha256_hex(value: str | None) -> str | None:

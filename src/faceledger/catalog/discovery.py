@@ -1,6 +1,7 @@
 """The catalog's read-only discovery queries: counts, sources, vector collection dates, the
 faces that locate a person, the photos a production selects, the report's counts. Never
-mutates data."""
+mutates data of the library; a blocked count of a region folds pending changes into the
+vault's kept counts (``catalog.vault_counts``) before reading them."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from sqlalchemy import (
 )
 
 from faceledger.catalog import schema as t
+from faceledger.catalog import vault_counts
 from faceledger.clock import as_utc, iso
 from faceledger.errors import BadOptionError, PermissionDenied
 from faceledger.policy import SIGNALS, region_covers
@@ -32,6 +34,7 @@ from faceledger.policy import SIGNALS, region_covers
 __all__ = [
     "Selection",
     "count",
+    "tie_counts",
     "sources",
     "vector_dates",
     "preferred_source",
@@ -107,6 +110,25 @@ class Selection:
             return j.c.signal == signal
         return and_(j.c.signal == signal, self.blocking_clause())
 
+    def kept_signals(self, signals: Iterable[str]) -> dict[str, bool] | None:
+        """Whether the vault's kept counts (``catalog.vault_counts``) answer this selection:
+        None unless it counts blocked faces of one region; else, per signal, whether the rules
+        in force block every tie of the region by it (True: its kept figures) or none (False:
+        zeros). None too when a rule blocks a signal in only part of the region (a rule for
+        US-IL-CHI, counting US-IL): that needs the ties themselves."""
+        if self.blocked is not True or not self.jurisdiction:
+            return None
+        kept = {}
+        for signal in signals:
+            regions = [region for region, signals in self.blocking if signal in signals]
+            if any(region_covers(region, self.jurisdiction) for region in regions):
+                kept[signal] = True
+            elif any(region_covers(self.jurisdiction, region) for region in regions):
+                return None
+            else:
+                kept[signal] = False
+        return kept
+
     def region_clause(self) -> ColumnElement[bool]:
         """Jurisdiction rows that cover the selected region (and signal)."""
         clauses = []
@@ -167,22 +189,29 @@ def count(conn, selection: Selection) -> dict[str, Any]:
     """Photos, faces and distinct source URLs in the selection, in total and per signal
     (``by_signal``: the faces each signal blocks, see BY_SIGNAL_MEANS).
 
-    With a region or signal, one statement counts in the database: the (face, photo, signal)
-    ties are folded per face, then per photo, then per source URL by GROUP BY (hash aggregates,
-    no ``count(DISTINCT …)`` sorts), so only one row of totals comes back. Counting the ties in
-    Python took 0.56 s at 10^6 faces and would fetch ~10^6 rows at 10^7; ten correlated
-    sub-queries took 2.6 s at 10^6 (BENCHMARKS.md). Distinct URLs are distinct
+    Blocked faces of one region (``--blocked -j US-IL``) are read from the vault's kept
+    counts (``catalog.vault_counts``, migration 0012): one row per figure, after folding in
+    the changes since the last count; 2.6–3.3 s by the statement below at 10^7 faces on
+    PostgreSQL (BENCHMARKS.md).
+
+    Otherwise, with a region or signal, one statement counts in the database: the (face,
+    photo, signal) ties are folded per face, then per photo, then per source URL by GROUP BY
+    (hash aggregates, no ``count(DISTINCT …)`` sorts), so only one row of totals comes back.
+    Counting the ties in Python took 0.56 s at 10^6 faces and would fetch ~10^6 rows at 10^7;
+    ten correlated sub-queries took 2.6 s at 10^6 (BENCHMARKS.md). Distinct URLs are distinct
     ``source_url_digest`` values (SHA-256, migration 0011), read with the photo id from
     ``ix_photo_sources_url_digest`` alone: the URLs themselves cost a heap page per provenance
     row (3.6 s of 4 at 10^7 faces).
     """
     signals = [selection.signal] if selection.signal else list(SIGNALS)
-    if not selection.by_region:  # faces tied to no region count too (e.g. lacking consent)
+    if (kept := selection.kept_signals(signals)) is not None:
+        total, by_signal = _kept_counts(conn, selection, kept)
+    elif not selection.by_region:  # faces tied to no region count too (e.g. lacking consent)
         total = _counts(conn, selection.face_clause())
-        tied = _tie_counts(conn, selection, signals)
+        tied = tie_counts(conn, selection, signals)
         by_signal = tied["by_signal"]
     else:
-        tied = _tie_counts(conn, selection, signals)
+        tied = tie_counts(conn, selection, signals)
         total, by_signal = tied["total"], tied["by_signal"]
     return {
         "blocked": selection.blocked,
@@ -191,6 +220,24 @@ def count(conn, selection: Selection) -> dict[str, Any]:
         "by_signal": by_signal,
         "by_signal_means": BY_SIGNAL_MEANS,
     }
+
+
+def _kept_counts(
+    conn, selection: Selection, kept: dict[str, bool]
+) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """The total and per-signal figures of a blocked count of one region, from the vault's
+    kept counts (``catalog.vault_counts``: one row per figure, pending changes folded in
+    first), on a connection of their own, which holds the fold lock."""
+    overall = selection.signal or vault_counts.ANY_SIGNAL
+    with vault_counts.current(conn.engine) as kept_conn:
+        figures = vault_counts.figures(
+            kept_conn, selection.jurisdiction or "",
+            [overall, *[signal for signal, covered in kept.items() if covered]],
+        )
+    zero = {"photos": 0, "faces": 0, "source_urls": 0}
+    by_signal = {signal: figures[signal] if covered else dict(zero)
+                 for signal, covered in kept.items()}  # fmt: skip
+    return figures[overall], by_signal
 
 
 #: ``work_mem`` for the count's statement on PostgreSQL (a limit, not an allocation): at 10^7
@@ -204,7 +251,7 @@ def _flag(condition: ColumnElement[bool]) -> Any:
     return case((condition, 1), else_=0)
 
 
-def _tie_counts(conn, selection: Selection, signals: list[str]) -> dict[str, Any]:
+def tie_counts(conn, selection: Selection, signals: list[str]) -> dict[str, Any]:
     """Faces, photos and source URLs tied to the selection's region, in total and per signal
     (those the signal blocks), counted by one statement of nested GROUP BYs.
 

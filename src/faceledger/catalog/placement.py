@@ -9,14 +9,12 @@ of place, so the log cannot miss a move whatever code made it. Only
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -29,14 +27,13 @@ from sqlalchemy import (
     func,
     insert,
     select,
-    text,
     update,
 )
 
 from faceledger.catalog import schema as t
+from faceledger.catalog.database import catalog_lock
 from faceledger.catalog.vectors import DIM, VectorSealer, from_blob, to_blob
 from faceledger.clock import utcnow
-from faceledger.files import file_lock
 from faceledger.records import DetectedFace, IndexChanges, PlaceIds
 
 if TYPE_CHECKING:
@@ -358,27 +355,9 @@ class CatalogFeed:
 
     @contextmanager
     def applier_lock(self, name: str) -> Iterator[None]:
-        """Hold the lock that serialises the appliers of index ``name`` across processes.
-
-        A PostgreSQL advisory lock when the catalog is PostgreSQL (processes on any host); a
-        file lock beside ``catalog.sqlite`` otherwise (SQLite is one host's).
-        """
-        if self.engine.dialect.name == "postgresql":
-            key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
-            with self.engine.connect() as conn:
-                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
-                conn.commit()
-                try:
-                    yield
-                finally:
-                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                    conn.commit()
-            return
-        database = self.engine.url.database
-        if not database or database == ":memory:":
-            raise ValueError("an applier lock needs a catalog in a file or on a server")
-        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
-        with file_lock(Path(database).parent / f".index-{safe}.lock"):
+        """Hold the lock that serialises the appliers of index ``name`` across processes
+        (:func:`catalog_lock`: an advisory lock on PostgreSQL, a file lock beside SQLite)."""
+        with catalog_lock(self.catalog.engine, f"index-{name}"):
             yield
 
     def _matrix(self, rows: Sequence) -> tuple[np.ndarray, np.ndarray]:

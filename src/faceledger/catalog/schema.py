@@ -49,6 +49,11 @@ __all__ = ["metadata"] + [
     "passwords",
     "matters",
     "protective_orders",
+    "vault_count_pending",
+    "vault_count_photos",
+    "vault_count_digests",
+    "vault_count_urls",
+    "vault_count_totals",
 ]
 
 metadata = MetaData(
@@ -443,4 +448,53 @@ protective_orders = Table(
     Column("file_sha256", String(64), nullable=False),
     Column("recorded_by", String(64), nullable=False),
     Column("recorded_at", TZ, nullable=False),
+)
+
+# -- the vault's counts by region and signal (migration 0012; catalog.vault_counts) -----------
+# A photo whose vault faces, ties or source URLs changed, written by triggers on faces,
+# jurisdictions and photo_sources; the next count folds it in and deletes the row.
+vault_count_pending = Table(
+    "vault_count_pending",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("photo_id", Integer, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+# What each vault photo contributes: its vault faces tied to a region prefix by a signal
+# ("*": any), and its source URL digests, as of its last fold.
+vault_count_photos = Table(
+    "vault_count_photos",
+    metadata,
+    Column("photo_id", Integer, primary_key=True),
+    Column("region", String(16), primary_key=True),
+    Column("signal", String(16), primary_key=True),
+    Column("faces", Integer, nullable=False),
+)
+
+vault_count_digests = Table(
+    "vault_count_digests",
+    metadata,
+    Column("photo_id", Integer, primary_key=True),
+    Column("digest", LargeBinary(32), primary_key=True),
+)
+
+# How many vault photos tied to the region prefix by the signal have this source URL.
+vault_count_urls = Table(
+    "vault_count_urls",
+    metadata,
+    Column("region", String(16), primary_key=True),
+    Column("signal", String(16), primary_key=True),
+    Column("digest", LargeBinary(32), primary_key=True),
+    Column("photos", Integer, nullable=False),
+)
+
+vault_count_totals = Table(
+    "vault_count_totals",
+    metadata,
+    Column("region", String(16), primary_key=True),
+    Column("signal", String(16), primary_key=True),
+    Column("photos", BigInteger, nullable=False),
+    Column("faces", BigInteger, nullable=False),
+    Column("urls", BigInteger, nullable=False),
 )

@@ -1,0 +1,273 @@
+"""The vault's counts by region and signal, kept by the catalog so that ``discovery count
+--blocked -j REGION`` reads one row per figure instead of every tie (migration 0012).
+
+What is kept: for each region prefix (``US`` and ``US-IL`` for a tie to ``US-IL``) and signal
+(or ``*``, any signal), the distinct photos, faces and source URLs of the vault (active blocked
+faces) tied to a region under that prefix by that signal. Distinct counts do not add up, so
+they are kept exactly by reference counts:
+
+- triggers on ``faces``, ``jurisdictions`` and ``photo_sources`` mark a photo *pending* in the
+  writer's own transaction whenever anything these counts rest on changes for it;
+- :func:`fold` re-derives each pending photo's contribution from the base tables, subtracts
+  the contribution it recorded for the photo last time (``vault_count_photos`` and
+  ``vault_count_digests``), adds the new one, and keeps per URL the number of vault photos
+  that have it (``vault_count_urls``), so a URL leaves a count with its last photo.
+
+So the work of a count is the changes since the last count, not the size of the library.
+:func:`current` holds the fold lock and, on PostgreSQL, a REPEATABLE READ snapshot taken after
+the lock, so the fold and the figures read see one state of the catalog: a count is exact as
+of a moment, even with writers running. A photo folded twice is folded the same way (the fold
+replaces its whole contribution), so a pending mark seen twice, or a fold interrupted and
+rolled back, does no harm.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+
+from faceledger.catalog import schema as t
+from faceledger.catalog.database import catalog_lock
+from faceledger.errors import LibraryError
+
+__all__ = [
+    "ANY_SIGNAL",
+    "region_prefixes",
+    "current",
+    "fold",
+    "figures",
+    "recount",
+    "VaultCountsCorrupt",
+]
+
+#: The signal of a count over every signal.
+ANY_SIGNAL = "*"
+#: Pending marks claimed per statement, and photos folded per round of reads.
+CLAIM_BATCH = 50_000
+FOLD_BATCH = 2_000
+#: The name of the lock that serialises folds (catalog_lock).
+LOCK_NAME = "vault-counts"
+
+f, j, ps = t.faces, t.jurisdictions, t.photo_sources
+pending, photos_kept, digests_kept = (
+    t.vault_count_pending, t.vault_count_photos, t.vault_count_digests)
+urls_kept, totals = t.vault_count_urls, t.vault_count_totals
+
+#: A group of the counts: (region prefix, signal or ANY_SIGNAL).
+Group = tuple[str, str]
+
+
+class VaultCountsCorrupt(LibraryError):
+    """A reference count went below zero: the kept counts disagree with their own record
+    (rows of the kept-count tables edited by hand); :func:`recount` rebuilds them."""
+
+
+def region_prefixes(region: str) -> list[str]:
+    """The selections a tie to ``region`` falls in: the region and each part before a ``-``
+    (``US-IL-CHI`` -> ``US``, ``US-IL``, ``US-IL-CHI``), as ``discovery count`` matches a
+    region: itself or a sub-region (``US-IL`` covers ``US-IL-CHI``, not ``US-ILX``)."""
+    return [region[:i] for i, char in enumerate(region) if char == "-"] + [region]
+
+
+def contribution(ties: Iterable[tuple[int, str, str]]) -> dict[Group, int]:
+    """One photo's vault faces per group, from its ``(face id, region, signal)`` ties: a face
+    counts once per group however many of its ties fall in it."""
+    faces: dict[Group, set[int]] = {}
+    for face_id, region, signal in ties:
+        for prefix in region_prefixes(region):
+            faces.setdefault((prefix, signal), set()).add(face_id)
+            faces.setdefault((prefix, ANY_SIGNAL), set()).add(face_id)
+    return {group: len(ids) for group, ids in faces.items()}
+
+
+@contextmanager
+def current(engine: Engine) -> Iterator[Connection]:
+    """A connection in a transaction where the kept counts are current: every pending change
+    committed before it began is folded in, and its reads see that one state.
+
+    The fold lock is held throughout (folds run one at a time); on PostgreSQL the transaction
+    is REPEATABLE READ and begins after the lock is held, so its snapshot includes the last
+    fold's commit. On SQLite the first statement (the claim of pending marks) takes the write
+    lock, which serialises it with every writer.
+    """
+    with catalog_lock(engine, LOCK_NAME), engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            fold(conn)
+            yield conn
+
+
+def fold(conn: Connection) -> int:
+    """Fold every pending photo into the kept counts; the number of marks folded. The caller
+    holds the fold lock and the transaction (:func:`current`)."""
+    folded = 0
+    while True:
+        oldest = select(pending.c.id).order_by(pending.c.id).limit(CLAIM_BATCH)
+        claimed = conn.execute(
+            delete(pending).where(pending.c.id.in_(oldest)).returning(pending.c.photo_id)
+        ).scalars().all()  # fmt: skip
+        if not claimed:
+            return folded
+        folded += len(claimed)
+        photo_ids = sorted(set(claimed))
+        for start in range(0, len(photo_ids), FOLD_BATCH):
+            _fold_photos(conn, photo_ids[start:start + FOLD_BATCH])
+
+
+def _fold_photos(conn: Connection, photo_ids: Sequence[int]) -> None:
+    """Replace the contribution of ``photo_ids`` by the one the base tables give now."""
+    ties: dict[int, list[tuple[int, str, str]]] = {}
+    for face_id, photo_id, region, signal in conn.execute(
+        select(f.c.id, f.c.photo_id, j.c.region, j.c.signal)
+        .select_from(f.join(j, and_(j.c.photo_id == f.c.photo_id,
+                                    or_(j.c.face_id == 0, j.c.face_id == f.c.id))))
+        .where(f.c.photo_id.in_(photo_ids), f.c.status == "active", f.c.blocked)
+    ):  # fmt: skip
+        ties.setdefault(photo_id, []).append((face_id, region, signal))
+    new_groups = {photo_id: contribution(rows) for photo_id, rows in ties.items()}
+    old_groups: dict[int, dict[Group, int]] = {}
+    for photo_id, region, signal, faces in conn.execute(
+        select(photos_kept).where(photos_kept.c.photo_id.in_(photo_ids))
+    ):
+        old_groups.setdefault(photo_id, {})[(region, signal)] = faces
+    new_digests = _digests(conn, select(ps.c.photo_id, ps.c.source_url_digest).where(
+        ps.c.photo_id.in_(sorted(new_groups)), ps.c.source_url_digest.is_not(None)))
+    old_digests = _digests(conn, select(digests_kept).where(
+        digests_kept.c.photo_id.in_(sorted(old_groups))))  # fmt: skip
+
+    changed = [
+        photo_id for photo_id in photo_ids
+        if new_groups.get(photo_id) != old_groups.get(photo_id)
+        or new_digests.get(photo_id) != old_digests.get(photo_id)
+    ]  # fmt: skip
+    if not changed:
+        return
+    photo_delta: Counter[Group] = Counter()
+    face_delta: Counter[Group] = Counter()
+    url_delta: Counter[tuple[str, str, bytes]] = Counter()
+    for photo_id in changed:
+        for sign, groups, digests in (
+            (-1, old_groups.get(photo_id, {}), old_digests.get(photo_id, frozenset())),
+            (1, new_groups.get(photo_id, {}), new_digests.get(photo_id, frozenset())),
+        ):
+            for group, faces in groups.items():
+                photo_delta[group] += sign
+                face_delta[group] += sign * faces
+                for digest in digests:
+                    url_delta[(*group, digest)] += sign
+    url_count_delta = _apply_url_refs(conn, {k: d for k, d in url_delta.items() if d})
+    _add_totals(conn, photo_delta, face_delta, url_count_delta)
+
+    conn.execute(delete(photos_kept).where(photos_kept.c.photo_id.in_(changed)))
+    conn.execute(delete(digests_kept).where(digests_kept.c.photo_id.in_(changed)))
+    group_rows = [
+        {"photo_id": photo_id, "region": region, "signal": signal, "faces": faces}
+        for photo_id in changed for (region, signal), faces in new_groups.get(photo_id, {}).items()
+    ]  # fmt: skip
+    digest_rows = [
+        {"photo_id": photo_id, "digest": digest}
+        for photo_id in changed if photo_id in new_groups
+        for digest in new_digests.get(photo_id, ())
+    ]  # fmt: skip
+    if group_rows:
+        conn.execute(insert(photos_kept), group_rows)
+    if digest_rows:
+        conn.execute(insert(digests_kept), digest_rows)
+
+
+def _digests(conn: Connection, query: Any) -> dict[int, frozenset[bytes]]:
+    found: dict[int, set[bytes]] = {}
+    for photo_id, digest in conn.execute(query):
+        found.setdefault(photo_id, set()).add(bytes(digest))
+    return {photo_id: frozenset(digests) for photo_id, digests in found.items()}
+
+
+def _upsert(conn: Connection) -> Any:
+    """The dialect's INSERT with ON CONFLICT (PostgreSQL and SQLite spell it the same)."""
+    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+
+
+def _apply_url_refs(
+    conn: Connection, deltas: dict[tuple[str, str, bytes], int]
+) -> Counter[Group]:
+    """Add ``deltas`` to the URLs' photo counts; per group, how many URLs entered (a count
+    that was 0) less how many left (a count now 0, whose row is deleted)."""
+    entered: Counter[Group] = Counter()
+    if not deltas:
+        return entered
+    stmt = _upsert(conn)(urls_kept)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["region", "signal", "digest"],
+        set_={"photos": urls_kept.c.photos + stmt.excluded.photos},
+    ).returning(urls_kept.c.region, urls_kept.c.signal, urls_kept.c.digest, urls_kept.c.photos)
+    gone = []
+    for region, signal, digest, photos in conn.execute(stmt, [
+        {"region": r, "signal": s, "digest": d, "photos": n} for (r, s, d), n in deltas.items()
+    ]):  # fmt: skip
+        delta = deltas[(region, signal, bytes(digest))]
+        if photos < 0:
+            raise VaultCountsCorrupt(
+                f"the vault's URL count for {region}/{signal} went below zero; rebuild the "
+                "kept counts with vault_counts.recount (`faceledger discovery recount`)"
+            )
+        if photos == 0:
+            entered[(region, signal)] -= 1
+            gone.append((region, signal, digest))
+        elif photos == delta:  # absent before: rows at zero are deleted
+            entered[(region, signal)] += 1
+    for start in range(0, len(gone), 500):
+        conn.execute(delete(urls_kept).where(
+            tuple_(urls_kept.c.region, urls_kept.c.signal, urls_kept.c.digest)
+            .in_(gone[start:start + 500])))  # fmt: skip
+    return entered
+
+
+def _add_totals(
+    conn: Connection, photos: Counter[Group], faces: Counter[Group], urls: Counter[Group]
+) -> None:
+    groups = [g for g in set(photos) | set(faces) | set(urls)
+              if photos[g] or faces[g] or urls[g]]  # fmt: skip
+    if not groups:
+        return
+    stmt = _upsert(conn)(totals)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["region", "signal"],
+        set_={name: totals.c[name] + stmt.excluded[name] for name in ("photos", "faces", "urls")},
+    )
+    conn.execute(stmt, [
+        {"region": region, "signal": signal, "photos": photos[(region, signal)],
+         "faces": faces[(region, signal)], "urls": urls[(region, signal)]}
+        for region, signal in groups
+    ])  # fmt: skip
+
+
+def figures(conn: Connection, region: str, signals: Iterable[str]) -> dict[str, dict[str, int]]:
+    """The kept photos, faces and source URLs of ``region`` per signal (``ANY_SIGNAL`` for the
+    total), zeros where the vault has none; read inside :func:`current`."""
+    wanted = list(signals)
+    found = {
+        signal: {"photos": int(n_photos), "faces": int(n_faces), "source_urls": int(n_urls)}
+        for signal, n_photos, n_faces, n_urls in conn.execute(
+            select(totals.c.signal, totals.c.photos, totals.c.faces, totals.c.urls)
+            .where(totals.c.region == region, totals.c.signal.in_(wanted))
+        )
+    }  # fmt: skip
+    zero = {"photos": 0, "faces": 0, "source_urls": 0}
+    return {signal: found.get(signal, dict(zero)) for signal in wanted}
+
+
+def recount(conn: Connection) -> int:
+    """Forget the kept counts and mark every vault photo pending, so the next fold derives
+    them from the base tables alone; the number of photos marked. The caller holds the fold
+    lock and the transaction."""
+    for table in (urls_kept, totals, photos_kept, digests_kept, pending):
+        conn.execute(delete(table))
+    vault_photos = select(f.c.photo_id).where(f.c.status == "active", f.c.blocked).distinct()
+    conn.execute(insert(pending).from_select(["photo_id"], vault_photos.order_by(f.c.photo_id)))
+    return conn.scalar(select(func.count()).select_from(pending))
