@@ -150,8 +150,9 @@ def write_warc(path: Path, records: list[tuple[str, str, bytes, str]]) -> None:
 
 def count_plan(conn, selection) -> str:
     """The PostgreSQL plan of ``discovery.count``'s statement (``tie_counts``: what answers a
-    selection the vault's kept counts do not) for ``selection``, run on ``conn`` with sequential and bitmap scans off (a tiny table is read sequentially by choice; this
-    shows what the indexes allow), in ``conn``'s transaction."""
+    selection the vault's kept counts do not) for ``selection``, run on ``conn`` with
+    sequential and bitmap scans off (a tiny table is read sequentially by choice; this shows
+    what the indexes allow), in ``conn``'s transaction."""
     from sqlalchemy import text
 
     from faceledger.catalog.discovery import tie_counts

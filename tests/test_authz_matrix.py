@@ -163,6 +163,7 @@ COMMANDS = {
     "discovery.usage": lambda w, u: ["discovery", "usage"],
     # retention-met holds on the seeded library (nothing is due), so it exits 0 when allowed.
     "discovery.compliance": lambda w, u: ["discovery", "compliance", "--rule", "retention-met"],
+    "discovery.recount": lambda w, u: ["discovery", "recount"],
     "policy.apply": lambda w, u: ["policy", "apply"],
     "optout.list": lambda w, u: ["optout", "list"],
 }

@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 from conftest import fresh_pg_database, make_settings, shared_path
 from helpers import cli, count_plan
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text, update
 
-from faceledger.app.answers import STREAM_END, answer, stream_vector_dates
+from faceledger.app.answers import STREAM_END, answer, recount, stream_vector_dates
 from faceledger.app.governance import attestations, users
 from faceledger.app.ingest import ingest
 from faceledger.app.library import Library
@@ -30,6 +30,8 @@ from faceledger.app.policy import apply_policy
 from faceledger.app.sites import import_sites
 from faceledger.catalog import schema as t
 from faceledger.catalog.discovery import Selection
+from faceledger.catalog.vault_counts import VaultCountsCorrupt
+from faceledger.errors import PermissionDenied
 from faceledger.policy import SIGNALS, default_policy_text, region_covers
 
 DATA = ("faces", "deepface", "tests", "unit", "dataset")
@@ -125,8 +127,14 @@ def _expected_count(lib: Library, region: str) -> dict:
             "by_signal": {s: summary(*per[s]) for s in SIGNALS}}  # fmt: skip
 
 
+def _pending(lib: Library) -> int:
+    with lib.catalog.engine.connect() as conn:
+        return conn.scalar(select(func.count()).select_from(t.vault_count_pending))
+
+
 def test_count_in_sql_agrees_with_the_rows(world):
     lib = world["lib"]
+    assert _pending(lib) == 0  # the ingest run folded its photos into the kept counts
     got = answer(lib, lib.actor("cara"), "count", blocked=True, jurisdiction="us-il")
     want = _expected_count(lib, "US-IL")
     assert got["total"] == want["total"] and got["by_signal"] == want["by_signal"]
@@ -138,6 +146,28 @@ def test_count_in_sql_agrees_with_the_rows(world):
     seen = answer(lib, lib.actor("audrey"), "count", jurisdiction="US-CA")
     searchable = {f for f, blocked in _placement(lib).items() if not blocked}
     assert 0 < seen["total"]["faces"] <= len(searchable)
+
+
+def test_verify_finds_edited_kept_counts_and_recount_restores_them(world):
+    lib = world["lib"]
+    cara = lib.actor("cara")
+    honest = answer(lib, cara, "count", blocked=True, jurisdiction="US-IL", verify=True)
+    with lib.catalog.begin() as conn:  # an edit by hand, beside the product
+        conn.execute(update(t.vault_count_totals)
+                     .where(t.vault_count_totals.c.region == "US-IL")
+                     .values(faces=t.vault_count_totals.c.faces + 1))  # fmt: skip
+    with pytest.raises(VaultCountsCorrupt, match="discovery recount"):
+        answer(lib, cara, "count", blocked=True, jurisdiction="US-IL", verify=True)
+    done = cli(world["settings"].library, "discovery", "count", "--blocked", "-j", "US-IL",
+               "--verify", user="cara",
+               env={"FACELEDGER_DATABASE_URL": world["settings"].database_url}
+               if world["settings"].database_url else None)  # fmt: skip
+    assert done.exit_code != 0 and "discovery recount" in done.output, done.output
+    with pytest.raises(PermissionDenied):
+        recount(lib, lib.actor("audrey"))  # auditors check; custodians rebuild
+    assert recount(lib, cara)["vault_photos"] >= 1
+    again = answer(lib, cara, "count", blocked=True, jurisdiction="US-IL", verify=True)
+    assert again == honest
 
 
 def test_blocked_count_plan_reads_only_indexes(world):
@@ -163,6 +193,12 @@ def _apply_and_check(lib: Library, *, moves: bool) -> dict:
     full = apply_policy(lib, owner, full=True)
     assert full["full"] is True and (full["blocked"], full["unblocked"]) == (0, 0), (result, full)
     assert _placement(lib) == after
+    # The apply folded its moves and re-derived ties into the kept counts, which agree with
+    # the rows and with the statement over the ties (--verify).
+    assert _pending(lib) == 0
+    got = answer(lib, lib.actor("cara"), "count", blocked=True, jurisdiction="US-IL", verify=True)
+    want = _expected_count(lib, "US-IL")
+    assert (got["total"], got["by_signal"]) == (want["total"], want["by_signal"])
     return result
 
 

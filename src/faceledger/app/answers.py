@@ -7,6 +7,7 @@ from typing import Any
 
 from faceledger import audit
 from faceledger.app.library import Actor, Library
+from faceledger.catalog import vault_counts
 from faceledger.catalog.discovery import (
     Selection,
     count,
@@ -15,7 +16,7 @@ from faceledger.catalog.discovery import (
     vector_dates,
 )
 
-__all__ = ["answer", "stream_vector_dates", "QUESTIONS", "STREAM_END"]
+__all__ = ["answer", "stream_vector_dates", "recount", "QUESTIONS", "STREAM_END"]
 
 QUESTIONS = {"count": count, "sources": sources, "vector_dates": vector_dates}
 
@@ -47,17 +48,35 @@ def answer(
     blocked: bool | None = None,
     jurisdiction: str | None = None,
     signal: str | None = None,
+    verify: bool = False,
 ) -> Any:
-    """Answer one discovery question; blocked faces are in scope for custodians only."""
+    """Answer one discovery question; blocked faces are in scope for custodians only.
+
+    ``verify`` (``count`` only): where the vault's kept counts answer, count the ties too and
+    fail if they differ (``catalog.discovery.count``).
+    """
     selection = _selection(lib, actor, question, blocked, jurisdiction, signal)
+    more = {"verify": verify} if question == "count" else {}
     with lib.catalog.engine.connect() as conn:
-        result = QUESTIONS[question](conn, selection)
+        result = QUESTIONS[question](conn, selection, **more)
     with lib.writing() as conn:
         audit.append(
             conn, actor.name, f"discovery.{question}",
-            details=_details(selection, rows=len(result) if isinstance(result, list) else None),
+            details=_details(selection, rows=len(result) if isinstance(result, list) else None,
+                             **more),
         )  # fmt: skip
     return result
+
+
+def recount(lib: Library, actor: Actor) -> dict[str, Any]:
+    """Derive the vault's kept counts (``catalog.vault_counts``) anew from the faces, ties
+    and provenance, for when ``discovery count --verify`` found them edited; custodians."""
+    lib.authorize(actor, "discovery.recount")
+    lib.require_vault_access(actor)  # they are counts of the vault
+    photos = vault_counts.rebuild(lib.catalog.engine)
+    with lib.writing() as conn:
+        audit.append(conn, actor.name, "discovery.recount", details={"vault_photos": photos})
+    return {"vault_photos": photos}
 
 
 def stream_vector_dates(

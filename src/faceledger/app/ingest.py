@@ -38,6 +38,7 @@ from faceledger import audit
 from faceledger.app.governance import vault
 from faceledger.app.library import Actor, Library
 from faceledger.app.placement import Decider, NewFaces, Place, place_faces
+from faceledger.catalog import vault_counts
 from faceledger.errors import (
     ConfigError,
     FaceledgerError,
@@ -363,6 +364,7 @@ def ingest(
             finally:
                 workers.close()
             lib.sync_indexes()
+            vault_counts.catch_up(lib.catalog.engine)  # so the next count need not
         except LibraryError:
             _mark_failed(lib, run_id, summary)
             raise

@@ -32,6 +32,7 @@ from faceledger.catalog import photos as catalog_photos
 from faceledger.catalog import placement as catalog_placement
 from faceledger.catalog import policy_versions as catalog_policy
 from faceledger.catalog import sites as catalog_sites
+from faceledger.catalog import vault_counts
 from faceledger.catalog.placement import Place
 from faceledger.catalog.vectors import from_blob
 from faceledger.clock import utcnow
@@ -162,6 +163,8 @@ def reevaluate_photos(
             conn, actor.name, action, {"blocked": moved.blocked, "unblocked": moved.unblocked},
             result,
         )  # fmt: skip
+    if apply_file or moved.blocked or moved.unblocked:  # an apply re-derives ties too
+        vault_counts.catch_up(lib.catalog.engine)
     return result
 
 

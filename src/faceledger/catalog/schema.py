@@ -51,7 +51,6 @@ __all__ = ["metadata"] + [
     "protective_orders",
     "vault_count_pending",
     "vault_count_photos",
-    "vault_count_digests",
     "vault_count_urls",
     "vault_count_totals",
 ]
@@ -461,32 +460,24 @@ vault_count_pending = Table(
     sqlite_autoincrement=True,
 )
 
-# What each vault photo contributes: its vault faces tied to a region prefix by a signal
-# ("*": any), and its source URL digests, as of its last fold.
+# What each vault photo contributes, as of its last fold: its vault faces per group ("REGION
+# SIGNAL" -> faces; a region prefix, and a signal or "*" for any) and its source URL digests
+# (32 bytes each, concatenated).
 vault_count_photos = Table(
     "vault_count_photos",
     metadata,
     Column("photo_id", Integer, primary_key=True),
-    Column("region", String(16), primary_key=True),
-    Column("signal", String(16), primary_key=True),
-    Column("faces", Integer, nullable=False),
+    Column("groups", JSON, nullable=False),
+    Column("digests", LargeBinary, nullable=False),
 )
 
-vault_count_digests = Table(
-    "vault_count_digests",
-    metadata,
-    Column("photo_id", Integer, primary_key=True),
-    Column("digest", LargeBinary(32), primary_key=True),
-)
-
-# How many vault photos tied to the region prefix by the signal have this source URL.
+# Per source URL digest, how many vault photos of each group ("REGION SIGNAL" -> photos) have
+# it; a digest no vault photo has is no row.
 vault_count_urls = Table(
     "vault_count_urls",
     metadata,
-    Column("region", String(16), primary_key=True),
-    Column("signal", String(16), primary_key=True),
     Column("digest", LargeBinary(32), primary_key=True),
-    Column("photos", Integer, nullable=False),
+    Column("photos", JSON, nullable=False),
 )
 
 vault_count_totals = Table(

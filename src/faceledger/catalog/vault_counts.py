@@ -9,9 +9,11 @@ they are kept exactly by reference counts:
 - triggers on ``faces``, ``jurisdictions`` and ``photo_sources`` mark a photo *pending* in the
   writer's own transaction whenever anything these counts rest on changes for it;
 - :func:`fold` re-derives each pending photo's contribution from the base tables, subtracts
-  the contribution it recorded for the photo last time (``vault_count_photos`` and
-  ``vault_count_digests``), adds the new one, and keeps per URL the number of vault photos
-  that have it (``vault_count_urls``), so a URL leaves a count with its last photo.
+  the contribution it recorded for the photo last time (``vault_count_photos``: one row per
+  photo, its faces per group and its URL digests), adds the new one, and keeps per URL digest
+  the number of vault photos per group that have it (``vault_count_urls``: one row per
+  digest), so a URL leaves a group's count with its last photo there. One row per photo and
+  per URL keeps a fold's writes to ~2 rows a photo (a row per group and URL was 14 at 10^7).
 
 So the work of a count is the changes since the last count, not the size of the library.
 :func:`current` holds the fold lock and, on PostgreSQL, a REPEATABLE READ snapshot taken after
@@ -28,7 +30,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, tuple_
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from faceledger.catalog import schema as t
@@ -42,6 +44,8 @@ __all__ = [
     "fold",
     "figures",
     "recount",
+    "rebuild",
+    "catch_up",
     "VaultCountsCorrupt",
 ]
 
@@ -54,17 +58,17 @@ FOLD_BATCH = 2_000
 LOCK_NAME = "vault-counts"
 
 f, j, ps = t.faces, t.jurisdictions, t.photo_sources
-pending, photos_kept, digests_kept = (
-    t.vault_count_pending, t.vault_count_photos, t.vault_count_digests)
-urls_kept, totals = t.vault_count_urls, t.vault_count_totals
+pending, kept_photos, kept_urls, totals = (
+    t.vault_count_pending, t.vault_count_photos, t.vault_count_urls, t.vault_count_totals)
 
 #: A group of the counts: (region prefix, signal or ANY_SIGNAL).
 Group = tuple[str, str]
 
 
 class VaultCountsCorrupt(LibraryError):
-    """A reference count went below zero: the kept counts disagree with their own record
-    (rows of the kept-count tables edited by hand); :func:`recount` rebuilds them."""
+    """The kept counts disagree with their own record (a reference count below zero) or with
+    a count of the ties (``discovery count --verify``): rows of the kept-count tables were
+    edited by hand. ``faceledger discovery recount`` (:func:`rebuild`) derives them anew."""
 
 
 def region_prefixes(region: str) -> list[str]:
@@ -120,6 +124,15 @@ def fold(conn: Connection) -> int:
             _fold_photos(conn, photo_ids[start:start + FOLD_BATCH])
 
 
+def _key(group: Group) -> str:
+    return f"{group[0]} {group[1]}"  # regions and signals hold no space
+
+
+def _group(key: str) -> Group:
+    region, signal = key.split(" ")
+    return region, signal
+
+
 def _fold_photos(conn: Connection, photo_ids: Sequence[int]) -> None:
     """Replace the contribution of ``photo_ids`` by the one the base tables give now."""
     ties: dict[int, list[tuple[int, str, str]]] = {}
@@ -131,26 +144,34 @@ def _fold_photos(conn: Connection, photo_ids: Sequence[int]) -> None:
     ):  # fmt: skip
         ties.setdefault(photo_id, []).append((face_id, region, signal))
     new_groups = {photo_id: contribution(rows) for photo_id, rows in ties.items()}
+    found: dict[int, set[bytes]] = {}
+    for photo_id, digest in conn.execute(
+        select(ps.c.photo_id, ps.c.source_url_digest)
+        .where(ps.c.photo_id.in_(sorted(new_groups)), ps.c.source_url_digest.is_not(None))
+    ):  # fmt: skip
+        found.setdefault(photo_id, set()).add(bytes(digest))
+    new_digests = {photo_id: frozenset(digests) for photo_id, digests in found.items()}
     old_groups: dict[int, dict[Group, int]] = {}
-    for photo_id, region, signal, faces in conn.execute(
-        select(photos_kept).where(photos_kept.c.photo_id.in_(photo_ids))
-    ):
-        old_groups.setdefault(photo_id, {})[(region, signal)] = faces
-    new_digests = _digests(conn, select(ps.c.photo_id, ps.c.source_url_digest).where(
-        ps.c.photo_id.in_(sorted(new_groups)), ps.c.source_url_digest.is_not(None)))
-    old_digests = _digests(conn, select(digests_kept).where(
-        digests_kept.c.photo_id.in_(sorted(old_groups))))  # fmt: skip
+    old_digests: dict[int, frozenset[bytes]] = {}
+    for photo_id, groups, digests in conn.execute(
+        select(kept_photos.c.photo_id, kept_photos.c.groups, kept_photos.c.digests)
+        .where(kept_photos.c.photo_id.in_(photo_ids))
+    ):  # fmt: skip
+        old_groups[photo_id] = {_group(key): n for key, n in groups.items()}
+        digests = bytes(digests)
+        old_digests[photo_id] = frozenset(digests[i:i + 32] for i in range(0, len(digests), 32))
 
     changed = [
         photo_id for photo_id in photo_ids
         if new_groups.get(photo_id) != old_groups.get(photo_id)
-        or new_digests.get(photo_id) != old_digests.get(photo_id)
+        or (photo_id in new_groups
+            and new_digests.get(photo_id, frozenset()) != old_digests.get(photo_id))
     ]  # fmt: skip
     if not changed:
         return
     photo_delta: Counter[Group] = Counter()
     face_delta: Counter[Group] = Counter()
-    url_delta: Counter[tuple[str, str, bytes]] = Counter()
+    url_delta: dict[bytes, Counter[Group]] = {}
     for photo_id in changed:
         for sign, groups, digests in (
             (-1, old_groups.get(photo_id, {}), old_digests.get(photo_id, frozenset())),
@@ -160,72 +181,68 @@ def _fold_photos(conn: Connection, photo_ids: Sequence[int]) -> None:
                 photo_delta[group] += sign
                 face_delta[group] += sign * faces
                 for digest in digests:
-                    url_delta[(*group, digest)] += sign
-    url_count_delta = _apply_url_refs(conn, {k: d for k, d in url_delta.items() if d})
+                    url_delta.setdefault(digest, Counter())[group] += sign
+    url_count_delta = _apply_url_refs(conn, url_delta)
     _add_totals(conn, photo_delta, face_delta, url_count_delta)
 
-    conn.execute(delete(photos_kept).where(photos_kept.c.photo_id.in_(changed)))
-    conn.execute(delete(digests_kept).where(digests_kept.c.photo_id.in_(changed)))
-    group_rows = [
-        {"photo_id": photo_id, "region": region, "signal": signal, "faces": faces}
-        for photo_id in changed for (region, signal), faces in new_groups.get(photo_id, {}).items()
-    ]  # fmt: skip
-    digest_rows = [
-        {"photo_id": photo_id, "digest": digest}
+    conn.execute(delete(kept_photos).where(kept_photos.c.photo_id.in_(changed)))
+    rows = [
+        {"photo_id": photo_id,
+         "groups": {_key(group): n for group, n in sorted(new_groups[photo_id].items())},
+         "digests": b"".join(sorted(new_digests.get(photo_id, ())))}
         for photo_id in changed if photo_id in new_groups
-        for digest in new_digests.get(photo_id, ())
     ]  # fmt: skip
-    if group_rows:
-        conn.execute(insert(photos_kept), group_rows)
-    if digest_rows:
-        conn.execute(insert(digests_kept), digest_rows)
+    if rows:
+        conn.execute(insert(kept_photos), rows)
 
 
-def _digests(conn: Connection, query: Any) -> dict[int, frozenset[bytes]]:
-    found: dict[int, set[bytes]] = {}
-    for photo_id, digest in conn.execute(query):
-        found.setdefault(photo_id, set()).add(bytes(digest))
-    return {photo_id: frozenset(digests) for photo_id, digests in found.items()}
+def _apply_url_refs(conn: Connection, deltas: dict[bytes, Counter[Group]]) -> Counter[Group]:
+    """Add ``deltas`` to the URLs' photo counts per group; per group, how many URLs entered
+    (a count that was 0) less how many left (a count now 0)."""
+    entered: Counter[Group] = Counter()
+    deltas = {digest: delta for digest, delta in deltas.items() if any(delta.values())}
+    if not deltas:
+        return entered
+    held: dict[bytes, dict[str, int]] = {}
+    digests = sorted(deltas)
+    for start in range(0, len(digests), 1000):
+        for digest, photos in conn.execute(
+            select(kept_urls.c.digest, kept_urls.c.photos)
+            .where(kept_urls.c.digest.in_(digests[start:start + 1000]))
+        ):  # fmt: skip
+            held[bytes(digest)] = dict(photos)
+    rows = []
+    for digest, delta in deltas.items():
+        photos = held.get(digest, {})
+        for group, change in delta.items():
+            if not change:
+                continue
+            key = _key(group)
+            before = photos.get(key, 0)
+            after = before + change
+            if after < 0:
+                raise VaultCountsCorrupt(
+                    f"the vault's kept URL count for {group[0]}/{group[1]} went below zero "
+                    "(its tables were edited by hand?): run `faceledger discovery recount`, "
+                    "then count again"
+                )
+            entered[group] += (after > 0) - (before > 0)
+            if after:
+                photos[key] = after
+            else:
+                photos.pop(key, None)
+        if photos:
+            rows.append({"digest": digest, "photos": dict(sorted(photos.items()))})
+    for start in range(0, len(digests), 1000):
+        conn.execute(delete(kept_urls).where(kept_urls.c.digest.in_(digests[start:start + 1000])))
+    if rows:
+        conn.execute(insert(kept_urls), rows)
+    return entered
 
 
 def _upsert(conn: Connection) -> Any:
     """The dialect's INSERT with ON CONFLICT (PostgreSQL and SQLite spell it the same)."""
     return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-
-
-def _apply_url_refs(
-    conn: Connection, deltas: dict[tuple[str, str, bytes], int]
-) -> Counter[Group]:
-    """Add ``deltas`` to the URLs' photo counts; per group, how many URLs entered (a count
-    that was 0) less how many left (a count now 0, whose row is deleted)."""
-    entered: Counter[Group] = Counter()
-    if not deltas:
-        return entered
-    stmt = _upsert(conn)(urls_kept)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["region", "signal", "digest"],
-        set_={"photos": urls_kept.c.photos + stmt.excluded.photos},
-    ).returning(urls_kept.c.region, urls_kept.c.signal, urls_kept.c.digest, urls_kept.c.photos)
-    gone = []
-    for region, signal, digest, photos in conn.execute(stmt, [
-        {"region": r, "signal": s, "digest": d, "photos": n} for (r, s, d), n in deltas.items()
-    ]):  # fmt: skip
-        delta = deltas[(region, signal, bytes(digest))]
-        if photos < 0:
-            raise VaultCountsCorrupt(
-                f"the vault's URL count for {region}/{signal} went below zero; rebuild the "
-                "kept counts with vault_counts.recount (`faceledger discovery recount`)"
-            )
-        if photos == 0:
-            entered[(region, signal)] -= 1
-            gone.append((region, signal, digest))
-        elif photos == delta:  # absent before: rows at zero are deleted
-            entered[(region, signal)] += 1
-    for start in range(0, len(gone), 500):
-        conn.execute(delete(urls_kept).where(
-            tuple_(urls_kept.c.region, urls_kept.c.signal, urls_kept.c.digest)
-            .in_(gone[start:start + 500])))  # fmt: skip
-    return entered
 
 
 def _add_totals(
@@ -266,8 +283,25 @@ def recount(conn: Connection) -> int:
     """Forget the kept counts and mark every vault photo pending, so the next fold derives
     them from the base tables alone; the number of photos marked. The caller holds the fold
     lock and the transaction."""
-    for table in (urls_kept, totals, photos_kept, digests_kept, pending):
+    for table in (kept_urls, totals, kept_photos, pending):
         conn.execute(delete(table))
     vault_photos = select(f.c.photo_id).where(f.c.status == "active", f.c.blocked).distinct()
     conn.execute(insert(pending).from_select(["photo_id"], vault_photos.order_by(f.c.photo_id)))
     return conn.scalar(select(func.count()).select_from(pending))
+
+
+def catch_up(engine: Engine) -> int:
+    """Fold the pending photos now, under the fold lock, in a transaction of its own; the
+    number of marks folded. Bulk writers (ingest runs, ``policy apply``) call it when done, so
+    that the next count does not pay for their changes."""
+    with catalog_lock(engine, LOCK_NAME), engine.begin() as conn:
+        return fold(conn)
+
+
+def rebuild(engine: Engine) -> int:
+    """Derive the kept counts anew from the base tables (:func:`recount`, then :func:`fold`)
+    under the fold lock, in one transaction; the number of vault photos folded."""
+    with catalog_lock(engine, LOCK_NAME), engine.begin() as conn:
+        marked = recount(conn)
+        fold(conn)
+        return marked

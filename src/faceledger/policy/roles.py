@@ -32,6 +32,7 @@ discovery.report                                   yes
 discovery.nexus                                    yes
 discovery.usage                                    yes        yes
 discovery.compliance                               yes        yes
+discovery.recount                                  yes
 vault.read                                         yes
 users.manage                      yes
 users.list                        yes                         yes
@@ -107,6 +108,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "discovery.nexus": frozenset({_C}),
     "discovery.usage": frozenset({_C, _U}),
     "discovery.compliance": frozenset({_C, _U}),
+    "discovery.recount": frozenset({_C}),
     "vault.read": frozenset({_C}),
     "users.manage": frozenset({_A}),
     "users.list": frozenset({_A, _U}),

@@ -13,11 +13,11 @@ vault tied to a region. Computed from the ties it read ~1.4·10^6 index entries 
   triggers on ``faces`` (a face entering or leaving the vault), ``jurisdictions`` and
   ``photo_sources`` (any change), in the writer's transaction, so no code path can change what
   the counts rest on without a row here.
-- ``vault_count_photos`` and ``vault_count_digests``: what each vault photo contributes now
-  (its faces per region prefix and signal, and its URL digests), so a photo's old
-  contribution is subtracted exactly when it is folded again.
-- ``vault_count_urls``: per region prefix, signal and URL digest, how many vault photos have
-  that URL (a reference count: a URL leaves the count when its last photo does).
+- ``vault_count_photos``: what each vault photo contributes now (its faces per region prefix
+  and signal, and its URL digests), so a photo's old contribution is subtracted exactly when
+  it is folded again.
+- ``vault_count_urls``: per URL digest, how many vault photos of each region prefix and
+  signal have that URL (a reference count: a URL leaves a count when its last photo does).
 - ``vault_count_totals``: per region prefix and signal (``*``: any), the photos, faces and
   distinct URLs.
 
@@ -121,24 +121,15 @@ def upgrade() -> None:
     op.create_table(
         "vault_count_photos",
         sa.Column("photo_id", sa.Integer(), nullable=False),
-        sa.Column("region", sa.String(length=16), nullable=False),
-        sa.Column("signal", sa.String(length=16), nullable=False),
-        sa.Column("faces", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("photo_id", "region", "signal", name=op.f("pk_vault_count_photos")),
-    )
-    op.create_table(
-        "vault_count_digests",
-        sa.Column("photo_id", sa.Integer(), nullable=False),
-        sa.Column("digest", sa.LargeBinary(length=32), nullable=False),
-        sa.PrimaryKeyConstraint("photo_id", "digest", name=op.f("pk_vault_count_digests")),
+        sa.Column("groups", sa.JSON(), nullable=False),
+        sa.Column("digests", sa.LargeBinary(), nullable=False),
+        sa.PrimaryKeyConstraint("photo_id", name=op.f("pk_vault_count_photos")),
     )
     op.create_table(
         "vault_count_urls",
-        sa.Column("region", sa.String(length=16), nullable=False),
-        sa.Column("signal", sa.String(length=16), nullable=False),
         sa.Column("digest", sa.LargeBinary(length=32), nullable=False),
-        sa.Column("photos", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("region", "signal", "digest", name=op.f("pk_vault_count_urls")),
+        sa.Column("photos", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint("digest", name=op.f("pk_vault_count_urls")),
     )
     op.create_table(
         "vault_count_totals",
@@ -166,6 +157,6 @@ def downgrade() -> None:
         for name, table in _POSTGRES_NAMES:
             op.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
         op.execute("DROP FUNCTION IF EXISTS vault_counts_mark()")
-    for table in ("vault_count_totals", "vault_count_urls", "vault_count_digests",
-                  "vault_count_photos", "vault_count_pending"):  # fmt: skip
+    for table in ("vault_count_totals", "vault_count_urls", "vault_count_photos",
+                  "vault_count_pending"):  # fmt: skip
         op.drop_table(table)
