@@ -277,7 +277,7 @@ def test_matrix_covers_exactly_the_known_actions_with_known_roles():
         "policy.apply", "policy.show", "policy.publish", "optout.submit", "optout.list",
         "discovery.count", "discovery.sources", "discovery.vector_dates", "discovery.locate",
         "discovery.people", "discovery.produce", "discovery.report", "discovery.nexus",
-        "discovery.usage", "discovery.compliance", "vault.read",
+        "discovery.usage", "discovery.compliance", "discovery.recount", "vault.read",
         "users.manage", "users.list", "attest", "hold.manage", "hold.list", "retention.run",
         "erase", "consent.record", "consent.list", "audit.verify", "audit.export", "key.rotate",
     }  # fmt: skip

@@ -181,6 +181,9 @@ def _utc(value: datetime | None) -> datetime | None:
 def discovery_count(
     svc: SvcDep, actor: ActorDep, blocked: Blocked = None, jurisdiction: Region = None,
     signal: Annotated[Signal | None, Query(description="Count only this signal")] = None,
+    verify: Annotated[bool, Query(
+        description="Also count the ties themselves; 503 if the vault's kept counts differ"
+    )] = False,
 ) -> Any:  # fmt: skip
     """Custodians and auditors; blocked faces are in scope for custodians only."""
     return answer(
@@ -190,6 +193,7 @@ def discovery_count(
         blocked=blocked,
         jurisdiction=jurisdiction,
         signal=signal.value if signal else None,
+        verify=verify,
     )
 
 
