@@ -30,8 +30,7 @@ from faceledger.app.policy import apply_policy
 from faceledger.app.sites import import_sites
 from faceledger.catalog import schema as t
 from faceledger.catalog.discovery import Selection
-from faceledger.catalog.vault_counts import VaultCountsCorrupt
-from faceledger.errors import PermissionDenied
+from faceledger.errors import PermissionDenied, VaultCountsCorrupt
 from faceledger.policy import SIGNALS, default_policy_text, region_covers
 
 DATA = ("faces", "deepface", "tests", "unit", "dataset")

@@ -9,6 +9,7 @@ FaceledgerError               4 400  (exit status, HTTP status)
  ├── ConflictError            4 409  the request contradicts what is stored (a name taken, a
  │                                   hold already released)
  ├── LibraryError             4 503  library directory missing or not initialised
+ │    ├── VaultCountsCorrupt  4 503  the vault's kept counts were edited: `discovery recount`
  │    └── StorageError        4 507  the disk is full: the catalog cannot record even a failure
  ├── InputError               1 422  one input item cannot be used (the batch goes on)
  │    ├── DecodeError         1 422  not an image, truncated, corrupt
@@ -43,6 +44,7 @@ __all__ = [
     "ConfigError",
     "LibraryError",
     "StorageError",
+    "VaultCountsCorrupt",
     "InputError",
     "DecodeError",
     "ImageTooLargeError",
@@ -105,6 +107,13 @@ class LibraryError(FaceledgerError):
     """The library directory is missing, not initialised, or from a newer version."""
 
     http_status = 503
+
+
+class VaultCountsCorrupt(LibraryError):
+    """The vault's kept counts (``catalog.vault_counts``) disagree with their own record (a
+    reference count below zero) or with a count of the ties (``discovery count --verify``):
+    rows of the kept-count tables were edited by hand. ``faceledger discovery recount``
+    derives them anew."""
 
 
 class StorageError(LibraryError):

@@ -28,7 +28,7 @@ from sqlalchemy import (
 from faceledger.catalog import schema as t
 from faceledger.catalog import vault_counts
 from faceledger.clock import as_utc, iso
-from faceledger.errors import BadOptionError, PermissionDenied
+from faceledger.errors import BadOptionError, PermissionDenied, VaultCountsCorrupt
 from faceledger.policy import SIGNALS, region_covers
 
 __all__ = [
@@ -250,7 +250,7 @@ def _check_kept(conn, selection: Selection, signals: list[str], total: dict[str,
     """Raise VaultCountsCorrupt unless the statement over the ties gives the kept figures."""
     tied = tie_counts(conn, selection, signals)
     if tied != {"total": total, "by_signal": by_signal}:
-        raise vault_counts.VaultCountsCorrupt(
+        raise VaultCountsCorrupt(
             f"the vault's kept counts of {selection.jurisdiction} ({total}, per signal "
             f"{by_signal}) differ from a count of its ties ({tied['total']}, per signal "
             f"{tied['by_signal']}): run `faceledger discovery recount`, then count again"

@@ -35,18 +35,18 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from faceledger.catalog import schema as t
 from faceledger.catalog.database import catalog_lock
-from faceledger.errors import LibraryError
+from faceledger.errors import VaultCountsCorrupt
 
 __all__ = [
     "ANY_SIGNAL",
     "region_prefixes",
+    "contribution",
     "current",
     "fold",
     "figures",
     "recount",
     "rebuild",
     "catch_up",
-    "VaultCountsCorrupt",
 ]
 
 #: The signal of a count over every signal.
@@ -63,12 +63,6 @@ pending, kept_photos, kept_urls, totals = (
 
 #: A group of the counts: (region prefix, signal or ANY_SIGNAL).
 Group = tuple[str, str]
-
-
-class VaultCountsCorrupt(LibraryError):
-    """The kept counts disagree with their own record (a reference count below zero) or with
-    a count of the ties (``discovery count --verify``): rows of the kept-count tables were
-    edited by hand. ``faceledger discovery recount`` (:func:`rebuild`) derives them anew."""
 
 
 def region_prefixes(region: str) -> list[str]:
@@ -125,11 +119,11 @@ def fold(conn: Connection) -> int:
 
 
 def _key(group: Group) -> str:
-    return f"{group[0]} {group[1]}"  # regions and signals hold no space
+    return f"{group[0]} {group[1]}"
 
 
 def _group(key: str) -> Group:
-    region, signal = key.split(" ")
+    region, signal = key.rsplit(" ", 1)  # a signal holds no space (SIGNALS, or "*")
     return region, signal
 
 
@@ -293,9 +287,14 @@ def recount(conn: Connection) -> int:
 def catch_up(engine: Engine) -> int:
     """Fold the pending photos now, under the fold lock, in a transaction of its own; the
     number of marks folded. Bulk writers (ingest runs, ``policy apply``) call it when done, so
-    that the next count does not pay for their changes."""
-    with catalog_lock(engine, LOCK_NAME), engine.begin() as conn:
-        return fold(conn)
+    that the next count does not pay for their changes. Kept counts found edited are left as
+    they are (the fold rolls back, the marks stay pending): the next count reports them, and a
+    bulk write is not failed by them."""
+    try:
+        with catalog_lock(engine, LOCK_NAME), engine.begin() as conn:
+            return fold(conn)
+    except VaultCountsCorrupt:
+        return 0
 
 
 def rebuild(engine: Engine) -> int:

@@ -34,6 +34,12 @@ branch_labels = None
 depends_on = None
 
 _PENDING = "INSERT INTO vault_count_pending (photo_id) VALUES ({row}.photo_id)"
+# An update marks the old photo too only when the row changed photo (one mark, not two, for a
+# face moved into or out of the vault).
+_PENDING_OLD_IF_MOVED = (
+    "INSERT INTO vault_count_pending (photo_id) SELECT OLD.photo_id "
+    "WHERE OLD.photo_id <> NEW.photo_id"
+)
 _IN_VAULT = "({row}.status = 'active' AND {row}.blocked)"
 # A face's move into or out of the vault, or a vault face given another photo.
 _MOVED = (
@@ -45,7 +51,8 @@ _MOVED = (
 
 def _sqlite_triggers() -> list[str]:
     def trigger(name: str, event: str, table: str, rows: tuple[str, ...], when: str = "") -> str:
-        body = "; ".join(_PENDING.format(row=row) for row in rows)
+        body = "; ".join(_PENDING_OLD_IF_MOVED if (row, rows) == ("OLD", ("OLD", "NEW"))
+                         else _PENDING.format(row=row) for row in rows)  # fmt: skip
         return (f"CREATE TRIGGER {name} AFTER {event} ON {table} "
                 f"{'WHEN ' + when + ' ' if when else ''}BEGIN {body}; END")  # fmt: skip
 
@@ -82,7 +89,8 @@ def _postgres_triggers() -> list[str]:
     moved = _MOVED.replace(" IS NOT ", " IS DISTINCT FROM ")
     return [
         "CREATE FUNCTION vault_counts_mark() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-        f"IF TG_OP <> 'INSERT' THEN {_PENDING.format(row='OLD')}; END IF; "
+        "IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND OLD.photo_id <> NEW.photo_id) THEN "
+        f"{_PENDING.format(row='OLD')}; END IF; "
         f"IF TG_OP <> 'DELETE' THEN {_PENDING.format(row='NEW')}; END IF; "
         "RETURN NULL; END $$",
         trigger("vault_counts_faces_insert", "INSERT", "faces", _IN_VAULT.format(row="NEW")),
