@@ -51,6 +51,15 @@ def catalog_url(request, tmp_path_factory):
         yield _created(url)
 
 
+@pytest.fixture
+def catalog_engine(catalog_url):
+    """An engine on the module's catalog, emptied of faces, ties and provenance."""
+    engine = make_engine(catalog_url)
+    _reset(engine)
+    yield engine
+    engine.dispose()
+
+
 def _created(url: str) -> str:
     catalog = Catalog(url)
     catalog.create()
@@ -196,30 +205,23 @@ def test_region_prefixes():
 
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 @given(batches=st.lists(st.lists(WRITES, max_size=20), min_size=1, max_size=6))
-def test_kept_counts_equal_the_rows_after_any_writes(catalog_url, batches):
-    engine = make_engine(catalog_url)
-    try:
-        _reset(engine)
-        for batch in batches:  # a count after each batch: folds of a few changes at a time
-            for op in batch:
-                write(engine, op)
-            assert kept(engine) == brute_force(engine)
-    finally:
-        engine.dispose()
+def test_kept_counts_equal_the_rows_after_any_writes(catalog_engine, batches):
+    engine = catalog_engine
+    _reset(engine)
+    for batch in batches:  # a count after each batch: folds of a few changes at a time
+        for op in batch:
+            write(engine, op)
+        assert kept(engine) == brute_force(engine)
 
 
-def test_recount_gives_the_incremental_counts(catalog_url):
-    engine = make_engine(catalog_url)
-    try:
-        _reset(engine)
-        random_writes(engine, seed=12, writes=200, check_every=2)
-        incremental = kept(engine)
-        assert any(v["faces"] for v in incremental.values()), "the writes left no vault face"
-        with engine.begin() as conn:
-            assert vault_counts.recount(conn) > 0
-        assert kept(engine) == incremental == brute_force(engine)
-    finally:
-        engine.dispose()
+def test_recount_gives_the_incremental_counts(catalog_engine):
+    engine = catalog_engine
+    random_writes(engine, seed=12, writes=200, check_every=2)
+    incremental = kept(engine)
+    assert any(v["faces"] for v in incremental.values()), "the writes left no vault face"
+    with engine.begin() as conn:
+        assert vault_counts.recount(conn) > 0
+    assert kept(engine) == incremental == brute_force(engine)
 
 
 # -- 2. concurrent writers --------------------------------------------------------------------
@@ -244,93 +246,76 @@ def _counter(url: str, rounds: int) -> None:
     engine.dispose()
 
 
-def test_counts_stay_exact_with_writers_and_counters_in_other_processes(catalog_url):
-    engine = make_engine(catalog_url)
-    try:
-        _reset(engine)
-        ctx = multiprocessing.get_context("spawn")
-        procs = [ctx.Process(target=_writer, args=(catalog_url, seed, 120)) for seed in (1, 2)]
-        procs += [ctx.Process(target=_counter, args=(catalog_url, 25)) for _ in range(2)]
-        for proc in procs:
-            proc.start()
-        for proc in procs:
-            proc.join(timeout=300)
-            assert proc.exitcode == 0, f"{proc.name} exited with {proc.exitcode}"
-        assert kept(engine) == brute_force(engine)
-    finally:
-        engine.dispose()
+def test_counts_stay_exact_with_writers_and_counters_running(catalog_url, catalog_engine):
+    engine = catalog_engine
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(catalog_url, seed, 120)) for seed in (1, 2)]
+    procs += [ctx.Process(target=_counter, args=(catalog_url, 25)) for _ in range(2)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(timeout=300)
+        assert proc.exitcode == 0, f"{proc.name} exited with {proc.exitcode}"
+    assert kept(engine) == brute_force(engine)
 
 
-def test_a_write_committed_during_a_fold_is_folded_by_the_next_count(catalog_url):
+def test_a_write_committed_during_a_fold_is_folded_by_the_next_count(catalog_engine):
     """A writer's transaction open across a fold: its tie, to a photo whose face another
     transaction blocks meanwhile, is counted once it commits (PostgreSQL: writers run
     concurrently; on SQLite the open writer would hold the only write lock)."""
-    engine = make_engine(catalog_url)
+    engine = catalog_engine
     if engine.dialect.name != "postgresql":
-        engine.dispose()
         pytest.skip("SQLite has one writer at a time: no write can be open across a fold")
-    try:
-        _reset(engine)
-        with engine.begin() as conn:
-            _face(conn, 3, blocked=False)
-        with engine.connect() as open_writer:
-            open_writer.begin()
-            open_writer.execute(insert(t.jurisdictions).values(
-                photo_id=3, face_id=0, region="US-IL", signal="gps"))  # fmt: skip
-            with engine.begin() as conn:  # the face enters the vault and is folded in
-                conn.execute(update(t.faces).where(t.faces.c.photo_id == 3).values(blocked=True))
-            assert kept(engine)[("US-IL", "gps")]["faces"] == 0  # the tie is not committed
-            open_writer.commit()
-        assert kept(engine)[("US-IL", "gps")] == {"photos": 1, "faces": 1, "source_urls": 0}
-        assert kept(engine) == brute_force(engine)
-    finally:
-        engine.dispose()
+    with engine.begin() as conn:
+        _face(conn, 3, blocked=False)
+    with engine.connect() as open_writer:
+        open_writer.begin()
+        open_writer.execute(insert(t.jurisdictions).values(
+            photo_id=3, face_id=0, region="US-IL", signal="gps"))  # fmt: skip
+        with engine.begin() as conn:  # the face enters the vault and is folded in
+            conn.execute(update(t.faces).where(t.faces.c.photo_id == 3).values(blocked=True))
+        assert kept(engine)[("US-IL", "gps")]["faces"] == 0  # the tie is not committed
+        open_writer.commit()
+    assert kept(engine)[("US-IL", "gps")] == {"photos": 1, "faces": 1, "source_urls": 0}
+    assert kept(engine) == brute_force(engine)
 
 
 # -- 3. upgrade, and what discovery count takes from them ----------------------------------------
-def test_a_catalog_upgraded_from_0011_counts_its_vault(catalog_url):
+def test_a_catalog_upgraded_from_0011_counts_its_vault(catalog_engine):
     from alembic import command
 
     from faceledger.catalog.database import _alembic_config
 
-    engine = make_engine(catalog_url)
-    try:
-        _reset(engine)
-        random_writes(engine, seed=5, writes=120)
-        cfg = _alembic_config()
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, "0011")
-        random_writes(engine, seed=6, writes=40)  # with no triggers to mark them
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+    engine = catalog_engine
+    random_writes(engine, seed=5, writes=120)
+    cfg = _alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0011")
+    random_writes(engine, seed=6, writes=40)  # with no triggers to mark them
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(t.vault_count_pending)) > 0
+    assert kept(engine) == brute_force(engine)
+
+
+def test_discovery_count_takes_the_kept_counts_only_where_they_answer(catalog_engine):
+    engine = catalog_engine
+    random_writes(engine, seed=9, writes=150)
+    rules = [BlockingRule(region="US-IL", signals=SIGNALS),
+             BlockingRule(region="US-CA", signals=("gps",))]  # fmt: skip
+    for region in ("US-IL", "US-IL-CHI", "US-CA", "DE"):
+        selection = Selection(True, region, None, True, rules)
+        assert selection.kept_signals(SIGNALS) is not None
         with engine.connect() as conn:
-            assert conn.scalar(select(func.count()).select_from(t.vault_count_pending)) > 0
-        assert kept(engine) == brute_force(engine)
-    finally:
-        engine.dispose()
-
-
-def test_discovery_count_takes_the_kept_counts_only_where_they_answer(catalog_url):
-    engine = make_engine(catalog_url)
-    try:
-        _reset(engine)
-        random_writes(engine, seed=9, writes=150)
-        rules = [BlockingRule(region="US-IL", signals=SIGNALS),
-                 BlockingRule(region="US-CA", signals=("gps",))]  # fmt: skip
-        for region in ("US-IL", "US-IL-CHI", "US-CA", "DE"):
-            selection = Selection(True, region, None, True, rules)
-            assert selection.kept_signals(SIGNALS) is not None
-            with engine.connect() as conn:
-                from_kept = count(conn, selection)
-                statement = tie_counts(conn, selection, list(SIGNALS))
-            assert from_kept["total"] == statement["total"], region
-            assert from_kept["by_signal"] == statement["by_signal"], region
-        # A rule for part of the region: the ties decide per row, so the statement answers.
-        assert Selection(True, "US", None, True, rules).kept_signals(SIGNALS) is None
-        assert Selection(False, "US-IL", None, True, rules).kept_signals(SIGNALS) is None
-        assert Selection(True, "US", "gps", True, rules).kept_signals(["gps"]) is None
-        assert Selection(True, "DE", "gps", True, rules).kept_signals(["gps"]) == {"gps": False}
-    finally:
-        engine.dispose()
+            from_kept = count(conn, selection)
+            statement = tie_counts(conn, selection, list(SIGNALS))
+        assert from_kept["total"] == statement["total"], region
+        assert from_kept["by_signal"] == statement["by_signal"], region
+    # A rule for part of the region: the ties decide per row, so the statement answers.
+    assert Selection(True, "US", None, True, rules).kept_signals(SIGNALS) is None
+    assert Selection(False, "US-IL", None, True, rules).kept_signals(SIGNALS) is None
+    assert Selection(True, "US", "gps", True, rules).kept_signals(["gps"]) is None
+    assert Selection(True, "DE", "gps", True, rules).kept_signals(["gps"]) == {"gps": False}
