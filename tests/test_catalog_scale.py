@@ -169,6 +169,27 @@ def test_verify_finds_edited_kept_counts_and_recount_restores_them(world):
     assert again == honest
 
 
+def test_an_erased_vault_face_leaves_the_kept_counts_with_the_erasure(world):
+    """Destruction is total (invariant 3): the erasure folds the face out of the vault's kept
+    counts itself, so no count of it is left in the kept tables for the next count to fix."""
+    from faceledger.app.governance.destruction import erase
+
+    lib = world["lib"]
+    cara = lib.actor("cara")
+    vault_faces = sorted(f for f, blocked in _placement(lib).items() if blocked)
+    before = answer(lib, cara, "count", blocked=True, jurisdiction="US-IL")
+    erase(lib, cara, face=vault_faces[0])
+    assert _pending(lib) == 0
+    with lib.catalog.engine.connect() as conn:
+        kept = conn.execute(select(t.vault_count_totals.c.faces).where(
+            t.vault_count_totals.c.region == "US-IL",
+            t.vault_count_totals.c.signal == "*")).scalar_one()  # fmt: skip
+    assert kept == before["total"]["faces"] - 1
+    after = answer(lib, cara, "count", blocked=True, jurisdiction="US-IL", verify=True)
+    want = _expected_count(lib, "US-IL")
+    assert (after["total"], after["by_signal"]) == (want["total"], want["by_signal"])
+
+
 def test_blocked_count_plan_reads_only_indexes(world):
     if world["kind"] != "postgresql":
         pytest.skip("the plan is PostgreSQL's")
@@ -313,3 +334,4 @@ def test_vector_dates_memory_does_not_grow_with_the_rows(world):
     # The measure sees growth where there is some: the same rows gathered in a list.
     _, listed = _peak(lambda: answer(lib, audrey, "vector_dates", blocked=False))
     assert listed > 4 * large, (large, listed)
+

@@ -27,6 +27,7 @@ from sqlalchemy import (
 
 from faceledger.catalog import schema as t
 from faceledger.catalog import vault_counts
+from faceledger.catalog.photos import TIE
 from faceledger.clock import as_utc, iso
 from faceledger.errors import BadOptionError, PermissionDenied, VaultCountsCorrupt
 from faceledger.policy import SIGNALS, region_covers
@@ -172,8 +173,6 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-#: A jurisdiction row applies to a face when it is its photo's (face_id 0) or the face's own.
-TIE = and_(j.c.photo_id == f.c.photo_id, or_(j.c.face_id == 0, j.c.face_id == f.c.id))
 
 
 #: What the per-signal rows of ``count`` mean (the JSON says it too).
@@ -526,12 +525,11 @@ def report_totals(conn: Connection) -> dict[str, int]:
 def report_by_jurisdiction(conn: Connection) -> list[dict[str, Any]]:
     """Per (region, signal): active faces, their photos, and how many of the faces are blocked."""
     active = f.c.status == "active"
-    face_of_row = (f.c.photo_id == j.c.photo_id) & ((j.c.face_id == 0) | (j.c.face_id == f.c.id))
     rows = conn.execute(
         select(j.c.region, j.c.signal, func.count(func.distinct(f.c.id)),
                func.count(func.distinct(f.c.photo_id)),
                func.sum(f.c.blocked.cast(Integer())))
-        .select_from(j.join(f, face_of_row)).where(active)
+        .select_from(j.join(f, TIE)).where(active)
         .group_by(j.c.region, j.c.signal).order_by(j.c.region, j.c.signal)
     ).all()  # fmt: skip
     return [

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, or_, select
 
 from faceledger.catalog import schema as t
-from faceledger.catalog.discovery import TIE
+from faceledger.catalog.photos import TIE
 
 __all__ = [
     "LOG_GENESIS",

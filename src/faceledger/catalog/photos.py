@@ -15,6 +15,7 @@ from sqlalchemy import Connection, and_, delete, insert, literal, or_, select, u
 from faceledger.catalog import schema as t
 
 __all__ = [
+    "TIE",
     "url_digest",
     "for_destruction",
     "mark_destroyed",
@@ -29,6 +30,10 @@ __all__ = [
 ]
 
 p, j, ps = t.photos, t.jurisdictions, t.photo_sources
+
+#: A jurisdiction row applies to a face when it is its photo's (face_id 0) or the face's own.
+TIE = and_(j.c.photo_id == t.faces.c.photo_id,
+           or_(j.c.face_id == 0, j.c.face_id == t.faces.c.id))  # fmt: skip
 
 
 def url_digest(url: str | None) -> bytes | None:

@@ -30,11 +30,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select
+from sqlalchemy import Connection, Engine, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from faceledger.catalog import schema as t
 from faceledger.catalog.database import catalog_lock
+from faceledger.catalog.photos import TIE
 from faceledger.errors import VaultCountsCorrupt
 
 __all__ = [
@@ -132,8 +133,7 @@ def _fold_photos(conn: Connection, photo_ids: Sequence[int]) -> None:
     ties: dict[int, list[tuple[int, str, str]]] = {}
     for face_id, photo_id, region, signal in conn.execute(
         select(f.c.id, f.c.photo_id, j.c.region, j.c.signal)
-        .select_from(f.join(j, and_(j.c.photo_id == f.c.photo_id,
-                                    or_(j.c.face_id == 0, j.c.face_id == f.c.id))))
+        .select_from(f.join(j, TIE))
         .where(f.c.photo_id.in_(photo_ids), f.c.status == "active", f.c.blocked)
     ):  # fmt: skip
         ties.setdefault(photo_id, []).append((face_id, region, signal))

@@ -23,6 +23,7 @@ from faceledger.catalog import faces as catalog_faces
 from faceledger.catalog import holds as catalog_holds
 from faceledger.catalog import optouts as catalog_optouts
 from faceledger.catalog import photos as catalog_photos
+from faceledger.catalog import vault_counts
 from faceledger.clock import iso, utcnow
 from faceledger.errors import BadOptionError, NotFoundError
 
@@ -125,6 +126,9 @@ def destroy(
         path = lib.photo_file(item["file"])
         if path is not None:
             path.unlink(missing_ok=True)
+    # The destroyed faces leave the vault's kept counts now, before the scrub below, not at
+    # the next count.
+    vault_counts.catch_up(lib.catalog.engine)
     checkpoint(lib.catalog.engine)
     return {"rule": rule, "destroyed_faces": face_targets, "destroyed_photos": photo_targets,
             "deferred": deferred, "certificate": entry}  # fmt: skip
