@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from conftest import fresh_pg_database, make_settings, shared_path
 from helpers import cli, count_plan
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, insert, select, text, update
 
 from faceledger.app.answers import STREAM_END, answer, recount, stream_vector_dates
 from faceledger.app.governance import attestations, users
@@ -195,6 +195,24 @@ def test_an_erased_vault_face_leaves_the_kept_counts_with_the_erasure(world):
     after = answer(lib, cara, "count", blocked=True, jurisdiction="US-IL", verify=True)
     want = _expected_count(lib, "US-IL")
     assert (after["total"], after["by_signal"]) == (want["total"], want["by_signal"])
+
+
+def test_init_on_an_existing_library_folds_what_is_pending(world):
+    """`init` (an upgrade) folds pending marks, as migration 0012 leaves the whole vault,
+    so the first count after it does not: nothing is pending when it returns."""
+    lib, settings = world["lib"], world["settings"]
+    with lib.catalog.begin() as conn:
+        vault_photos = conn.execute(select(t.faces.c.photo_id.distinct()).where(
+            t.faces.c.status == "active", t.faces.c.blocked)).scalars().all()  # fmt: skip
+        conn.execute(insert(t.vault_count_pending), [{"photo_id": p} for p in vault_photos])
+    assert _pending(lib) == len(vault_photos) > 0
+    env = {"FACELEDGER_DATABASE_URL": settings.database_url} if settings.database_url else None
+    done = cli(settings.library, "init", "--json", env=env)
+    assert done.exit_code == 0, done.output
+    assert _pending(lib) == 0
+    got = answer(lib, lib.actor("cara"), "count", blocked=True, jurisdiction="US-IL", verify=True)
+    want = _expected_count(lib, "US-IL")
+    assert (got["total"], got["by_signal"]) == (want["total"], want["by_signal"])
 
 
 def test_blocked_count_plan_reads_only_indexes(world):

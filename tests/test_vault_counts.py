@@ -224,6 +224,18 @@ def test_recount_gives_the_incremental_counts(catalog_engine):
     assert kept(engine) == incremental == brute_force(engine)
 
 
+def test_a_rebuild_tells_its_progress(catalog_engine, monkeypatch):
+    """``on_progress`` hears (0, total) first, then each round's photos up to the total."""
+    engine = catalog_engine
+    random_writes(engine, seed=7, writes=120)
+    monkeypatch.setattr(vault_counts, "FOLD_BATCH", 1)  # one photo a round: a tick each
+    ticks: list[tuple[int, int]] = []
+    photos = vault_counts.rebuild(engine, lambda done, total: ticks.append((done, total)))
+    assert photos >= 2, "the writes left fewer than two vault photos"
+    assert ticks == [(done, photos) for done in range(photos + 1)]
+    assert kept(engine) == brute_force(engine)
+
+
 # -- 2. concurrent writers --------------------------------------------------------------------
 def _writer(url: str, seed: int, writes: int) -> None:
     engine = make_engine(url)

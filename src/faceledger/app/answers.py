@@ -68,12 +68,15 @@ def answer(
     return result
 
 
-def recount(lib: Library, actor: Actor) -> dict[str, Any]:
+def recount(
+    lib: Library, actor: Actor, on_progress: vault_counts.OnProgress | None = None
+) -> dict[str, Any]:
     """Derive the vault's kept counts (``catalog.vault_counts``) anew from the faces, ties
-    and provenance, for when ``discovery count --verify`` found them edited; custodians."""
+    and provenance, for when ``discovery count --verify`` found them edited; custodians.
+    ``on_progress`` is told the vault photos folded so far and their total."""
     lib.authorize(actor, "discovery.recount")
     lib.require_vault_access(actor)  # they are counts of the vault
-    photos = vault_counts.rebuild(lib.catalog.engine)
+    photos = vault_counts.rebuild(lib.catalog.engine, on_progress)
     with lib.writing() as conn:
         audit.append(conn, actor.name, "discovery.recount", details={"vault_photos": photos})
     return {"vault_photos": photos}

@@ -26,7 +26,7 @@ rolled back, does no harm.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -40,6 +40,7 @@ from faceledger.errors import VaultCountsCorrupt
 
 __all__ = [
     "ANY_SIGNAL",
+    "OnProgress",
     "region_prefixes",
     "contribution",
     "current",
@@ -64,6 +65,8 @@ pending, kept_photos, kept_urls, totals = (
 
 #: A group of the counts: (region prefix, signal or ANY_SIGNAL).
 Group = tuple[str, str]
+#: Told (photos folded so far, photos to fold) after each round of a fold.
+OnProgress = Callable[[int, int], None]
 
 
 def region_prefixes(region: str) -> list[str]:
@@ -102,10 +105,15 @@ def current(engine: Engine) -> Iterator[Connection]:
             yield conn
 
 
-def fold(conn: Connection) -> int:
+def fold(conn: Connection, on_progress: OnProgress | None = None) -> int:
     """Fold every pending photo into the kept counts; the number of marks folded. The caller
-    holds the fold lock and the transaction (:func:`current`)."""
-    folded = 0
+    holds the fold lock and the transaction (:func:`current`). ``on_progress`` is told the
+    photos folded so far and the total (the pending photos at the start, or more if writers
+    add marks meanwhile) after each round, for the long folds: a recount, an upgrade."""
+    folded = done = total = 0
+    if on_progress is not None:
+        total = conn.scalar(select(func.count(pending.c.photo_id.distinct()))) or 0
+        on_progress(0, total)
     while True:
         oldest = select(pending.c.id).order_by(pending.c.id).limit(CLAIM_BATCH)
         claimed = conn.execute(
@@ -116,7 +124,12 @@ def fold(conn: Connection) -> int:
         folded += len(claimed)
         photo_ids = sorted(set(claimed))
         for start in range(0, len(photo_ids), FOLD_BATCH):
-            _fold_photos(conn, photo_ids[start:start + FOLD_BATCH])
+            batch = photo_ids[start:start + FOLD_BATCH]
+            _fold_photos(conn, batch)
+            if on_progress is not None:
+                done += len(batch)
+                total = max(total, done)
+                on_progress(done, total)
 
 
 def _key(group: Group) -> str:
@@ -284,23 +297,24 @@ def recount(conn: Connection) -> int:
     return conn.scalar(select(func.count()).select_from(pending))
 
 
-def catch_up(engine: Engine) -> int:
+def catch_up(engine: Engine, on_progress: OnProgress | None = None) -> int:
     """Fold the pending photos now, under the fold lock, in a transaction of its own; the
     number of marks folded. Bulk writers (ingest runs, ``policy apply``) call it when done, so
     that the next count does not pay for their changes. Kept counts found edited are left as
     they are (the fold rolls back, the marks stay pending): the next count reports them, and a
-    bulk write is not failed by them."""
+    bulk write is not failed by them. ``on_progress``: as for :func:`fold`."""
     try:
         with catalog_lock(engine, LOCK_NAME), engine.begin() as conn:
-            return fold(conn)
+            return fold(conn, on_progress)
     except VaultCountsCorrupt:
         return 0
 
 
-def rebuild(engine: Engine) -> int:
+def rebuild(engine: Engine, on_progress: OnProgress | None = None) -> int:
     """Derive the kept counts anew from the base tables (:func:`recount`, then :func:`fold`)
-    under the fold lock, in one transaction; the number of vault photos folded."""
+    under the fold lock, in one transaction; the number of vault photos folded.
+    ``on_progress``: as for :func:`fold`."""
     with catalog_lock(engine, LOCK_NAME), engine.begin() as conn:
         marked = recount(conn)
-        fold(conn)
+        fold(conn, on_progress)
         return marked

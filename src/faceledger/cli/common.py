@@ -5,13 +5,23 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from faceledger.app.library import Actor, Library
@@ -32,6 +42,7 @@ __all__ = [
     "open_library",
     "print_mapping",
     "print_table",
+    "progress_bar",
 ]
 
 out = Console()
@@ -214,3 +225,16 @@ PhotosFile = Annotated[
         "--photos", help="Photo ids, one per line, or the JSON of `discovery locate --json`."
     ),
 ]
+
+
+@contextmanager
+def progress_bar(label: str, as_json: bool) -> Iterator[Callable[[int, int], None]]:
+    """A transient bar on stderr with a count, a total and an ETA (none with --json); yields
+    ``tick(done, total)``, the callback the library's long operations take."""
+    columns = (
+        SpinnerColumn(), TextColumn(f"[bold]{label}"), BarColumn(bar_width=None),
+        MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+    )  # fmt: skip
+    with Progress(*columns, console=err, transient=True, disable=as_json) as progress:
+        task = progress.add_task("", total=None)
+        yield lambda done, total: progress.update(task, completed=done, total=total)

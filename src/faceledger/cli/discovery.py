@@ -17,6 +17,7 @@ from faceledger.cli.common import (
     out,
     print_table,
     print_table_stream,
+    progress_bar,
 )
 from faceledger.ids import checked_id
 
@@ -97,7 +98,8 @@ def discovery_recount(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     from faceledger.app.answers import recount
 
     lib, actor = open_library(ctx)
-    data = recount(lib, actor)
+    with progress_bar("recount", as_json) as tick:
+        data = recount(lib, actor, on_progress=tick)
     emit(data, as_json,
          lambda d: out.print(f"Kept counts rebuilt from {d['vault_photos']:,} vault photos."))
 

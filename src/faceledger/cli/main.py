@@ -31,6 +31,7 @@ from faceledger.cli.common import (
     out,
     print_mapping,
     print_table,
+    progress_bar,
     set_no_wrap,
     show,
     state,
@@ -121,7 +122,8 @@ def init(
     settings = state(ctx)["settings"]
     if key_file is not None:
         settings = keys.key_file_for_init(settings, key_file)
-    lib = Library.create(settings, owner=owner)
+    with progress_bar("vault counts", as_json) as tick:  # an upgrade's first fold
+        lib = Library.create(settings, owner=owner, on_progress=tick)
     data = {
         "library": str(settings.library.resolve()),
         "catalog": settings.catalog_url,
