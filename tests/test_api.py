@@ -239,6 +239,11 @@ def test_audit_verify_head_and_filtered_export(api):
     assert entries and all(e["actor"] == "cus" for e in entries)
     assert {e["action"] for e in entries} == {"discovery.people"}
     everything = c.get("/v1/audit/export", headers=api.h("aud")).json()
+    # The filtered export is itself an entry, with its filter and how many entries it gave.
+    recorded = everything[-1]
+    assert (recorded["actor"], recorded["action"]) == ("aud", "audit.export")
+    assert recorded["details"] == {"since": None, "until": None, "actor": "cus",
+                                   "action": "discovery.people", "entries": len(entries)}
     middle = everything[len(everything) // 2]["at"]
     later = c.get("/v1/audit/export", headers=api.h("aud"), params={"since": middle}).json()
     earlier = c.get("/v1/audit/export", headers=api.h("aud"), params={"until": middle}).json()

@@ -15,6 +15,8 @@ __all__ = [
     "PhotoFacts",
     "Jurisdiction",
     "IndexChanges",
+    "AuditFilter",
+    "EVERY_AUDIT_ENTRY",
 ]
 
 
@@ -96,6 +98,31 @@ class Jurisdiction:
 
     region: str  # ISO 3166-1 alpha-2 or ISO 3166-2, e.g. "US-IL"
     signal: str  # gps | uploader | publisher | subject
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """Which audit entries a read takes: at or after ``since``, at or before ``until``, by
+    ``actor``, of ``action``; each None means no limit (the CLI, the console and the API
+    build one from their options; the catalog turns it into SQL)."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    actor: str | None = None
+    action: str | None = None
+
+    def as_details(self) -> dict[str, str | None]:
+        """The filter as an audit entry's details record it (times in ISO 8601)."""
+        return {
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+            "actor": self.actor,
+            "action": self.action,
+        }
+
+
+#: The filter with no limit: every audit entry.
+EVERY_AUDIT_ENTRY = AuditFilter()
 
 
 @dataclass(frozen=True)

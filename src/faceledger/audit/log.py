@@ -30,6 +30,7 @@ from sqlalchemy import Connection, Engine
 from faceledger.audit.anchor import AuditHead
 from faceledger.catalog import audit as catalog_audit
 from faceledger.clock import iso, utcnow
+from faceledger.records import EVERY_AUDIT_ENTRY, AuditFilter
 
 __all__ = ["GENESIS", "VerifyResult", "append", "entry_hash", "export", "head", "verify"]
 
@@ -249,16 +250,9 @@ def verify(
     return result()
 
 
-def export(
-    engine: Engine,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    actor: str | None = None,
-    action: str | None = None,
-) -> Iterator[dict]:
-    """Entries in id order as JSON-ready dicts: from ``since`` to ``until`` (inclusive), by
-    ``actor`` and of ``action`` when given."""
-    rows = catalog_audit.iter_entries(engine, since, until, actor, action)
+def export(engine: Engine, where: AuditFilter = EVERY_AUDIT_ENTRY) -> Iterator[dict]:
+    """Entries in id order as JSON-ready dicts, those ``where`` selects (default: all)."""
+    rows = catalog_audit.iter_entries(engine, where)
     for entry_id, at, who, what, oids, details, prev_hash, digest in rows:
         yield {
             "id": entry_id,

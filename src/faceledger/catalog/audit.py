@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Connection, Engine, Row, Text, bindparam, cast, insert, select, text
@@ -16,6 +15,7 @@ from sqlalchemy.sql import Executable
 
 from faceledger.catalog.schema import audit_log
 from faceledger.clock import as_utc
+from faceledger.records import EVERY_AUDIT_ENTRY, AuditFilter
 
 __all__ = ["take_append_lock", "tail", "insert_entry", "newest", "iter_entries"]
 
@@ -79,13 +79,7 @@ def newest(conn: Connection) -> Row | None:
     return conn.execute(_NEWEST).first()
 
 
-def iter_entries(
-    engine: Engine,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    actor: str | None = None,
-    action: str | None = None,
-) -> Iterator[tuple]:
+def iter_entries(engine: Engine, where: AuditFilter = EVERY_AUDIT_ENTRY) -> Iterator[tuple]:
     """Entries in id order, JSON members as their stored text, streamed (memory stays flat)."""
     stmt = select(
         audit_log.c.id,
@@ -97,15 +91,15 @@ def iter_entries(
         audit_log.c.prev_hash,
         audit_log.c.hash,
     ).order_by(audit_log.c.id)
-    if since is not None:
+    if where.since is not None:
         # SQLite stores UTC wall time and ignores tzinfo when binding: convert first.
-        stmt = stmt.where(audit_log.c.at >= as_utc(since))
-    if until is not None:
-        stmt = stmt.where(audit_log.c.at <= as_utc(until))
-    if actor is not None:
-        stmt = stmt.where(audit_log.c.actor == actor)
-    if action is not None:
-        stmt = stmt.where(audit_log.c.action == action)
+        stmt = stmt.where(audit_log.c.at >= as_utc(where.since))
+    if where.until is not None:
+        stmt = stmt.where(audit_log.c.at <= as_utc(where.until))
+    if where.actor is not None:
+        stmt = stmt.where(audit_log.c.actor == where.actor)
+    if where.action is not None:
+        stmt = stmt.where(audit_log.c.action == where.action)
     with engine.connect() as conn:
         # yield_per streams (a server-side cursor on PostgreSQL).
         yield from conn.execution_options(yield_per=_STREAM_BATCH).execute(stmt)

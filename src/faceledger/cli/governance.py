@@ -33,6 +33,7 @@ from faceledger.cli.common import (
 from faceledger.errors import BadOptionError
 from faceledger.ids import checked_id
 from faceledger.policy import ROLES
+from faceledger.records import AuditFilter
 
 __all__ = ["register"]
 
@@ -385,7 +386,8 @@ def audit_export(
             raise fail(BadOptionError(f"{flag} {value!r} is not an ISO 8601 time"),
                        as_json) from None  # fmt: skip
     lib, me = open_library(ctx)
-    entries = list(auditing.export_log(lib, me, times["--since"], times["--until"], actor, action))
+    where = AuditFilter(times["--since"], times["--until"], actor, action)
+    entries = list(auditing.export_log(lib, me, where))
     emit(entries, as_json, lambda rows: print_table(
         rows, ["id", "at", "actor", "action", "object_ids"], "audit entries"))  # fmt: skip
 

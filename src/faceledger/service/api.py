@@ -36,6 +36,7 @@ from faceledger.app.policy import apply_policy
 from faceledger.app.probes import Probe
 from faceledger.errors import InputError
 from faceledger.policy import ROLES, SIGNALS
+from faceledger.records import AuditFilter
 from faceledger.service.auth import actor_for_credentials
 from faceledger.service.bounds import check_pixel_budget
 from faceledger.service.uploads import read_multipart
@@ -517,9 +518,8 @@ def audit_export(
     = None,
 ) -> Any:  # fmt: skip
     """Custodians and auditors; the export itself is an audit entry."""
-    return list(
-        auditing.export_log(svc.lib, actor, _utc(since), until=_utc(until), by=by, action=action)
-    )
+    where = AuditFilter(_utc(since), _utc(until), by, action)
+    return list(auditing.export_log(svc.lib, actor, where))
 
 
 # -- users, sites, policy, ingest runs --

@@ -54,6 +54,7 @@ from faceledger.errors import (
 )
 from faceledger.ids import checked_id
 from faceledger.policy import PERMISSIONS, PUBLIC_ROLE, ROLES, SIGNALS
+from faceledger.records import AuditFilter
 from faceledger.service.bounds import check_pixel_budget
 from faceledger.service.ratelimit import TokenBuckets, retry_after
 from faceledger.service.uploads import MemoryUpload, read_multipart
@@ -571,11 +572,14 @@ def attest(request: Request, session: SessionDep, form: FormDep) -> HTMLResponse
 
 
 # -- auditor ----------------------------------------------------------------------------------
-def _bounds(since: str | None, until: str | None) -> tuple[Any, Any]:
+def _audit_filter(since: str | None, until: str | None, actor: str | None,
+                  action: str | None) -> AuditFilter:  # fmt: skip
+    """The console's audit filters (empty fields are no limit) as an AuditFilter."""
     try:
-        return auditing.parse_bound(since), auditing.parse_bound(until, end=True)
+        start, end = auditing.parse_bound(since), auditing.parse_bound(until, end=True)
     except ValueError:
         raise InputError("since and until are ISO 8601 times, e.g. 2026-01-31") from None
+    return AuditFilter(start, end, _optional(actor), _optional(action))
 
 
 @router.get("/console/audit")
@@ -594,9 +598,8 @@ def audit_page(
     filters = {"since": since or "", "until": until or "", "actor": actor or "",
                "action": action or ""}  # fmt: skip
     if session.actor.role in PERMISSIONS["audit.export"]:
-        start, end = _bounds(since, until)
-        entries = list(auditing.export_log(lib, session.actor, start, end, _optional(actor),
-                                           _optional(action)))  # fmt: skip
+        where = _audit_filter(since, until, actor, action)
+        entries = list(auditing.export_log(lib, session.actor, where))
     shown = entries[-AUDIT_ROWS_SHOWN:] if entries else entries
     return _render(request, "audit.html", session, title="Audit log", verified=verified,
                    entries=shown, total=len(entries or []), filters=filters)  # fmt: skip
@@ -612,9 +615,8 @@ def audit_export(
     action: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
     """The filtered entries as a JSON download (the export is itself logged)."""
-    start, end = _bounds(since, until)
-    entries = list(auditing.export_log(_svc(request).lib, session.actor, start, end,
-                                       _optional(actor), _optional(action)))  # fmt: skip
+    where = _audit_filter(since, until, actor, action)
+    entries = list(auditing.export_log(_svc(request).lib, session.actor, where))
     return Response(json.dumps(entries, indent=1), media_type="application/json", headers={
         "Content-Disposition": 'attachment; filename="audit-export.json"',
         "Cache-Control": "no-store"})  # fmt: skip

@@ -23,6 +23,7 @@ from faceledger.audit import anchor
 from faceledger.catalog import visibility as catalog_visibility
 from faceledger.catalog.history import placement_head
 from faceledger.errors import AnchorError
+from faceledger.records import EVERY_AUDIT_ENTRY, AuditFilter
 
 if TYPE_CHECKING:
     from faceledger.app.library import Actor, Library
@@ -132,15 +133,10 @@ def parse_bound(text: str | None, end: bool = False) -> datetime | None:
 
 
 def export_log(
-    lib: Library,
-    actor: Actor,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    by: str | None = None,
-    action: str | None = None,
+    lib: Library, actor: Actor, where: AuditFilter = EVERY_AUDIT_ENTRY
 ) -> Iterator[dict]:
-    """Audit entries (from ``since`` to ``until``, by actor ``by``, of ``action``, each when
-    given), then an entry recording this export.
+    """The audit entries ``where`` selects (default: all), then an entry recording this
+    export and its filter.
 
     Without vault access (auditors, unattested custodians) the ids of vault faces and hidden
     photos, and a hidden photo's SHA-256, are replaced by keyed pseudonyms (the same one each
@@ -151,7 +147,7 @@ def export_log(
     lib.authorize(actor, "audit.export")
     pseudonyms = None if vault.may_read_vault(lib, actor) else Pseudonyms.of(lib)
     count = 0
-    for entry in audit.export(lib.catalog.engine, since, until, by, action):
+    for entry in audit.export(lib.catalog.engine, where):
         count += 1
         yield pseudonyms.entry(entry) if pseudonyms is not None else entry
     with lib.writing() as conn:
@@ -160,13 +156,7 @@ def export_log(
             actor.name,
             "audit.export",
             {},
-            {
-                "since": since.isoformat() if since else None,
-                "until": until.isoformat() if until else None,
-                "actor": by,
-                "action": action,
-                "entries": count,
-            },
+            where.as_details() | {"entries": count},
         )
 
 
