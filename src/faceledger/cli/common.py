@@ -43,6 +43,7 @@ __all__ = [
     "print_mapping",
     "print_table",
     "progress_bar",
+    "progress_columns",
 ]
 
 out = Console()
@@ -227,14 +228,24 @@ PhotosFile = Annotated[
 ]
 
 
+def progress_columns(label: str, rates: bool = False) -> tuple[Any, ...]:
+    """The columns of a long operation's bar: its count of a total, the time so far and an
+    ETA; with ``rates``, also the task's ``rates`` field and its description (ingest)."""
+    columns: list[Any] = [SpinnerColumn(), TextColumn(f"[bold]{label}"),
+                          BarColumn(bar_width=None), MofNCompleteColumn()]  # fmt: skip
+    if rates:
+        columns.append(TextColumn("{task.fields[rates]}"))
+    columns += [TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
+    if rates:
+        columns.append(TextColumn("{task.description}"))
+    return tuple(columns)
+
+
 @contextmanager
 def progress_bar(label: str, as_json: bool) -> Iterator[Callable[[int, int], None]]:
-    """A transient bar on stderr with a count, a total and an ETA (none with --json); yields
+    """A transient bar on stderr (none with --json) of :func:`progress_columns`; yields
     ``tick(done, total)``, the callback the library's long operations take."""
-    columns = (
-        SpinnerColumn(), TextColumn(f"[bold]{label}"), BarColumn(bar_width=None),
-        MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-    )  # fmt: skip
+    columns = progress_columns(label)
     with Progress(*columns, console=err, transient=True, disable=as_json) as progress:
         task = progress.add_task("", total=None)
         yield lambda done, total: progress.update(task, completed=done, total=total)

@@ -6,15 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import Progress
 
 from faceledger import __version__
 from faceledger.app.library import Library
@@ -32,6 +24,7 @@ from faceledger.cli.common import (
     print_mapping,
     print_table,
     progress_bar,
+    progress_columns,
     set_no_wrap,
     show,
     state,
@@ -211,17 +204,7 @@ def ingest(
     if not (paths or manifest or warc):
         raise typer.BadParameter("give at least one PATH, --manifest or --warc")
     lib, actor = open_library(ctx)
-    columns = (
-        SpinnerColumn(),
-        TextColumn("[bold]ingest"),
-        BarColumn(bar_width=None),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rates]}"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        TextColumn("{task.description}"),
-    )
+    columns = progress_columns("ingest", rates=True)
     with Progress(*columns, console=err, transient=True, disable=as_json) as progress:
         task = progress.add_task("", total=None, rates="")
 
