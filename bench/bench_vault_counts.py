@@ -12,6 +12,10 @@ same figures.
 4. ``writers``: what the triggers cost a writer: ``--writer-rows`` ties and provenance rows
    inserted by ``executemany`` with the triggers on and off, in a transaction rolled back.
 
+With ``--rebuild N`` it measures only ``discovery recount`` (``answers.recount``: the kept
+counts forgotten, every vault photo marked and folded in one transaction), N times, with the
+progress callback the CLI's bar uses: each run's seconds, its ticks, and when the first came.
+
     PYTHONPATH=src:bench .venv/bin/python bench/bench_vault_counts.py \\
         --catalog-url "postgresql+psycopg://postgres@/pgcount_1e7?host=/tmp/mypg&port=54330"
 
@@ -32,7 +36,7 @@ from datetime import UTC, datetime
 import common
 from sqlalchemy import func, insert, select, text, update
 
-from faceledger.app.answers import answer
+from faceledger.app.answers import answer, recount
 from faceledger.app.library import Library
 from faceledger.catalog import schema as t
 from faceledger.catalog import vault_counts
@@ -67,6 +71,8 @@ def main() -> None:
     parser.add_argument("--moves", default="1000,10000,100000")
     parser.add_argument("--writer-rows", type=int, default=100_000)
     parser.add_argument("--recount", action="store_true", help="time a fold of the whole vault")
+    parser.add_argument("--rebuild", type=int, default=0, metavar="N",
+                        help="only time N runs of `discovery recount`, with its progress")
     args = parser.parse_args()
 
     started = time.perf_counter()
@@ -90,6 +96,12 @@ def main() -> None:
     def pending() -> int:
         with engine.connect() as conn:
             return conn.scalar(select(func.count()).select_from(t.vault_count_pending))
+
+    if args.rebuild:
+        report["rebuild"] = [_rebuild(lib, actor) for _ in range(args.rebuild)]
+        lib.close()
+        print(f"results in {common.write_results('vault-counts-rebuild', report)}")
+        return
 
     # 1. the whole vault folded in
     if args.recount:
@@ -148,6 +160,24 @@ def main() -> None:
     report["total_s"] = time.perf_counter() - started
     lib.close()
     print(f"results in {common.write_results('vault-counts', report)}")
+
+
+def _rebuild(lib: Library, actor) -> dict:
+    """One ``discovery recount`` as the library call, with the CLI's progress callback."""
+    ticks: list[tuple[float, int, int]] = []
+    started = time.perf_counter()
+    done = recount(lib, actor, on_progress=lambda n, total: ticks.append(
+        (time.perf_counter() - started, n, total)))  # fmt: skip
+    seconds = time.perf_counter() - started
+    gaps = [b[0] - a[0] for a, b in zip(ticks[1:], ticks[2:], strict=False)]
+    row = {"seconds": seconds, "vault_photos": done["vault_photos"], "ticks": len(ticks),
+           "first_tick_s": ticks[0][0], "last": ticks[-1][1:],
+           "gap_p50_s": statistics.median(gaps) if gaps else None,
+           "load_1m": os.getloadavg()[0]}  # fmt: skip
+    print(f"recount of {row['vault_photos']:,} vault photos: {seconds:.1f} s, {len(ticks)} "
+          f"ticks, the first at {row['first_tick_s']:.1f} s, then every "
+          f"{row['gap_p50_s'] or 0:.2f} s (p50)")  # fmt: skip
+    return row
 
 
 def _move(engine, ids: list[int], blocked: bool) -> None:
