@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from faceledger.audit import GENESIS, append, entry_hash, export, verify
 from faceledger.catalog.database import make_engine, migrate
 from faceledger.clock import iso
+from faceledger.records import AuditFilter
 
 N = 10
 
@@ -73,7 +74,7 @@ def _forged_hash(row: dict, entry_id: int, prev_hash: str) -> str:
 
 def test_chain_verifies(chain):
     result = verify(chain)
-    entries = list(export(chain, None))
+    entries = list(export(chain))
     assert result.ok and result.first_bad_id is None and result.reason is None
     assert result.checked == N
     assert [e["id"] for e in entries] == list(range(1, N + 1))
@@ -89,7 +90,7 @@ def test_empty_log_verifies(engine):
 
 def test_hash_is_sha256_of_canonical_json(chain):
     # The documented recipe, so that anyone can check an export without faceledger.
-    for entry in export(chain, None):
+    for entry in export(chain):
         body = {k: entry[k] for k in ("id", "at", "actor", "action", "object_ids", "details")}
         body["prev_hash"] = entry["prev_hash"]
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
@@ -97,7 +98,7 @@ def test_hash_is_sha256_of_canonical_json(chain):
 
 
 def test_times_are_aware_utc_and_hash_recomputes(chain):
-    entry = next(export(chain, None))
+    entry = next(export(chain))
     at = datetime.fromisoformat(entry["at"])
     assert at.utcoffset() == timedelta(0)
     # The same instant in another zone hashes the same: the hash covers the UTC text.
@@ -114,7 +115,7 @@ def test_details_are_normalised_to_plain_json(engine):
     with engine.begin() as conn:
         append(conn, "José", "export", {"photos": (1, 2)}, {3: "int key", "nested": {"b": "Zoë"}})
     assert verify(engine).ok
-    entry = next(export(engine, None))
+    entry = next(export(engine))
     assert entry["object_ids"] == {"photos": [1, 2]}
     assert entry["actor"] == "José"
     assert entry["details"] == {"3": "int key", "nested": {"b": "Zoë"}}
@@ -187,17 +188,17 @@ def test_concurrent_appends_keep_one_chain(db_path, engine):
 
 
 def test_export_since(chain):
-    entries = list(export(chain, None))
+    entries = list(export(chain))
     since = datetime.fromisoformat(entries[4]["at"])
-    assert [e["id"] for e in export(chain, since)] == list(range(5, N + 1))
+    assert [e["id"] for e in export(chain, AuditFilter(since=since))] == list(range(5, N + 1))
     # The same instant written in another zone selects the same entries.
     elsewhere = since.astimezone(timezone(timedelta(hours=9)))
-    assert [e["id"] for e in export(chain, elsewhere)] == list(range(5, N + 1))
-    assert list(export(chain, since + timedelta(days=1))) == []
+    assert [e["id"] for e in export(chain, AuditFilter(since=elsewhere))] == list(range(5, N + 1))
+    assert list(export(chain, AuditFilter(since=since + timedelta(days=1)))) == []
 
 
 def test_export_is_json_ready(chain):
-    entries = list(export(chain, None))
+    entries = list(export(chain))
     assert json.loads(json.dumps(entries)) == entries
     assert entries[2]["object_ids"] == {"faces": [2, 102]}
 
@@ -308,7 +309,7 @@ def test_removed_tail_needs_an_anchor(chain, db_path):
 
 
 def test_rewritten_chain_fails_its_anchor(chain, db_path):
-    anchor = (5, list(export(chain, None))[4]["hash"])
+    anchor = (5, list(export(chain))[4]["hash"])
     raw = _attacker(db_path)
     prev = GENESIS
     for entry_id in range(1, N + 1):  # rewrite everything, consistently
@@ -374,7 +375,7 @@ def test_postgres_chain_verifies_and_detects_an_edit(pg_engine):
     _fill(pg_engine)
     result = verify(pg_engine)
     assert result.ok and result.checked == N
-    entry = list(export(pg_engine, None))[3]
+    entry = list(export(pg_engine))[3]
     assert entry["object_ids"] == {"faces": [3, 103]}
     with pg_engine.begin() as conn:
         conn.execute(text("DROP TRIGGER audit_log_no_change ON audit_log"))

@@ -114,6 +114,26 @@ def test_stats_json_names_the_backend(world, lib):
     assert described["applied_seq"] == lib._feed.head() and described["embedded"] is True
 
 
+def test_reindex_recreates_the_collections_and_tells_its_progress(world, lib):
+    """`reindex` on Milvus: both collections recreated from the catalog, the same ids in
+    each; the searchable rebuild's bar goes from (0, 3) to (3, 3), and the vault has none."""
+    settings, _ = world
+    before = {name: _collection_ids(settings, f"faceledger_{name}")
+              for name in ("searchable", "vault")}  # fmt: skip
+    bars: dict[str, list[tuple[int, int]]] = {}
+
+    def bar(name: str):
+        ticks = bars.setdefault(name, [])
+        return lambda done, total: ticks.append((done, total))
+
+    done = lib.reindex(lib.actor(None), on_progress=bar)
+    assert done["searchable"]["faces"] == 3 and done["vault"] == {"rebuilt": True}
+    assert list(bars) == ["searchable"]
+    assert bars["searchable"][0] == (0, 3) and bars["searchable"][-1] == (3, 3)
+    assert {name: _collection_ids(settings, f"faceledger_{name}")
+            for name in ("searchable", "vault")} == before  # fmt: skip
+
+
 def test_locate_reaches_the_vault_only_when_asked(world, lib, tmp_path):
     settings, data = world
     person01 = {face_of(lib, n) for n in ("img1.jpg", "img2.jpg", "img5.jpg")}

@@ -207,3 +207,32 @@ def test_no_list_count_or_summary_reveals_the_vault(seeded_people, tmp_path):
     assert summary["photos_new"] == 1 and summary["faces_searchable"] == 0
     text = cli(root, "ingest", "--manifest", str(manifest)).stdout
     assert "blocked" not in text
+
+
+# -- reindex: the vault's size is a count of blocked faces ---------------------------------------
+def test_reindex_tells_the_vaults_size_only_to_a_vault_reader(seeded_people):
+    """`reindex` (admins) rebuilds the vault too, but neither its answer, its bars nor an
+    export of its audit entry without vault access gives the vault's faces or structure (its
+    structure follows its size)."""
+    s = seeded_people
+    owner = s.lib.actor(None)
+    bars: dict[str, list[tuple[int, int]]] = {}
+
+    def bar(name: str):
+        ticks = bars.setdefault(name, [])
+        return lambda done, total: ticks.append((done, total))
+
+    done = s.lib.reindex(owner, on_progress=bar)
+    assert done["vault"] == {"rebuilt": True} and done["searchable"]["faces"] == 2
+    searchable = bars.pop("searchable")
+    assert bars == {}  # no bar for the vault
+    assert searchable[0] == (0, 2) and searchable[-1] == (2, 2)
+    assert _json(s.root, "reindex", user="owner")["vault"] == {"rebuilt": True}
+    # The audit entry keeps the size; an auditor's export leaves it out, a vault reader's not.
+    [audrey] = [e for e in _json(s.root, "audit", "export", user="audrey")
+                if e["action"] == "reindex"][-1:]  # fmt: skip
+    assert set(audrey["details"]) == {"searchable"}, audrey
+    [cara] = [e for e in _json(s.root, "audit", "export", user="cara")
+              if e["action"] == "reindex"][-1:]  # fmt: skip
+    assert cara["details"]["blocked_faces"] == 1 and cara["details"]["vault_structure"]
+

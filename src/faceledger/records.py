@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,7 +18,12 @@ __all__ = [
     "IndexChanges",
     "AuditFilter",
     "EVERY_AUDIT_ENTRY",
+    "OnProgress",
 ]
+
+#: What a long operation tells as it goes: (items done so far, items in all). The CLI's bars
+#: take it (``cli.common.progress_bars``); the library's folds and rebuilds call it.
+OnProgress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from faceledger.catalog.discovery import (
     sources,
     vector_dates,
 )
+from faceledger.records import OnProgress
 
 __all__ = ["answer", "stream_vector_dates", "recount", "QUESTIONS", "STREAM_END"]
 
@@ -69,7 +70,7 @@ def answer(
 
 
 def recount(
-    lib: Library, actor: Actor, on_progress: vault_counts.OnProgress | None = None
+    lib: Library, actor: Actor, on_progress: OnProgress | None = None
 ) -> dict[str, Any]:
     """Derive the vault's kept counts (``catalog.vault_counts``) anew from the faces, ties
     and provenance, for when ``discovery count --verify`` found them edited; custodians.

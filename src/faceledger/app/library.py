@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +30,7 @@ from faceledger.files import atomic_write
 from faceledger.ids import checked_id, missing
 from faceledger.index import IndexStore, open_store
 from faceledger.policy import Policy, authorize, default_policy_text, load_policy
+from faceledger.records import OnProgress
 
 __all__ = ["Library", "Actor", "INDEX_NAMES"]
 
@@ -54,6 +55,12 @@ class Actor:
         return self.role == "custodian"
 
 
+def _thousandths(on_progress: OnProgress | None) -> OnProgress | None:
+    """``on_progress`` told (thousandths done, 1000) instead of counts it may not show."""
+    if on_progress is None:
+        return None
+    return lambda done, total: on_progress(1000 * done // total if total else 1000, 1000)
+
 class Library:
     """An opened library directory (use :meth:`create` for a new one, :meth:`open` otherwise)."""
 
@@ -75,13 +82,14 @@ class Library:
     @classmethod
     def create(
         cls, settings: Settings, owner: str = "owner",
-        on_progress: vault_counts.OnProgress | None = None,
+        on_progress: OnProgress | None = None,
     ) -> Library:  # fmt: skip
         """Create (or upgrade) the library: directories, schema, default policy, owner user.
 
         An upgrade that starts the vault's kept counts (migration 0012) folds the vault into
-        them here, with ``on_progress`` told how far (minutes at 10^7 faces), rather than in
-        the first ``discovery count`` after it."""
+        them here (minutes at 10^7 faces) rather than in the first ``discovery count`` after
+        it. ``on_progress`` is told how far in thousandths, (done, 1000): the photos folded
+        are vault photos, a count the admin running ``init`` may not see (invariant 1)."""
         settings.library.mkdir(parents=True, exist_ok=True)
         for sub in ("photos", "index"):
             (settings.library / sub).mkdir(exist_ok=True)
@@ -96,7 +104,7 @@ class Library:
                 lib.record_policy(conn, owner)
                 audit.append(conn, owner, "init", details={"library": str(lib.root.resolve())})
         lib.sync_indexes()  # empty snapshots, or ones brought up to date by an upgrade
-        vault_counts.catch_up(lib.catalog.engine, on_progress)
+        vault_counts.catch_up(lib.catalog.engine, _thousandths(on_progress))
         # governance hook: the key the library is opened with, so later opens without it refuse
         keys.record_library_key(lib, lib.catalog.get_meta(OWNER_KEY) or owner)
         return lib
@@ -240,18 +248,31 @@ class Library:
         for name in INDEX_NAMES:
             self.index(name).persist(force)
 
-    def reindex(self, actor: Actor) -> dict[str, Any]:
-        """Rebuild both vector indexes from the catalog (the source of truth)."""
+    def reindex(
+        self, actor: Actor, on_progress: Callable[[str], OnProgress] | None = None
+    ) -> dict[str, Any]:
+        """Rebuild both vector indexes from the catalog (the source of truth).
+
+        ``on_progress(name)``, if given, is called as each index's rebuild starts and returns
+        the callback told that rebuild's faces so far and in all (``IndexStore.rebuild``).
+        The vault's size (its faces, and its structure, which follows them) is a count of
+        blocked faces, and those who may reindex (admins) may not read the vault (invariant
+        1): neither the answer nor a bar gives it. The audit entry keeps it, under keys that
+        an export without vault access leaves out."""
         self.authorize(actor, "reindex")
-        out = {}
+        sizes = {}
         for name in INDEX_NAMES:
             store = self.index(name)
-            store.rebuild()
+            shown = on_progress is not None and name != Place.VAULT.value
+            store.rebuild(on_progress(name) if shown else None)
             described = store.describe()
-            out[name] = {"faces": described["faces"], "structure": described["structure"]}
+            sizes[name] = {"faces": described["faces"], "structure": described["structure"]}
+        vault_size = sizes.pop(Place.VAULT.value)
         with self.catalog.begin() as conn:
-            audit.append(conn, actor.name, "reindex", details=out)
-        return out
+            audit.append(conn, actor.name, "reindex", details=sizes | {
+                "blocked_faces": vault_size["faces"],
+                "vault_structure": vault_size["structure"]})  # fmt: skip
+        return sizes | {Place.VAULT.value: {"rebuilt": True}}
 
     # -- reads -----------------------------------------------------------------------------
     def show_photo(self, actor: Actor, photo_id: int) -> dict[str, Any]:

@@ -26,7 +26,7 @@ rolled back, does no harm.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -37,10 +37,10 @@ from faceledger.catalog import schema as t
 from faceledger.catalog.database import catalog_lock
 from faceledger.catalog.photos import TIE
 from faceledger.errors import VaultCountsCorrupt
+from faceledger.records import OnProgress
 
 __all__ = [
     "ANY_SIGNAL",
-    "OnProgress",
     "region_prefixes",
     "contribution",
     "current",
@@ -65,8 +65,6 @@ pending, kept_photos, kept_urls, totals = (
 
 #: A group of the counts: (region prefix, signal or ANY_SIGNAL).
 Group = tuple[str, str]
-#: Told (photos folded so far, photos to fold) after each round of a fold.
-OnProgress = Callable[[int, int], None]
 
 
 def region_prefixes(region: str) -> list[str]:

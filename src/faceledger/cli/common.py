@@ -18,6 +18,7 @@ from rich.progress import (
     MofNCompleteColumn,
     Progress,
     SpinnerColumn,
+    TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -26,6 +27,7 @@ from rich.table import Table
 
 from faceledger.app.library import Actor, Library
 from faceledger.errors import EXIT_CODES, FaceledgerError, UsageError
+from faceledger.records import OnProgress
 
 __all__ = [
     "PhotosFile",
@@ -42,7 +44,7 @@ __all__ = [
     "open_library",
     "print_mapping",
     "print_table",
-    "progress_bar",
+    "progress_bars",
     "progress_columns",
 ]
 
@@ -228,11 +230,13 @@ PhotosFile = Annotated[
 ]
 
 
-def progress_columns(label: str, rates: bool = False) -> tuple[Any, ...]:
-    """The columns of a long operation's bar: its count of a total, the time so far and an
-    ETA; with ``rates``, also the task's ``rates`` field and its description (ingest)."""
+def progress_columns(label: str, rates: bool = False, counts: bool = True) -> tuple[Any, ...]:
+    """The columns of a long operation's bar: its count of a total (a percentage without
+    ``counts``), the time so far and an ETA; with ``rates``, also the task's ``rates`` field
+    and its description (ingest)."""
     columns: list[Any] = [SpinnerColumn(), TextColumn(f"[bold]{label}"),
-                          BarColumn(bar_width=None), MofNCompleteColumn()]  # fmt: skip
+                          BarColumn(bar_width=None),
+                          MofNCompleteColumn() if counts else TaskProgressColumn()]  # fmt: skip
     if rates:
         columns.append(TextColumn("{task.fields[rates]}"))
     columns += [TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
@@ -242,10 +246,16 @@ def progress_columns(label: str, rates: bool = False) -> tuple[Any, ...]:
 
 
 @contextmanager
-def progress_bar(label: str, as_json: bool) -> Iterator[Callable[[int, int], None]]:
-    """A transient bar on stderr (none with --json) of :func:`progress_columns`; yields
-    ``tick(done, total)``, the callback the library's long operations take."""
-    columns = progress_columns(label)
+def progress_bars(as_json: bool, counts: bool = True) -> Iterator[Callable[[str], OnProgress]]:
+    """Transient bars on stderr (none with --json) of :func:`progress_columns`, one per part
+    of a long operation; yields ``bar(label)``, which adds a bar and returns its
+    ``tick(done, total)``: the callback the library's long operations take. Without
+    ``counts`` the bars show a percentage (for ticks in thousandths, see ``Library.create``)."""
+    columns = progress_columns("{task.description}", counts=counts)
     with Progress(*columns, console=err, transient=True, disable=as_json) as progress:
-        task = progress.add_task("", total=None)
-        yield lambda done, total: progress.update(task, completed=done, total=total)
+
+        def bar(label: str) -> OnProgress:
+            task = progress.add_task(label, total=None)
+            return lambda done, total: progress.update(task, completed=done, total=total)
+
+        yield bar

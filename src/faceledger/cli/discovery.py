@@ -17,7 +17,7 @@ from faceledger.cli.common import (
     out,
     print_table,
     print_table_stream,
-    progress_bar,
+    progress_bars,
 )
 from faceledger.ids import checked_id
 
@@ -98,8 +98,8 @@ def discovery_recount(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     from faceledger.app.answers import recount
 
     lib, actor = open_library(ctx)
-    with progress_bar("recount", as_json) as tick:
-        data = recount(lib, actor, on_progress=tick)
+    with progress_bars(as_json) as bar:
+        data = recount(lib, actor, on_progress=bar("recount"))
     emit(data, as_json,
          lambda d: out.print(f"Kept counts rebuilt from {d['vault_photos']:,} vault photos."))
 

@@ -8,15 +8,36 @@ log entry it applied and catches up before it answers. The catalog implements
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 import numpy as np
 
-from faceledger.records import IndexChanges, PlaceIds
+from faceledger.records import IndexChanges, OnProgress, PlaceIds
 
-__all__ = ["VectorIndex", "ChangeFeed", "MarkedFeed", "IndexStore", "IndexChanges", "PlaceIds"]
+__all__ = [
+    "VectorIndex", "ChangeFeed", "MarkedFeed", "IndexStore", "IndexChanges", "PlaceIds",
+    "counted",
+]  # fmt: skip
+
+Batches = Iterable[tuple[np.ndarray, np.ndarray]]
+
+
+def counted(batches: Batches, total: int, on_progress: OnProgress | None) -> Batches:
+    """``batches`` of (ids, vectors) as they come, with ``on_progress`` told the faces passed
+    so far of ``total`` after each; a rebuild's bar (``reindex``)."""
+    if on_progress is None:
+        return batches
+
+    def told() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        done = 0
+        for ids, vectors in batches:
+            yield ids, vectors
+            done += len(ids)
+            on_progress(done, max(total, done))
+
+    return told()
 
 
 class VectorIndex(Protocol):
@@ -128,8 +149,9 @@ class IndexStore(Protocol):
         """
         ...
 
-    def rebuild(self) -> None:
-        """Rebuild from the catalog's faces in this place, and persist."""
+    def rebuild(self, on_progress: OnProgress | None = None) -> None:
+        """Rebuild from the catalog's faces in this place, and persist; ``on_progress`` is
+        told (0, faces) once they are listed, then the faces read so far after each batch."""
         ...
 
     def describe(self) -> dict[str, Any]:

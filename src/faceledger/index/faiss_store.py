@@ -41,8 +41,9 @@ import numpy as np
 
 from faceledger.errors import VectorIndexError
 from faceledger.files import atomic_write, file_lock
-from faceledger.index.base import ChangeFeed
+from faceledger.index.base import ChangeFeed, counted
 from faceledger.index.faiss_index import FaissIndex, plan_for, training_size
+from faceledger.records import OnProgress
 
 __all__ = ["FaissStore", "StoreTuning", "read_header", "read_snapshot", "FILE_MAGIC"]
 
@@ -174,17 +175,19 @@ class FaissStore:
         index, header = read_snapshot(self.path, self._unseal)
         return index, int(header["seq"])
 
-    def _rebuild_in_memory(self) -> None:
+    def _rebuild_in_memory(self, on_progress: OnProgress | None = None) -> None:
         """Build from the catalog without holding every vector: the place's ids first (8 bytes
         a face), a random sample of them to train on, then the vectors in batches."""
         listing = self._feed.place_ids(self.place)
         count = len(listing.ids)
+        if on_progress is not None:
+            on_progress(0, count)
         plan = plan_for(count, self._tuning.exact_max, self._tuning.compressed_min)
         drawn = np.random.default_rng(0).choice(
             listing.ids, min(training_size(plan), count), replace=False
         )
         _, sample = self._feed.vectors(self.place, np.sort(drawn))
-        batches = self._feed.batches(self.place, REBUILD_BATCH)
+        batches = counted(self._feed.batches(self.place, REBUILD_BATCH), count, on_progress)
         self._index = FaissIndex.build_from(plan, count, sample, batches)
         self._applied = listing.upto
 
@@ -275,10 +278,11 @@ class FaissStore:
             self._write()
             return True
 
-    def rebuild(self) -> None:
-        """Rebuild from the catalog and save (``reindex``)."""
+    def rebuild(self, on_progress: OnProgress | None = None) -> None:
+        """Rebuild from the catalog and save (``reindex``), telling ``on_progress`` the faces
+        read so far (see :meth:`IndexStore.rebuild`)."""
         with self._lock, file_lock(self.path.with_name(self.path.name + ".lock")):
-            self._rebuild_in_memory()
+            self._rebuild_in_memory(on_progress)
             self._write()
 
     def _structure_outgrown(self) -> bool:

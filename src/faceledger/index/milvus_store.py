@@ -33,9 +33,10 @@ from typing import Any
 import numpy as np
 
 from faceledger.errors import ConfigError, VectorIndexError
-from faceledger.index.base import IndexChanges, MarkedFeed
+from faceledger.index.base import IndexChanges, MarkedFeed, counted
 from faceledger.index.faiss_index import DIM
 from faceledger.index.faiss_index import plan_for as faiss_plan
+from faceledger.records import OnProgress
 
 __all__ = ["MilvusStore", "MilvusTarget", "MilvusPlan", "milvus_plan", "MAX_TOPK"]
 
@@ -280,14 +281,18 @@ class MilvusStore:
             "applier; is a process writing to it without the catalog's lock?"
         )
 
-    def _rebuild_locked(self) -> int:
+    def _rebuild_locked(self, on_progress: OnProgress | None = None) -> int:
         """Drop and recreate the collection from every face in this place; returns the mark."""
         expected = self._feed.read_mark(self.mark_name)
         listing = self._feed.place_ids(self.place)
-        plan = milvus_plan(len(listing.ids), self.target.index, self.target.exact_max)
+        count = len(listing.ids)
+        if on_progress is not None:
+            on_progress(0, count)
+        plan = milvus_plan(count, self.target.index, self.target.exact_max)
         self._create(plan)
         none = np.empty(0, np.int64)
-        for ids, vectors in self._feed.batches(self.place, _REBUILD_BATCH):
+        batches = counted(self._feed.batches(self.place, _REBUILD_BATCH), count, on_progress)
+        for ids, vectors in batches:
             self._write(IndexChanges(listing.upto, ids, vectors, none))
         self._removed_since_persist = False  # a new collection holds nothing removed
         return self._converge(listing.upto, expected)
@@ -422,12 +427,13 @@ class MilvusStore:
         nlist, wanted = int(have.build.get("nlist", 0)), int(want.build["nlist"])
         return not nlist // 4 <= wanted <= nlist * 4
 
-    def rebuild(self) -> None:
-        """Drop and recreate the collection from the catalog (``reindex``)."""
+    def rebuild(self, on_progress: OnProgress | None = None) -> None:
+        """Drop and recreate the collection from the catalog (``reindex``), telling
+        ``on_progress`` the faces written so far (see :meth:`IndexStore.rebuild`)."""
         with self._lock:
             self._connect()
             with self._feed.applier_lock(self.mark_name):
-                self._rebuild_locked()
+                self._rebuild_locked(on_progress)
 
     def describe(self) -> dict[str, Any]:
         """Backend, index type, collection, size and the log seq applied."""

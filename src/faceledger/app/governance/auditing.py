@@ -165,8 +165,9 @@ _OBJECT_KINDS = {"faces": "face", "blocked": "face", "unblocked": "face", "photo
 #: details keys whose value (an id, or a list of ids or of records with an "id") names one.
 _DETAIL_KINDS = {"face": "face", "face_id": "face", "faces": "face", "due_faces": "face",
                  "held_faces": "face", "photo": "photo", "photo_id": "photo", "photos": "photo"}
-#: details keys that count blocked faces: never shown without vault access.
-_BLOCKED_COUNTS = ("blocked_faces", "faces_blocked")
+#: details keys that count blocked faces, or tell the vault's size: never shown without vault
+#: access (the vault index's structure follows its size).
+_BLOCKED_COUNTS = ("blocked_faces", "faces_blocked", "vault_structure")
 
 
 class Pseudonyms:
