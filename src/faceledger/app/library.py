@@ -61,6 +61,7 @@ def _thousandths(on_progress: OnProgress | None) -> OnProgress | None:
         return None
     return lambda done, total: on_progress(1000 * done // total if total else 1000, 1000)
 
+
 class Library:
     """An opened library directory (use :meth:`create` for a new one, :meth:`open` otherwise)."""
 
