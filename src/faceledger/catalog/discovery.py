@@ -173,8 +173,6 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-
-
 #: What the per-signal rows of ``count`` mean (the JSON says it too).
 BY_SIGNAL_MEANS = (
     "faces blocked by this signal under the blocking rules in force (a rule's region covers "

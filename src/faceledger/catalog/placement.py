@@ -357,7 +357,7 @@ class CatalogFeed:
     def applier_lock(self, name: str) -> Iterator[None]:
         """Hold the lock that serialises the appliers of index ``name`` across processes
         (:func:`catalog_lock`: an advisory lock on PostgreSQL, a file lock beside SQLite)."""
-        with catalog_lock(self.catalog.engine, f"index-{name}"):
+        with catalog_lock(self.engine, f"index-{name}"):
             yield
 
     def _matrix(self, rows: Sequence) -> tuple[np.ndarray, np.ndarray]:
